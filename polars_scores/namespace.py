@@ -1,0 +1,252 @@
+"""The `scores` namespace on `pl.Expr` and `pl.Series`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import cast
+
+import polars as pl
+
+from polars_scores._plugin import (
+    IntoExpr,
+    IntoKeys,
+    finite,
+    plugin,
+    to_expr,
+    to_keys,
+)
+
+
+@pl.api.register_expr_namespace("scores")
+class ScoresNamespace:
+    """Scores of a numeric column: ``pl.col("x").scores.<method>()``."""
+
+    def __init__(self, expr: pl.Expr) -> None:
+        self._expr = expr
+
+    def rolling(
+        self,
+        *,
+        rise: float = 0.9,
+        fall: float = 0.5,
+        initial: float | IntoExpr = 0.0,
+        by: IntoKeys | None = None,
+    ) -> pl.Expr:
+        """The rolling score: one Float64 per row, in row order.
+
+        For each non-null value ``v``: if ``v > prev`` then
+        ``prev = prev * rise + v``, else ``prev = prev * fall``; the row's
+        score is the new ``prev``. A null value scores null and leaves the
+        state as it was. The results are bit-identical to the same loop in
+        Python.
+
+        Parameters
+        ----------
+        rise
+            Factor applied to the score before adding a value that exceeds it.
+        fall
+            Factor applied to the score when a value does not exceed it.
+        initial
+            The state before the first row: a number, or an expression (or
+            column name) read at the first row of each series (of each key
+            with ``by``), a null there meaning 0.0. That lets a computation
+            continue from a saved state.
+        by
+            Key column(s): the recurrence runs separately for each distinct
+            key (nulls are a key of their own), in row order, in one call.
+            Equal to ``.over(by)``, and much faster with many keys.
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> import polars_scores  # noqa: F401
+        >>> df = pl.DataFrame({"k": [1, 1, 2, 1, 2], "x": [1.0, 0.5, 3.0, 2.0, None]})
+        >>> df.with_columns(
+        ...     score=pl.col("x").scores.rolling(),
+        ...     by_key=pl.col("x").scores.rolling(by="k"),
+        ... )
+        shape: (5, 4)
+        ┌─────┬──────┬───────┬────────┐
+        │ k   ┆ x    ┆ score ┆ by_key │
+        │ --- ┆ ---  ┆ ---   ┆ ---    │
+        │ i64 ┆ f64  ┆ f64   ┆ f64    │
+        ╞═════╪══════╪═══════╪════════╡
+        │ 1   ┆ 1.0  ┆ 1.0   ┆ 1.0    │
+        │ 1   ┆ 0.5  ┆ 0.5   ┆ 0.5    │
+        │ 2   ┆ 3.0  ┆ 3.45  ┆ 3.0    │
+        │ 1   ┆ 2.0  ┆ 1.725 ┆ 2.45   │
+        │ 2   ┆ null ┆ null  ┆ null   │
+        └─────┴──────┴───────┴────────┘
+        """
+        method = "scores.rolling"
+        kwargs = {
+            "rise": finite(method, "rise", rise),
+            "fall": finite(method, "fall", fall),
+            "initial": 0.0,
+            "initial_column": isinstance(initial, (pl.Expr, str)),
+        }
+        args = [self._expr]
+        if kwargs["initial_column"]:
+            args.append(to_expr(method, "initial", initial))
+        else:
+            kwargs["initial"] = finite(method, "initial", initial)
+        args.extend(to_keys(method, by))
+        return plugin("rolling_score", args, kwargs, is_elementwise=False)
+
+    def total(self, *, exponent: float = 1.5) -> pl.Expr:
+        """The sum of ``v ** exponent`` over the non-null ``v > 0``.
+
+        0.0 when no value counts (NaN is not ``> 0``). The per-row powers are
+        computed by the plugin and summed by Polars' own ``sum``, so the
+        expression streams and aggregates natively in ``group_by`` and
+        ``over``.
+
+        Parameters
+        ----------
+        exponent
+            The power each positive value is raised to.
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> import polars_scores  # noqa: F401
+        >>> df = pl.DataFrame({"k": ["a", "a", "b"], "x": [4.0, -1.0, 9.0]})
+        >>> df.group_by("k", maintain_order=True).agg(pl.col("x").scores.total())
+        shape: (2, 2)
+        ┌─────┬──────┐
+        │ k   ┆ x    │
+        │ --- ┆ ---  │
+        │ str ┆ f64  │
+        ╞═════╪══════╡
+        │ a   ┆ 8.0  │
+        │ b   ┆ 27.0 │
+        └─────┴──────┘
+        """
+        kwargs = {"exponent": finite("scores.total", "exponent", exponent)}
+        return plugin("positive_power", [self._expr], kwargs, is_elementwise=True).sum()
+
+    def dot(self, other: IntoExpr | float) -> pl.Expr:
+        """The sum of ``self * other`` over the rows where both are non-null.
+
+        Each column is read in its own numeric dtype (no widened copy). A
+        one-row ``other`` (such as a number) broadcasts; other lengths must
+        match.
+
+        Parameters
+        ----------
+        other
+            An expression, a column name, or a number.
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> import polars_scores  # noqa: F401
+        >>> df = pl.DataFrame({"a": [1, 2, None], "b": [0.5, 4.0, 2.0]})
+        >>> df.select(pl.col("a").scores.dot("b"))
+        shape: (1, 1)
+        ┌─────┐
+        │ a   │
+        │ --- │
+        │ f64 │
+        ╞═════╡
+        │ 8.5 │
+        └─────┘
+        """
+        if isinstance(other, (int, float)) and not isinstance(other, bool):
+            other_expr = pl.lit(float(other), dtype=pl.Float64)
+        else:
+            other_expr = to_expr("scores.dot", "other", other)
+        return plugin("dot", [self._expr, other_expr], is_elementwise=False, returns_scalar=True)
+
+
+@pl.api.register_series_namespace("scores")
+class ScoresSeriesNamespace:
+    """Scores of a numeric Series: ``s.scores.<method>()``."""
+
+    def __init__(self, series: pl.Series) -> None:
+        self._series = series
+
+    def rolling(
+        self,
+        *,
+        rise: float = 0.9,
+        fall: float = 0.5,
+        initial: float | pl.Series = 0.0,
+        by: pl.Series | Sequence[pl.Series] | None = None,
+    ) -> pl.Series:
+        """The rolling score of this Series; see ``pl.Expr.scores.rolling``.
+
+        ``initial`` may be a Series (one row, or one per row) and ``by`` a
+        Series or a list of Series of the same length.
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> import polars_scores  # noqa: F401
+        >>> pl.Series("x", [1.0, 0.5, 3.0]).scores.rolling().to_list()
+        [1.0, 0.5, 3.45]
+        """
+        keys = [by] if isinstance(by, pl.Series) else list(by or [])
+        expr = pl.lit(self._series).scores.rolling(
+            rise=rise,
+            fall=fall,
+            initial=pl.lit(initial) if isinstance(initial, pl.Series) else initial,
+            by=[pl.lit(key) for key in keys],
+        )
+        return pl.select(expr).to_series()
+
+    def total(self, *, exponent: float = 1.5) -> float:
+        """The sum of ``v ** exponent`` over the non-null ``v > 0``, as a float.
+
+        Computed in one pass with no per-row output.
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> import polars_scores  # noqa: F401
+        >>> pl.Series([4, -1, 9, None]).scores.total()
+        35.0
+        """
+        kwargs = {"exponent": finite("scores.total", "exponent", exponent)}
+        expr = plugin(
+            "positive_power_sum",
+            [pl.lit(self._series)],
+            kwargs,
+            is_elementwise=False,
+            returns_scalar=True,
+        )
+        return cast(float, pl.select(expr).item())
+
+    def dot(self, other: pl.Series | float) -> float:
+        """The sum of ``self * other`` over rows where both are non-null.
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> import polars_scores  # noqa: F401
+        >>> pl.Series([1, 2, 3]).scores.dot(pl.Series([0.5, 0.25, 2.0]))
+        7.0
+        """
+        other_expr = pl.lit(other) if isinstance(other, pl.Series) else other
+        return cast(float, pl.select(pl.lit(self._series).scores.dot(other_expr)).item())
+
+
+class ScoresExpr(pl.Expr):
+    """A ``pl.Expr`` whose type shows the ``scores`` namespace to editors."""
+
+    @property
+    def scores(self) -> ScoresNamespace:
+        return ScoresNamespace(self)
+
+
+def col(*names: str) -> ScoresExpr:
+    """``pl.col`` typed so that ``.scores.`` completes in an editor.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import polars_scores as ps
+    >>> pl.DataFrame({"x": [2.0, 1.0]}).select(ps.col("x").scores.rolling())["x"].to_list()
+    [2.0, 1.0]
+    """
+    return cast(ScoresExpr, pl.col(*names))

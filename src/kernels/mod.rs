@@ -1,0 +1,80 @@
+//! Pure kernels: plain slices in, plain values out, no Polars types.
+//!
+//! Every kernel reads its input through [`ToF64`], which converts like
+//! Python's `float()`, so results match the Python reference bit for bit.
+
+pub mod dot;
+pub mod positive_power;
+pub mod rolling_score;
+mod summation;
+
+/// A numeric value the kernels read as `f64`, rounding like Python's `float()`.
+pub trait ToF64: Copy {
+    fn to_f64(self) -> f64;
+}
+
+macro_rules! impl_to_f64 {
+    ($($t:ty),*) => {
+        $(impl ToF64 for $t {
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                // `as` rounds integers to the nearest float, ties to even, as Python does.
+                self as f64
+            }
+        })*
+    };
+}
+impl_to_f64!(i8, i16, i32, i64, i128, u8, u16, u32, u64, u128, f32, f64);
+
+/// Which rows hold a value: an Arrow validity bitmap (least significant bit
+/// first), starting `offset` bits into `bytes`.
+#[derive(Clone, Copy, Debug)]
+pub struct ValidMask<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+}
+
+impl<'a> ValidMask<'a> {
+    pub fn new(bytes: &'a [u8], offset: usize) -> Self {
+        Self { bytes, offset }
+    }
+
+    /// The same mask, starting `rows` rows later.
+    pub fn skip(self, rows: usize) -> Self {
+        Self {
+            bytes: self.bytes,
+            offset: self.offset + rows,
+        }
+    }
+
+    #[inline(always)]
+    pub fn is_valid(&self, row: usize) -> bool {
+        let bit = self.offset + row;
+        (self.bytes[bit >> 3] >> (bit & 7)) & 1 == 1
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::ValidMask;
+
+    /// Packs booleans into an Arrow-style bitmap.
+    pub fn pack(valid: &[bool]) -> Vec<u8> {
+        let mut bytes = vec![0u8; valid.len().div_ceil(8)];
+        for (i, &ok) in valid.iter().enumerate() {
+            if ok {
+                bytes[i >> 3] |= 1 << (i & 7);
+            }
+        }
+        bytes
+    }
+
+    #[test]
+    fn mask_reads_bits_from_an_offset() {
+        let bytes = pack(&[true, false, true, true, false, false, false, false, true]);
+        let mask = ValidMask::new(&bytes, 2);
+        let read: Vec<bool> = (0..7).map(|i| mask.is_valid(i)).collect();
+        assert_eq!(read, [true, true, false, false, false, false, true]);
+        assert!(!mask.skip(2).is_valid(0));
+    }
+}
