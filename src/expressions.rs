@@ -7,7 +7,9 @@ use serde::Deserialize;
 
 use crate::kernels::dot::{dot as dot_kernel, dot_scalar};
 use crate::kernels::positive_power::{positive_power_sum as power_sum, positive_powers};
-use crate::kernels::rolling_score::{rolling_score as score, rolling_score_grouped, Decay};
+use crate::kernels::rolling_score::{
+    rolling_score as score, rolling_score_grouped, rolling_score_parallel, Decay,
+};
 use crate::kernels::ToF64;
 use crate::keys::{key_ids, KeyIds};
 use crate::numeric::{aligned_pieces, all_rows, ensure_numeric, rows, with_numeric};
@@ -98,6 +100,22 @@ impl Initial {
     }
 }
 
+/// Below this many rows per thread, a thread costs more than it saves
+/// (measured with `benchmarks/suite.py`).
+const MIN_ROWS_PER_THREAD: usize = 1 << 17;
+
+/// How many threads to score `len` rows of one series on: at most
+/// `POLARS_SCORES_MAX_THREADS`, else `POLARS_MAX_THREADS`, else the cores.
+/// Read per call, so a caller can change it between queries.
+fn scoring_threads(len: usize) -> usize {
+    let limit = ["POLARS_SCORES_MAX_THREADS", "POLARS_MAX_THREADS"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok()?.parse::<usize>().ok())
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1);
+    limit.min(len / MIN_ROWS_PER_THREAD).max(1)
+}
+
 /// Scores every chunk in order, carrying the state(s) from chunk to chunk.
 /// The output keeps the input's chunks and validity.
 fn score_chunks<T>(
@@ -122,7 +140,12 @@ where
                 let ids = &keys.ids[offset..offset + vals.len()];
                 rolling_score_grouped(vals, mask, ids, states, decay, &mut out);
             }
-            _ => state = score(vals, mask, state, decay, &mut out),
+            _ => match scoring_threads(vals.len()) {
+                1 => state = score(vals, mask, state, decay, &mut out),
+                threads => {
+                    state = rolling_score_parallel(vals, mask, state, decay, threads, &mut out).last
+                }
+            },
         }
         offset += vals.len();
         arrays.push(PrimitiveArray::from_vec(out).with_validity(array.validity().cloned()));

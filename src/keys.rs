@@ -49,8 +49,14 @@ fn dense_integer_ids(key: &Series) -> Option<KeyIds> {
             }
             // Slot 0 is the null key's.
             let mut ids = Vec::with_capacity(ca.len());
-            ids.extend(ca.iter().map(|k| k.map_or(0, |k| (i128::from(k) - min) as u32 + 1)));
-            Some(KeyIds { ids, groups: span as usize + 2 })
+            ids.extend(
+                ca.iter()
+                    .map(|k| k.map_or(0, |k| (i128::from(k) - min) as u32 + 1)),
+            );
+            Some(KeyIds {
+                ids,
+                groups: span as usize + 2,
+            })
         }};
     }
     match key.dtype() {
@@ -73,7 +79,9 @@ fn hashed_ids(method: &str, keys: &[&Series], len: usize) -> PolarsResult<KeyIds
     let multithreaded = len >= 1 << 20;
     let groups = DataFrame::empty()
         .group_by_with_series(columns, multithreaded, false)
-        .map_err(|e| polars_err!(InvalidOperation: "{method}: cannot group by the key columns: {e}"))?;
+        .map_err(
+            |e| polars_err!(InvalidOperation: "{method}: cannot group by the key columns: {e}"),
+        )?;
     let groups = groups.get_groups();
     polars_ensure!(
         groups.len() <= u32::MAX as usize,

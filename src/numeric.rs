@@ -30,18 +30,54 @@ macro_rules! with_numeric {
     ($method:expr, $series:expr, |$ca:ident| $body:expr) => {{
         let series: &Series = $series;
         match series.dtype() {
-            DataType::Int8 => { let $ca = series.i8()?; $body }
-            DataType::Int16 => { let $ca = series.i16()?; $body }
-            DataType::Int32 => { let $ca = series.i32()?; $body }
-            DataType::Int64 => { let $ca = series.i64()?; $body }
-            DataType::Int128 => { let $ca = series.i128()?; $body }
-            DataType::UInt8 => { let $ca = series.u8()?; $body }
-            DataType::UInt16 => { let $ca = series.u16()?; $body }
-            DataType::UInt32 => { let $ca = series.u32()?; $body }
-            DataType::UInt64 => { let $ca = series.u64()?; $body }
-            DataType::UInt128 => { let $ca = series.u128()?; $body }
-            DataType::Float32 => { let $ca = series.f32()?; $body }
-            DataType::Float64 => { let $ca = series.f64()?; $body }
+            DataType::Int8 => {
+                let $ca = series.i8()?;
+                $body
+            }
+            DataType::Int16 => {
+                let $ca = series.i16()?;
+                $body
+            }
+            DataType::Int32 => {
+                let $ca = series.i32()?;
+                $body
+            }
+            DataType::Int64 => {
+                let $ca = series.i64()?;
+                $body
+            }
+            DataType::Int128 => {
+                let $ca = series.i128()?;
+                $body
+            }
+            DataType::UInt8 => {
+                let $ca = series.u8()?;
+                $body
+            }
+            DataType::UInt16 => {
+                let $ca = series.u16()?;
+                $body
+            }
+            DataType::UInt32 => {
+                let $ca = series.u32()?;
+                $body
+            }
+            DataType::UInt64 => {
+                let $ca = series.u64()?;
+                $body
+            }
+            DataType::UInt128 => {
+                let $ca = series.u128()?;
+                $body
+            }
+            DataType::Float32 => {
+                let $ca = series.f32()?;
+                $body
+            }
+            DataType::Float64 => {
+                let $ca = series.f64()?;
+                $body
+            }
             DataType::Null => {
                 let all_null = series.cast(&DataType::Float64)?;
                 let $ca = all_null.f64()?;
@@ -81,7 +117,13 @@ pub fn all_rows<T: NativeType>(array: &PrimitiveArray<T>) -> (&[T], Option<Valid
 pub fn aligned_pieces<'a, A, B>(
     a: &'a ChunkedArray<A>,
     b: &'a ChunkedArray<B>,
-) -> impl Iterator<Item = ((&'a PrimitiveArray<A::Native>, usize), (&'a PrimitiveArray<B::Native>, usize), usize)>
+) -> impl Iterator<
+    Item = (
+        (&'a PrimitiveArray<A::Native>, usize),
+        (&'a PrimitiveArray<B::Native>, usize),
+        usize,
+    ),
+>
 where
     A: PolarsNumericType,
     B: PolarsNumericType,
@@ -95,8 +137,16 @@ where
         let (b_arr, b_at) = b_cur?;
         let len = (a_arr.len() - a_at).min(b_arr.len() - b_at);
         let piece = ((a_arr, a_at), (b_arr, b_at), len);
-        a_cur = if a_at + len == a_arr.len() { a_arrays.next().map(|arr| (arr, 0)) } else { Some((a_arr, a_at + len)) };
-        b_cur = if b_at + len == b_arr.len() { b_arrays.next().map(|arr| (arr, 0)) } else { Some((b_arr, b_at + len)) };
+        a_cur = if a_at + len == a_arr.len() {
+            a_arrays.next().map(|arr| (arr, 0))
+        } else {
+            Some((a_arr, a_at + len))
+        };
+        b_cur = if b_at + len == b_arr.len() {
+            b_arrays.next().map(|arr| (arr, 0))
+        } else {
+            Some((b_arr, b_at + len))
+        };
         Some(piece)
     })
 }

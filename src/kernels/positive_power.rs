@@ -107,9 +107,8 @@ pub fn positive_power_sum<T: ToF64>(values: &[T], mask: Option<ValidMask>, expon
 /// Appends each value's term to `out` (0.0 for values that are not > 0; null
 /// rows get a placeholder that the caller masks).
 pub fn positive_powers<T: ToF64>(values: &[T], exponent: f64, out: &mut Vec<f64>) {
-    with_power!(exponent, |power| out.extend(
-        values.iter().map(|&v| term(v.to_f64(), power))
-    ))
+    with_power!(exponent, |power| out
+        .extend(values.iter().map(|&v| term(v.to_f64(), power))))
 }
 
 #[cfg(test)]
@@ -140,7 +139,10 @@ mod tests {
             positive_powers(&values, exponent, &mut rows);
             for (row, v) in rows.iter().zip(&values) {
                 let want = v.powf(exponent);
-                assert!((row - want).abs() <= 1e-15 * want.abs(), "{v} ** {exponent}");
+                assert!(
+                    (row - want).abs() <= 1e-15 * want.abs(),
+                    "{v} ** {exponent}"
+                );
             }
         }
     }

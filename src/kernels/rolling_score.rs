@@ -1,6 +1,8 @@
 //! The rolling score: a recurrence that rises with values above the current
 //! score and decays otherwise.
 
+use std::mem::MaybeUninit;
+
 use super::{ToF64, ValidMask};
 
 /// The recurrence's two factors.
@@ -26,9 +28,38 @@ impl Decay {
     }
 }
 
-/// Scores `values` from `state`, appending one score per row to `out`, and
-/// returns the state after the last row. Rows that `mask` marks null leave the
-/// state unchanged; their slot in `out` holds the unchanged state.
+/// Scores `values` from `state` into `out` (one slot per value) and returns
+/// the state after the last row. Rows that `mask` marks null leave the state
+/// unchanged; their slot holds the unchanged state.
+pub fn rolling_score_into<T: ToF64>(
+    values: &[T],
+    mask: Option<ValidMask>,
+    state: f64,
+    decay: Decay,
+    out: &mut [MaybeUninit<f64>],
+) -> f64 {
+    let mut prev = state;
+    match mask {
+        None => {
+            for (slot, &v) in out.iter_mut().zip(values) {
+                prev = decay.step(prev, v.to_f64());
+                slot.write(prev);
+            }
+        }
+        Some(mask) => {
+            for (i, (slot, &v)) in out.iter_mut().zip(values).enumerate() {
+                let next = decay.step(prev, v.to_f64());
+                if mask.is_valid(i) {
+                    prev = next;
+                }
+                slot.write(prev);
+            }
+        }
+    }
+    prev
+}
+
+/// [`rolling_score_into`], appending to `out`.
 pub fn rolling_score<T: ToF64>(
     values: &[T],
     mask: Option<ValidMask>,
@@ -36,21 +67,102 @@ pub fn rolling_score<T: ToF64>(
     decay: Decay,
     out: &mut Vec<f64>,
 ) -> f64 {
-    let mut prev = state;
-    match mask {
-        None => out.extend(values.iter().map(|&v| {
-            prev = decay.step(prev, v.to_f64());
-            prev
-        })),
-        Some(mask) => out.extend(values.iter().enumerate().map(|(i, &v)| {
-            let next = decay.step(prev, v.to_f64());
-            if mask.is_valid(i) {
-                prev = next;
-            }
-            prev
-        })),
+    let start = out.len();
+    out.reserve(values.len());
+    let slots = &mut out.spare_capacity_mut()[..values.len()];
+    let last = rolling_score_into(values, mask, state, decay, slots);
+    // SAFETY: `rolling_score_into` wrote every one of the `values.len()` slots.
+    unsafe { out.set_len(start + values.len()) };
+    last
+}
+
+/// What a parallel run did: the state after the last row, and how many rows
+/// had to be scored a second time because a speculative start was wrong.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ParallelRun {
+    pub last: f64,
+    pub rerun_rows: usize,
+}
+
+/// [`rolling_score`] on up to `threads` threads, bit-identical to it.
+///
+/// The rows are cut into one part per thread. Every part but the first is
+/// scored from a guessed start (`state`) at the same time as the others. Two
+/// runs of the recurrence from different starts almost always reach the very
+/// same bits within some hundred rows, and from there on they agree for good,
+/// since each step depends only on the state and the row. So, part by part in
+/// order, the part is scored again from its true start (the previous part's
+/// last state) only until the new scores meet the speculative ones bit for
+/// bit; a part whose runs never meet is thus scored entirely twice.
+pub fn rolling_score_parallel<T: ToF64 + Sync>(
+    values: &[T],
+    mask: Option<ValidMask>,
+    state: f64,
+    decay: Decay,
+    threads: usize,
+    out: &mut Vec<f64>,
+) -> ParallelRun {
+    let len = values.len();
+    let parts = threads.clamp(1, len.max(1));
+    let part_len = len.div_ceil(parts).max(1);
+    let start = out.len();
+    out.reserve(len);
+    std::thread::scope(|scope| {
+        let slots = &mut out.spare_capacity_mut()[..len];
+        let mut pieces = values.chunks(part_len).zip(slots.chunks_mut(part_len));
+        let first = pieces.next();
+        for (part, (values, slots)) in pieces.enumerate() {
+            let mask = mask.map(|m| m.skip((part + 1) * part_len));
+            scope.spawn(move || rolling_score_into(values, mask, state, decay, slots));
+        }
+        if let Some((values, slots)) = first {
+            rolling_score_into(values, mask, state, decay, slots);
+        }
+    });
+    // SAFETY: the scope joined every thread, and together the parts wrote all
+    // `len` slots.
+    unsafe { out.set_len(start + len) };
+
+    let scores = &mut out[start..];
+    let mut rerun_rows = 0;
+    for part_start in (part_len..len).step_by(part_len) {
+        let true_start = scores[part_start - 1];
+        let part_end = (part_start + part_len).min(len);
+        let mask = mask.map(|m| m.skip(part_start));
+        rerun_rows += rescore_until_met(
+            &values[part_start..part_end],
+            mask,
+            true_start,
+            decay,
+            &mut scores[part_start..part_end],
+        );
     }
-    prev
+    ParallelRun {
+        last: scores.last().copied().unwrap_or(state),
+        rerun_rows,
+    }
+}
+
+/// Scores `values` from `state` over the speculative `scores`, stopping at the
+/// first row whose score is already bit-identical; returns the rows rewritten.
+fn rescore_until_met<T: ToF64>(
+    values: &[T],
+    mask: Option<ValidMask>,
+    state: f64,
+    decay: Decay,
+    scores: &mut [f64],
+) -> usize {
+    let mut prev = state;
+    for (i, (score, &v)) in scores.iter_mut().zip(values).enumerate() {
+        if mask.is_none_or(|m| m.is_valid(i)) {
+            prev = decay.step(prev, v.to_f64());
+        }
+        if prev.to_bits() == score.to_bits() {
+            return i;
+        }
+        *score = prev;
+    }
+    scores.len()
 }
 
 /// Scores `values` with one state per key: row `i` advances `states[ids[i]]`.
@@ -152,7 +264,99 @@ mod tests {
         ]
     }
 
+    fn serial(values: &[f64], mask: Option<ValidMask>, initial: f64, decay: Decay) -> Vec<f64> {
+        let mut out = Vec::new();
+        rolling_score(values, mask, initial, decay, &mut out);
+        out
+    }
+
+    fn parallel(
+        values: &[f64],
+        mask: Option<ValidMask>,
+        initial: f64,
+        threads: usize,
+    ) -> (Vec<f64>, ParallelRun) {
+        let mut out = Vec::new();
+        let run = rolling_score_parallel(values, mask, initial, DECAY, threads, &mut out);
+        (out, run)
+    }
+
+    #[test]
+    fn parallel_meets_early_on_random_data() {
+        let values: Vec<f64> = (0..40_000u64)
+            .map(|i| {
+                ((i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64) - 0.3
+            })
+            .collect();
+        let (out, run) = parallel(&values, None, 0.0, 4);
+        assert_eq!(bits(&out), bits(&serial(&values, None, 0.0, DECAY)));
+        assert!(run.rerun_rows < 3 * 300, "rerun {}", run.rerun_rows);
+        assert_eq!(run.last, *out.last().unwrap());
+    }
+
+    #[test]
+    fn parallel_never_meets_on_a_pure_decay() {
+        // All values negative: both runs only halve, and from starts 1.0 and
+        // 0.0 they never share bits until the true one underflows, far beyond
+        // these 200 rows: every part but the first is scored twice.
+        let values = vec![-1.0; 200];
+        let (out, run) = parallel(&values, None, 1.0, 4);
+        let want = serial(&values, None, 1.0, DECAY);
+        assert_eq!(bits(&out), bits(&want));
+        assert_eq!(run.rerun_rows, 150);
+    }
+
+    #[test]
+    fn parallel_meets_late_when_the_decay_underflows() {
+        // Halving 1.0 reaches 0.0 after about 1075 steps, where it meets the
+        // speculative run, which started at 0.0 and stayed there.
+        let values = vec![-1.0; 4000];
+        let (out, run) = parallel(&values, None, 1.0, 2);
+        assert_eq!(bits(&out), bits(&serial(&values, None, 1.0, DECAY)));
+        assert!(
+            run.rerun_rows > 1000 && run.rerun_rows < 2000,
+            "rerun {}",
+            run.rerun_rows
+        );
+    }
+
+    #[test]
+    fn parallel_handles_fewer_rows_than_threads() {
+        for len in 0..6 {
+            let values: Vec<f64> = (0..len).map(|i| i as f64).collect();
+            let (out, run) = parallel(&values, None, 0.5, 8);
+            assert_eq!(bits(&out), bits(&serial(&values, None, 0.5, DECAY)));
+            assert_eq!(run.last, out.last().copied().unwrap_or(0.5));
+        }
+    }
+
+    fn shaped_values() -> impl Strategy<Value = Vec<f64>> {
+        prop_oneof![
+            prop::collection::vec(value(), 0..400),
+            (value(), 0usize..400).prop_map(|(v, n)| vec![v; n]),
+            (-1e3f64..-1e-3, 0usize..400).prop_map(|(v, n)| vec![v; n]),
+            (value(), value(), 0usize..400)
+                .prop_map(|(a, b, n)| (0..n).map(|i| if i % 2 == 0 { a } else { b }).collect()),
+        ]
+    }
+
     proptest! {
+        #[test]
+        fn parallel_is_bit_identical_to_serial(
+            values in shaped_values(),
+            nulls in prop::collection::vec(any::<bool>(), 400),
+            with_mask in any::<bool>(),
+            initial in prop_oneof![-5.0f64..5.0, Just(0.0), Just(f64::NAN)],
+            threads in 1usize..9,
+        ) {
+            let bytes = pack(&nulls);
+            let mask = with_mask.then(|| ValidMask::new(&bytes, 0));
+            let want = serial(&values, mask, initial, DECAY);
+            let (got, run) = parallel(&values, mask, initial, threads);
+            prop_assert_eq!(bits(&got), bits(&want));
+            prop_assert_eq!(run.last.to_bits(), want.last().copied().unwrap_or(initial).to_bits());
+        }
+
         #[test]
         fn single_series_matches_reference(
             rows in prop::collection::vec((value(), any::<bool>()), 0..300),

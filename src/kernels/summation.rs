@@ -26,7 +26,12 @@ pub fn lane_sum(len: usize, term: impl Fn(usize) -> f64) -> f64 {
         for i in row..end {
             tail += term(i);
         }
-        let halves = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
+        let halves = [
+            acc[0] + acc[4],
+            acc[1] + acc[5],
+            acc[2] + acc[6],
+            acc[3] + acc[7],
+        ];
         total += ((halves[0] + halves[2]) + (halves[1] + halves[3])) + tail;
         start = end;
     }
