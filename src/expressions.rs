@@ -2,6 +2,7 @@
 //! the dtype through `with_numeric!` and hand plain slices to the kernels.
 
 use polars::prelude::*;
+use polars_arrow::array::PrimitiveArray;
 use pyo3_polars::derive::polars_expr;
 use serde::Deserialize;
 
@@ -71,7 +72,8 @@ impl Initial {
             "{ROLLING}: initial column '{}' has {} rows but the value column has {len}",
             column.name(), column.len()
         );
-        let as_f64 = column.cast(&DataType::Float64)?.f64()?.rechunk();
+        let as_f64 = column.cast(&DataType::Float64)?;
+        let as_f64 = as_f64.f64()?.rechunk();
         Ok(Self::Column(as_f64.downcast_as_array().clone()))
     }
 

@@ -1,6 +1,7 @@
 //! Turning `by` key columns into one dense group id per row.
 
 use polars::prelude::*;
+use polars_arrow::array::Array;
 use polars_core::frame::group_by::GroupsType;
 
 /// One group id per row, each below `groups`.
@@ -44,15 +45,19 @@ fn dense_integer_ids(key: &Series) -> Option<KeyIds> {
             let ca = $ca;
             let (min, max) = (i128::from(ca.min()?), i128::from(ca.max()?));
             let span = max - min;
-            if span >= 2 * ca.len().max(1024) as i128 {
+            if span >= 2 * ca.len().max(1024) as i128 || span >= i128::from(u32::MAX - 1) {
                 return None;
             }
-            // Slot 0 is the null key's.
+            // Slot 0 is the null key's; a chunk without nulls skips the check.
+            let slot = |k| (i128::from(k) - min) as u32 + 1;
             let mut ids = Vec::with_capacity(ca.len());
-            ids.extend(
-                ca.iter()
-                    .map(|k| k.map_or(0, |k| (i128::from(k) - min) as u32 + 1)),
-            );
+            for array in ca.downcast_iter() {
+                if array.null_count() == 0 {
+                    ids.extend(array.values().iter().map(|&k| slot(k)));
+                } else {
+                    ids.extend(array.iter().map(|k| k.map_or(0, |&k| slot(k))));
+                }
+            }
             Some(KeyIds {
                 ids,
                 groups: span as usize + 2,
@@ -77,7 +82,8 @@ fn hashed_ids(method: &str, keys: &[&Series], len: usize) -> PolarsResult<KeyIds
     let columns: Vec<Column> = keys.iter().map(|s| (*s).clone().into_column()).collect();
     // Only large inputs are worth threads of our own beside the host's.
     let multithreaded = len >= 1 << 20;
-    let groups = DataFrame::empty()
+    let no_columns = DataFrame::empty();
+    let groups = no_columns
         .group_by_with_series(columns, multithreaded, false)
         .map_err(
             |e| polars_err!(InvalidOperation: "{method}: cannot group by the key columns: {e}"),

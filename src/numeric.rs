@@ -3,6 +3,9 @@
 
 use polars::prelude::*;
 
+use polars_arrow::array::{Array, PrimitiveArray};
+use polars_arrow::types::NativeType;
+
 use crate::kernels::ValidMask;
 
 /// The error for a column the kernels cannot read, naming the method, the

@@ -1,6 +1,6 @@
 //! The dot product of two numeric columns, each read in its own type.
 
-use super::summation::lane_sum;
+use super::summation::{lane_sum, lane_sum_one};
 use super::{ToF64, ValidMask};
 
 /// The sum of `a[i] * b[i]` over the rows where both are valid.
@@ -11,18 +11,25 @@ pub fn dot<A: ToF64, B: ToF64>(
     b: &[B],
     b_mask: Option<ValidMask>,
 ) -> f64 {
-    let len = a.len().min(b.len());
-    // Re-slicing to exactly `len` lets the compiler drop the bounds checks.
-    let (a, b) = (&a[..len], &b[..len]);
-    let product = |i: usize| a[i].to_f64() * b[i].to_f64();
+    let product = |x: A, y: B| x.to_f64() * y.to_f64();
     match (a_mask, b_mask) {
-        (None, None) => lane_sum(len, product),
+        (None, None) => lane_sum(a, b, |_, x, y| product(x, y)),
         (Some(m), None) | (None, Some(m)) => {
-            lane_sum(len, |i| if m.is_valid(i) { product(i) } else { 0.0 })
+            lane_sum(
+                a,
+                b,
+                |i, x, y| {
+                    if m.is_valid(i) {
+                        product(x, y)
+                    } else {
+                        0.0
+                    }
+                },
+            )
         }
-        (Some(ma), Some(mb)) => lane_sum(len, |i| {
+        (Some(ma), Some(mb)) => lane_sum(a, b, |i, x, y| {
             if ma.is_valid(i) && mb.is_valid(i) {
-                product(i)
+                product(x, y)
             } else {
                 0.0
             }
@@ -34,10 +41,10 @@ pub fn dot<A: ToF64, B: ToF64>(
 /// broadcast scalar, multiplied row by row like the full product.
 pub fn dot_scalar<A: ToF64>(a: &[A], mask: Option<ValidMask>, scale: f64) -> f64 {
     match mask {
-        None => lane_sum(a.len(), |i| a[i].to_f64() * scale),
-        Some(m) => lane_sum(a.len(), |i| {
+        None => lane_sum_one(a, |_, x| x.to_f64() * scale),
+        Some(m) => lane_sum_one(a, |i, x| {
             if m.is_valid(i) {
-                a[i].to_f64() * scale
+                x.to_f64() * scale
             } else {
                 0.0
             }

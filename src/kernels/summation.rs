@@ -3,28 +3,31 @@
 const LANES: usize = 8;
 const BLOCK: usize = 256 * LANES;
 
-/// Sums `term(i)` for `i` in `0..len`.
+/// Sums `term(i, a[i], b[i])` over the rows both slices have.
 ///
 /// Eight independent accumulators let the loop vectorise without reassociating
 /// one long chain, and block totals go into an outer sum, so the rounding error
-/// grows with the block count rather than the row count.
+/// grows with the block count rather than the row count. Whole rows of eight
+/// come from `as_chunks`, so the loop carries no bounds checks.
 #[inline(always)]
-pub fn lane_sum(len: usize, term: impl Fn(usize) -> f64) -> f64 {
+pub fn lane_sum<A: Copy, B: Copy>(a: &[A], b: &[B], term: impl Fn(usize, A, B) -> f64) -> f64 {
+    let len = a.len().min(b.len());
     let mut total = 0.0;
-    let mut start = 0;
-    while start < len {
+    for start in (0..len).step_by(BLOCK) {
         let end = (start + BLOCK).min(len);
+        let (a_rows, a_tail) = a[start..end].as_chunks::<LANES>();
+        let (b_rows, b_tail) = b[start..end].as_chunks::<LANES>();
         let mut acc = [0.0f64; LANES];
-        let mut row = start;
-        while row + LANES <= end {
-            for (lane, a) in acc.iter_mut().enumerate() {
-                *a += term(row + lane);
+        for (r, (a_row, b_row)) in a_rows.iter().zip(b_rows).enumerate() {
+            let row = start + r * LANES;
+            for lane in 0..LANES {
+                acc[lane] += term(row + lane, a_row[lane], b_row[lane]);
             }
-            row += LANES;
         }
+        let tail_start = end - a_tail.len();
         let mut tail = 0.0;
-        for i in row..end {
-            tail += term(i);
+        for (j, (&x, &y)) in a_tail.iter().zip(b_tail).enumerate() {
+            tail += term(tail_start + j, x, y);
         }
         let halves = [
             acc[0] + acc[4],
@@ -33,9 +36,14 @@ pub fn lane_sum(len: usize, term: impl Fn(usize) -> f64) -> f64 {
             acc[3] + acc[7],
         ];
         total += ((halves[0] + halves[2]) + (halves[1] + halves[3])) + tail;
-        start = end;
     }
     total
+}
+
+/// [`lane_sum`] over one slice: `term(i, values[i])`.
+#[inline(always)]
+pub fn lane_sum_one<T: Copy>(values: &[T], term: impl Fn(usize, T) -> f64) -> f64 {
+    lane_sum(values, values, |i, v, _| term(i, v))
 }
 
 #[cfg(test)]
@@ -45,9 +53,18 @@ mod tests {
     #[test]
     fn sums_every_term_once() {
         for len in [0, 1, 7, 8, 9, BLOCK - 1, BLOCK, BLOCK + 3, 3 * BLOCK + 17] {
-            let got = lane_sum(len, |i| i as f64);
+            let rows: Vec<u32> = (0..len as u32).collect();
+            let got = lane_sum_one(&rows, |i, v| {
+                assert_eq!(i, v as usize);
+                f64::from(v)
+            });
             let want = (len * len.saturating_sub(1) / 2) as f64;
             assert_eq!(got, want, "len {len}");
         }
+    }
+
+    #[test]
+    fn stops_at_the_shorter_slice() {
+        assert_eq!(lane_sum(&[1.0; 20], &[2.0; 11], |_, a, b| a * b), 22.0);
     }
 }
