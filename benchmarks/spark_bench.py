@@ -1,0 +1,212 @@
+"""Throughput of ``polars_scores.spark`` in local mode, next to single-machine Polars.
+
+The point of the Spark path is scaling out, not beating Polars on one box:
+this measures what the distribution costs per row on the same data, and
+decides between the two plans for the sums:
+
+- *native*: Spark's own partial aggregation of the terms (what
+  ``polars_scores.spark.total`` and ``dot`` run);
+- *plugin*: the plugin sums each partition inside ``mapInArrow`` and Spark
+  adds the partial sums per key.
+
+Each Spark timing runs the whole plan into Spark's ``noop`` sink, on a cached
+input, best of ``--repeat`` runs after one warm-up run; every plan's result is
+first checked against Polars. Usage::
+
+    python benchmarks/spark_bench.py [--rows 2000000] [--keys 20000] [--cores 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import polars as pl
+import pyarrow as pa  # type: ignore[import-untyped]  # no type hints
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F  # noqa: N812  (Spark's own convention)
+from pyspark.sql import types as T  # noqa: N812
+
+import polars_scores as ps
+from polars_scores import spark as scores
+
+
+def data(rows: int, keys: int, seed: int = 0) -> pl.DataFrame:
+    """Keys (1% null), a unique order column, two float columns (5% null)."""
+    rng = np.random.default_rng(seed)
+    return pl.DataFrame(
+        {
+            "key": pl.Series(rng.integers(0, keys, rows)).set(
+                pl.Series(rng.random(rows) < 0.01), None
+            ),
+            "ts": rng.permutation(rows),
+            "x": pl.Series(rng.normal(1, 2, rows)).set(pl.Series(rng.random(rows) < 0.05), None),
+            "y": rng.normal(0, 1, rows),
+        }
+    )
+
+
+def best_of(repeat: int, run: Callable[[], object]) -> float:
+    """The fastest of `repeat` timed runs, after one untimed warm-up run."""
+    run()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def drain(df: DataFrame) -> Callable[[], None]:
+    """Run `df`'s whole plan without collecting its rows."""
+    return lambda: df.write.format("noop").mode("overwrite").save()
+
+
+def sum_expr(method: str, columns: Sequence[str]) -> pl.Expr:
+    """``scores.total`` of one column or ``scores.dot`` of two, as a Polars expression."""
+    if method == "total":
+        return ps.col(columns[0]).scores.total()
+    return ps.col(columns[0]).scores.dot(columns[1])
+
+
+def plugin_sums(df: DataFrame, by: Sequence[str], method: str, columns: Sequence[str]) -> DataFrame:
+    """The *plugin* plan: per-partition sums (`method` of `columns`) by the
+    plugin inside ``mapInArrow``, added per key by Spark (0.0 for an empty input)."""
+    by, columns = list(by), list(columns)
+    name = columns[0]
+    schema = T.StructType([*(df.schema[k] for k in by), T.StructField(name, T.DoubleType(), False)])
+
+    def partial_sums(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        # Polars must not be imported before its thread count is set.
+        import os
+
+        from pyspark import TaskContext
+
+        task = TaskContext.get()
+        os.environ.setdefault("POLARS_MAX_THREADS", str(task.cpus() if task else 1))
+        import polars as pl
+
+        import polars_scores as ps
+
+        first = ps.col(columns[0]).scores
+        expr = first.total() if method == "total" else first.dot(columns[1])
+
+        parts: list[pl.DataFrame] = []
+        key_schema: list[pa.Field] = []
+
+        def combine(frames: list[pl.DataFrame]) -> pl.DataFrame:
+            both = pl.concat(frames)
+            return both.group_by(by).agg(pl.col(name).sum()) if by else both.sum()
+
+        for batch in batches:
+            key_schema = [batch.schema.field(k) for k in by]
+            frame = pl.from_arrow(batch.select([*by, *columns]))
+            assert isinstance(frame, pl.DataFrame)
+            parts.append(frame.group_by(by).agg(expr) if by else frame.select(expr))
+            if len(parts) >= 64:  # bounded memory whatever the batch count
+                parts = [combine(parts)]
+        if parts:
+            arrow_schema = pa.schema([*key_schema, pa.field(name, pa.float64(), False)])
+            # Polars writes large strings; Spark wants its declared types back.
+            yield from combine(parts).to_arrow().cast(arrow_schema).to_batches()
+
+    summed = F.coalesce(F.sum(F.col(name)), F.lit(0.0)).alias(name)
+    return df.mapInArrow(partial_sums, schema).groupBy(*by).agg(summed)
+
+
+def largest_gap(got: DataFrame, want: pl.DataFrame, by: list[str], column: str) -> float:
+    """Largest |got - want| / |want| over the keys (inf when the keys differ)."""
+    frame = pl.from_arrow(got.toArrow())
+    assert isinstance(frame, pl.DataFrame)
+    joined = want.join(frame, on=by, how="full", nulls_equal=True, suffix="_spark")
+    if joined[column].null_count() or joined[f"{column}_spark"].null_count():
+        return math.inf
+    gap = (joined[column] - joined[f"{column}_spark"]).abs() / joined[column].abs()
+    return float(gap.max() or 0.0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--keys", type=int, default=20_000)
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    rows = args.rows
+
+    frame = data(rows, args.keys)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    spark = (
+        SparkSession.builder.master(f"local[{args.cores}]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", str(2 * args.cores))
+        .config("spark.driver.memory", "4g")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    df = spark.createDataFrame(frame.to_arrow()).cache()
+    df.count()
+    print(f"{rows:,} rows, {args.keys:,} keys; Spark local[{args.cores}], Polars {pl.__version__}")
+    print(f"Polars on this machine uses {pl.thread_pool_size()} threads\n")
+
+    results: list[tuple[str, str, float]] = []
+
+    # The rolling score: Spark must equal Polars bit for bit.
+    by, order = ["key"], ["ts"]
+    want = frame.sort(by + order).with_columns(ps.col("x").scores.rolling(by=by).alias("x_score"))
+    got = pl.from_arrow(scores.rolling(df, "x", by=by, order_by=order).toArrow())
+    assert isinstance(got, pl.DataFrame)
+    got = got.sort(by + order)
+    assert got.equals(want, null_equal=True), "rolling: Spark differs from Polars"
+    results.append(
+        (
+            "rolling",
+            "Polars",
+            best_of(
+                args.repeat,
+                lambda: frame.sort(by + order).with_columns(
+                    ps.col("x").scores.rolling(by=by).alias("x_score")
+                ),
+            ),
+        )
+    )
+    results.append(
+        (
+            "rolling",
+            "Spark",
+            best_of(args.repeat, drain(scores.rolling(df, "x", by=by, order_by=order))),
+        )
+    )
+
+    natives = {"total": scores.total(df, "x", by=by), "dot": scores.dot(df, "x", "y", by=by)}
+    for method, columns in [("total", ["x"]), ("dot", ["x", "y"])]:
+        expr = sum_expr(method, columns)
+        exact = frame.group_by(by).agg(expr)
+        plans = [
+            ("Spark native", natives[method]),
+            ("Spark plugin", plugin_sums(df, by, method, columns)),
+        ]
+        for plan, result in plans:
+            gap = largest_gap(result, exact, by, columns[0])
+            print(f"{method} ({plan}): largest relative difference from Polars {gap:.1e}")
+            assert gap <= 1e-12, f"{method} ({plan}) disagrees with Polars"
+            results.append((method, plan, best_of(args.repeat, drain(result))))
+        polars_run = frame.lazy().group_by(by).agg(expr)
+        results.append((method, "Polars", best_of(args.repeat, polars_run.collect)))
+
+    print(f"\n{'method':<8} {'engine':<13} {'seconds':>8} {'rows/s':>12}")
+    for method, engine, seconds in results:
+        print(f"{method:<8} {engine:<13} {seconds:>8.3f} {rows / seconds:>12,.0f}")
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

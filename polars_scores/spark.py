@@ -1,0 +1,397 @@
+"""The same scores on Apache Spark, for data that outgrows one machine.
+
+:func:`rolling` sends each key's rows to one partition, sorts them there and
+scores them with the plugin inside ``mapInArrow``, one Arrow batch at a time,
+carrying each key's state from batch to batch with a
+:class:`~polars_scores.stateful.RollingScorer`. Its result equals, bit for
+bit, Polars' ``sort(by + order_by)`` followed by ``scores.rolling(by=by)``.
+
+:func:`total` and :func:`dot` are plain sums, so they run on Spark's own
+partial aggregation with no Python at all: measured against summing with the
+plugin inside ``mapInArrow`` (``benchmarks/spark_bench.py``), the native plan
+was the faster one. The per-row terms are those of the plugin, bit for bit
+(``v * sqrt(v)`` for the exponent 1.5, and so on); only the order in which
+Spark adds them differs, which moves the last bits of a sum.
+
+Polars is imported in the executors' Python workers only after
+``POLARS_MAX_THREADS`` is set to the task's share of cores (``spark.task.cpus``,
+one by default), because Spark already runs one task per core. A value set by
+the user (``spark.executorEnv.POLARS_MAX_THREADS``) wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import polars as pl
+import pyarrow as pa  # type: ignore[import-untyped]  # no type hints
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F  # noqa: N812  (Spark's own convention)
+from pyspark.sql import types as T  # noqa: N812
+
+from polars_scores._plugin import finite
+from polars_scores.stateful import RollingScorer, key_names
+
+__all__ = ["dot", "rolling", "total"]
+
+_NUMERIC_TYPES = (
+    T.ByteType,
+    T.ShortType,
+    T.IntegerType,
+    T.LongType,
+    T.FloatType,
+    T.DoubleType,
+    T.NullType,
+)
+"""The Spark types whose Arrow form the plugin reads (a null column reads as Float64)."""
+
+PartitionFunction = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
+
+
+def rolling(
+    df: DataFrame,
+    value: str,
+    *,
+    by: str | Sequence[str],
+    order_by: str | Sequence[str],
+    rise: float = 0.9,
+    fall: float = 0.5,
+    initial: float = 0.0,
+    name: str | None = None,
+) -> DataFrame:
+    """`df` with the rolling score of `value` added, per key, in `order_by` order.
+
+    The rows are hash-partitioned by `by` (so each key lives in one
+    partition), sorted within each partition by `by` then `order_by`
+    (ascending, nulls first, NaN last, as both Spark and Polars sort), and
+    scored by the plugin. A key whose rows span several Arrow batches
+    (``spark.sql.execution.arrow.maxRecordsPerBatch``) carries its state
+    across them. The scores equal, bit for bit, those of single-machine
+    Polars::
+
+        df.sort(by + order_by).with_columns(
+            pl.col(value).scores.rolling(by=by, rise=rise, fall=fall, initial=initial).alias(name)
+        )
+
+    as long as `order_by` orders each key's rows completely: rows that tie
+    on every `order_by` column have no defined order, in Spark as in Polars.
+    The result's rows come out grouped by partition and key, in no global
+    order.
+
+    Parameters
+    ----------
+    df
+        The input.
+    value
+        The numeric column to score (an integer or floating-point type).
+    by
+        Key column(s); each key's recurrence runs on its own and null keys
+        form a key of their own. An empty list scores all rows as one series,
+        in a single partition.
+    order_by
+        The column(s) that order each key's rows: Spark has no row order of
+        its own after a shuffle, so at least one is required.
+    rise, fall, initial
+        As in ``pl.Expr.scores.rolling``.
+    name
+        The score column's name, ``"<value>_score"`` by default; it must not
+        name an existing column.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        The columns of `df` and a DoubleType score column, last.
+
+    Examples
+    --------
+    >>> from pyspark.sql import SparkSession
+    >>> from polars_scores import spark as scores
+    >>> session = SparkSession.builder.getOrCreate()
+    >>> rows = [("a", 1, 1.0), ("a", 2, 0.5), ("b", 1, 3.0), ("a", 3, 2.0)]
+    >>> df = session.createDataFrame(rows, "k string, t int, x double")
+    >>> scores.rolling(df, "x", by="k", order_by="t").orderBy("k", "t").show()
+    +---+---+---+-------+
+    |  k|  t|  x|x_score|
+    +---+---+---+-------+
+    |  a|  1|1.0|    1.0|
+    |  a|  2|0.5|    0.5|
+    |  a|  3|2.0|   2.45|
+    |  b|  1|3.0|    3.0|
+    +---+---+---+-------+
+    <BLANKLINE>
+    """
+    method = "polars_scores.spark.rolling"
+    keys = key_names(method, by)
+    order = _names(method, "order_by", order_by)
+    if not order:
+        raise ValueError(
+            f"{method}: order_by must name at least one column: Spark keeps no row order "
+            "after the shuffle that groups the keys"
+        )
+    rise = finite(method, "rise", rise)
+    fall = finite(method, "fall", fall)
+    initial = finite(method, "initial", initial)
+    value = _name(method, "value", value)
+    if name is not None:
+        name = _name(method, "name", name)
+    _check_columns(method, df, [value, *keys, *order], numeric=[value])
+    # The scorer the executors will build, built here first for its name.
+    name = RollingScorer(value, by=keys, name=name).name
+    if name in df.columns:
+        raise ValueError(
+            f"{method}: the result column {name!r} would replace an input column "
+            "of that name; choose another name"
+        )
+    schema = T.StructType([*df.schema.fields, T.StructField(name, T.DoubleType(), True)])
+    grouped = df.repartition(*_columns(keys)) if keys else df.repartition(1)
+    ordered = grouped.sortWithinPartitions(*_columns([*keys, *order]))
+    function = _rolling_partitions(value, keys, rise, fall, initial, name)
+    return ordered.mapInArrow(function, schema)
+
+
+def total(
+    df: DataFrame, value: str, *, by: str | Sequence[str], exponent: float = 1.5
+) -> DataFrame:
+    """The sum of ``v ** exponent`` over the non-null ``v > 0``, per key.
+
+    As ``df.group_by(by).agg(pl.col(value).scores.total(exponent=exponent))``
+    in Polars: nulls are skipped, NaN does not count (although Spark's own
+    ``>`` ranks NaN above every number), and a key where no value counts
+    gets 0.0 (where Spark's ``sum`` of nothing is null). Computed by Spark's
+    native partial aggregation, which beat plugin partial sums inside
+    ``mapInArrow`` (see the module docstring). The sum agrees with the
+    plugin's to within about 1e-12 relative: the terms are the same, only
+    their order of addition differs.
+
+    Parameters
+    ----------
+    df
+        The input.
+    value
+        The numeric column to sum.
+    by
+        Key column(s), null keys forming a key of their own; an empty list
+        gives one row for the whole frame (0.0 if it is empty).
+    exponent
+        The power each positive value is raised to.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        The key columns and a non-null DoubleType column named `value`; one
+        row per key, in no particular order.
+
+    Examples
+    --------
+    >>> from pyspark.sql import SparkSession
+    >>> from polars_scores import spark as scores
+    >>> session = SparkSession.builder.getOrCreate()
+    >>> df = session.createDataFrame(
+    ...     [("a", 4.0), ("a", -1.0), ("b", 9.0), ("c", None)], "k string, x double"
+    ... )
+    >>> scores.total(df, "x", by="k").orderBy("k").show()
+    +---+----+
+    |  k|   x|
+    +---+----+
+    |  a| 8.0|
+    |  b|27.0|
+    |  c| 0.0|
+    +---+----+
+    <BLANKLINE>
+    """
+    method = "polars_scores.spark.total"
+    keys = key_names(method, by)
+    exponent = finite(method, "exponent", exponent)
+    value = _name(method, "value", value)
+    _check_columns(method, df, [value, *keys], numeric=[value])
+    _check_result_name(method, value, keys)
+    v = _column(value).cast("double")
+    # Spark ranks NaN above every number, so `v > 0` alone would count it.
+    counts = (v > 0) & ~F.isnan(v)
+    return _sum_per_key(df, keys, F.when(counts, _power(v, exponent)), value)
+
+
+def dot(df: DataFrame, a: str, b: str, *, by: str | Sequence[str]) -> DataFrame:
+    """The sum of ``a * b`` over the rows where both are non-null, per key.
+
+    As ``df.group_by(by).agg(pl.col(a).scores.dot(b))`` in Polars: each
+    column is converted to a double before the product (so integer columns
+    never overflow), and a key with no such row gets 0.0. Computed by Spark's
+    native partial aggregation; the sum agrees with the plugin's to within
+    about 1e-12 of the sum of ``|a * b|``.
+
+    Parameters
+    ----------
+    df
+        The input.
+    a, b
+        The numeric columns to multiply.
+    by
+        Key column(s), null keys forming a key of their own; an empty list
+        gives one row for the whole frame.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        The key columns and a non-null DoubleType column named `a`; one row
+        per key, in no particular order.
+
+    Examples
+    --------
+    >>> from pyspark.sql import SparkSession
+    >>> from polars_scores import spark as scores
+    >>> session = SparkSession.builder.getOrCreate()
+    >>> df = session.createDataFrame(
+    ...     [("a", 1, 0.5), ("a", 2, 4.0), ("b", None, 2.0)], "k string, x long, y double"
+    ... )
+    >>> scores.dot(df, "x", "y", by="k").orderBy("k").show()
+    +---+---+
+    |  k|  x|
+    +---+---+
+    |  a|8.5|
+    |  b|0.0|
+    +---+---+
+    <BLANKLINE>
+    """
+    method = "polars_scores.spark.dot"
+    keys = key_names(method, by)
+    a, b = _name(method, "a", a), _name(method, "b", b)
+    _check_columns(method, df, [a, b, *keys], numeric=[a, b])
+    _check_result_name(method, a, keys)
+    product = _column(a).cast("double") * _column(b).cast("double")
+    return _sum_per_key(df, keys, product, a)
+
+
+def _names(method: str, parameter: str, names: str | Sequence[str]) -> list[str]:
+    """One column name or several, as a list."""
+    if isinstance(names, str):
+        return [names]
+    if isinstance(names, Sequence) and all(isinstance(n, str) for n in names):
+        return list(names)
+    raise TypeError(f"{method}: {parameter} must be a column name or a list of them, got {names!r}")
+
+
+def _name(method: str, parameter: str, name: object) -> str:
+    """A column name."""
+    if isinstance(name, str) and name:
+        return name
+    raise TypeError(f"{method}: {parameter} must be a column name, got {name!r}")
+
+
+def _check_columns(
+    method: str, df: DataFrame, names: Sequence[str], numeric: Sequence[str]
+) -> None:
+    """Check that `df` has every column of `names`, and that those of `numeric` are numeric.
+
+    Names match exactly (Polars' rule), whatever ``spark.sql.caseSensitive`` says.
+    """
+    fields = {field.name: field for field in df.schema.fields}
+    missing = list(dict.fromkeys(n for n in names if n not in fields))
+    if missing:
+        available = ", ".join(repr(n) for n in fields) or "none"
+        raise pl.exceptions.ColumnNotFoundError(
+            f"{method}: no column {', '.join(repr(m) for m in missing)}; "
+            f"the available columns are {available}"
+        )
+    for name in numeric:
+        data_type = fields[name].dataType
+        if not isinstance(data_type, _NUMERIC_TYPES):
+            raise pl.exceptions.InvalidOperationError(
+                f"{method}: column {name!r} has type {data_type.simpleString()}, but the "
+                "score needs a numeric column (tinyint, smallint, int, bigint, float or double)"
+            )
+
+
+def _check_result_name(method: str, name: str, keys: Sequence[str]) -> None:
+    """The aggregate is named after its column, which must not also be a key (as in Polars)."""
+    if name in keys:
+        raise ValueError(
+            f"{method}: column {name!r} is both summed and a key; the result would "
+            "have two columns of that name"
+        )
+
+
+def _column(name: str) -> Column:
+    """The column called `name`, even if the name holds dots or backticks."""
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+def _columns(names: Sequence[str]) -> list[Column]:
+    return [_column(name) for name in names]
+
+
+def _power(v: Column, exponent: float) -> Column:
+    """``v ** exponent`` computed as the plugin computes it, so each term is bit-identical.
+
+    ``sqrt`` and ``*`` round exactly in Java as in Rust; ``pow`` (Java's
+    StrictMath, Rust's libm) may differ in the last bit, so it is used only
+    for the exponents the plugin also leaves to ``powf``.
+    """
+    special = {
+        1.0: lambda: v,
+        0.5: lambda: F.sqrt(v),
+        1.5: lambda: v * F.sqrt(v),
+        2.0: lambda: v * v,
+    }
+    form = special.get(exponent)
+    return form() if form is not None else F.pow(v, F.lit(exponent))
+
+
+def _sum_per_key(df: DataFrame, keys: Sequence[str], terms: Column, name: str) -> DataFrame:
+    """The sum of `terms` (nulls skipped) per key, 0.0 where there is none."""
+    summed = F.coalesce(F.sum(terms), F.lit(0.0)).alias(name)
+    return df.groupBy(*_columns(keys)).agg(summed)
+
+
+def _rolling_partitions(
+    value: str, by: Sequence[str], rise: float, fall: float, initial: float, name: str
+) -> PartitionFunction:
+    """The function ``mapInArrow`` runs on each partition.
+
+    Spark pickles it by value (it is a closure) and unpickles it in a Python
+    worker: it must not refer to this module, whose import would import
+    Polars before ``POLARS_MAX_THREADS`` is set.
+    """
+    by = list(by)
+
+    def score_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import os
+
+        from pyspark import TaskContext
+
+        task = TaskContext.get()
+        os.environ.setdefault("POLARS_MAX_THREADS", str(task.cpus() if task is not None else 1))
+
+        from polars_scores.spark import _score_batches
+
+        return _score_batches(batches, value, by, rise, fall, initial, name)
+
+    return score_partition
+
+
+def _score_batches(
+    batches: Iterator[pa.RecordBatch],
+    value: str,
+    by: Sequence[str],
+    rise: float,
+    fall: float,
+    initial: float,
+    name: str,
+) -> Iterator[pa.RecordBatch]:
+    """Each batch of one sorted partition with its score column appended.
+
+    Only the value and key columns go through Polars; the score column is
+    appended to the batch Spark sent, so every other column keeps exactly
+    the Arrow type Spark declared (no ``large_string`` coming back).
+    """
+    scorer = RollingScorer(value, by=by, rise=rise, fall=fall, initial=initial, name=name)
+    inputs = list(dict.fromkeys([value, *by]))
+    score_field = pa.field(name, pa.float64(), nullable=True)
+    for batch in batches:
+        frame = pl.from_arrow(batch.select(inputs))
+        assert isinstance(frame, pl.DataFrame)  # a RecordBatch always gives a DataFrame
+        scores = scorer.score(frame).get_column(name).to_arrow().cast(pa.float64())
+        yield pa.RecordBatch.from_arrays(
+            [*batch.columns, scores],
+            schema=batch.schema.append(score_field),
+        )

@@ -1,0 +1,81 @@
+"""The benchmark suite runs end to end at a tiny size, so that it never rots.
+
+No timing is asserted: only that every peer runs, agrees with the plugin
+(the suite checks that itself) and that the table and chart get written.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZES = ("1e3", "2e3")
+CASE_TITLES = (
+    "## rolling",
+    "## rolling per key",
+    "## total, eager",
+    "## total, lazy streaming",
+    "## total in group_by",
+    "## dot, Int64 x Float64",
+    "## Targets",
+    "## Peak memory",
+)
+
+
+def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """The (type, data) of each chunk of a PNG file, each CRC checked."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG signature"
+    chunks, at = [], 8
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        kind, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + length]
+        (crc,) = struct.unpack(">I", data[at + 8 + length : at + 12 + length])
+        assert crc == zlib.crc32(kind + body), f"bad CRC in chunk {kind!r}"
+        chunks.append((kind, body))
+        at += 12 + length
+    return chunks
+
+
+def test_suite_writes_its_table_and_chart(tmp_path: Path) -> None:
+    # The suite's peers need numba: a missing one is a broken environment.
+    assert importlib.util.find_spec("numba") is not None, "numba missing: install the bench extra"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "suite.py"),
+            "--quick",
+            "--sizes",
+            ",".join(SIZES),
+            "--repeats",
+            "1",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+
+    table = (tmp_path / "results.md").read_text()
+    assert table in done.stdout
+    for title in CASE_TITLES:
+        assert title in table, f"{title!r} missing from the results"
+    for size in SIZES:
+        assert f"| {size} ns/row |" in table
+    target_rows = [line for line in table.splitlines() if line.endswith(("| PASS |", "| MISS |"))]
+    assert len(target_rows) >= 10
+
+    chunks = png_chunks((tmp_path / "ns_per_row.png").read_bytes())
+    kinds = [kind for kind, _ in chunks]
+    assert kinds[0] == b"IHDR" and kinds[-1] == b"IEND" and b"IDAT" in kinds
+    width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
+    assert (depth, color, interlace) == (8, 2, 0) and width > 0 and height > 0
+    pixels = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
+    assert len(pixels) == height * (1 + 3 * width)
+    assert pixels.count(0xFF) < len(pixels) * 0.99, "the chart is blank"
