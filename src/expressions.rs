@@ -13,7 +13,7 @@ use crate::kernels::rolling_score::{
 };
 use crate::kernels::ToF64;
 use crate::keys::{key_ids, KeyIds};
-use crate::numeric::{aligned_pieces, all_rows, ensure_numeric, rows, with_numeric};
+use crate::numeric::{aligned_pieces, all_rows, ensure_numeric, output_buffer, rows, with_numeric};
 
 const ROLLING: &str = "scores.rolling";
 const TOTAL: &str = "scores.total";
@@ -136,7 +136,7 @@ where
     let mut offset = 0;
     for array in values.downcast_iter() {
         let (vals, mask) = all_rows(array);
-        let mut out = Vec::with_capacity(vals.len());
+        let mut out = output_buffer(vals.len());
         match (keys, states.as_mut()) {
             (Some(keys), Some(states)) => {
                 let ids = &keys.ids[offset..offset + vals.len()];
@@ -194,13 +194,19 @@ fn positive_power(inputs: &[Series], kwargs: TotalKwargs) -> PolarsResult<Series
     let values = &inputs[0];
     let powers = with_numeric!(TOTAL, values, |ca| {
         let arrays = ca.downcast_iter().map(|array| {
-            let mut out = Vec::with_capacity(array.len());
+            let mut out = output_buffer(array.len());
             positive_powers(array.values(), kwargs.exponent, &mut out);
             PrimitiveArray::from_vec(out).with_validity(array.validity().cloned())
         });
         Float64Chunked::from_chunk_iter(ca.name().clone(), arrays.collect::<Vec<_>>())
     });
     Ok(powers.into_series())
+}
+
+/// Adds the per-chunk sums. Written as a fold from 0.0 because Rust's `Sum`
+/// for floats starts from -0.0, which an empty column would return.
+fn add(total: f64, part: f64) -> f64 {
+    total + part
 }
 
 /// The whole sum in one call, for a Series: no per-row output at all.
@@ -213,7 +219,7 @@ fn positive_power_sum(inputs: &[Series], kwargs: TotalKwargs) -> PolarsResult<Se
             let (vals, mask) = all_rows(array);
             power_sum(vals, mask, kwargs.exponent)
         })
-        .sum());
+        .fold(0.0, add));
     Ok(Series::new(values.name().clone(), [total]))
 }
 
@@ -232,7 +238,7 @@ fn dot(inputs: &[Series]) -> PolarsResult<Series> {
                     let (b_vals, b_mask) = rows(b_arr, b_at, len);
                     dot_kernel(a_vals, a_mask, b_vals, b_mask)
                 })
-                .sum::<f64>()
+                .fold(0.0, add)
         })),
         (1, _) => dot_broadcast(b, a)?,
         (_, 1) => dot_broadcast(a, b)?,
@@ -257,7 +263,7 @@ fn dot_broadcast(column: &Series, scalar: &Series) -> PolarsResult<f64> {
                 let (vals, mask) = all_rows(array);
                 dot_scalar(vals, mask, scale)
             })
-            .sum(),
+            .fold(0.0, add),
     });
     Ok(total)
 }

@@ -115,18 +115,15 @@ pub fn all_rows<T: NativeType>(array: &PrimitiveArray<T>) -> (&[T], Option<Valid
     rows(array, 0, array.len())
 }
 
+/// Where a piece starts: an array and a row offset into it.
+type PieceStart<'a, T> = (&'a PrimitiveArray<T>, usize);
+
 /// The same-length pieces of two equally long chunked columns, cut where
 /// either one changes chunk, so neither is copied to align the other.
 pub fn aligned_pieces<'a, A, B>(
     a: &'a ChunkedArray<A>,
     b: &'a ChunkedArray<B>,
-) -> impl Iterator<
-    Item = (
-        (&'a PrimitiveArray<A::Native>, usize),
-        (&'a PrimitiveArray<B::Native>, usize),
-        usize,
-    ),
->
+) -> impl Iterator<Item = (PieceStart<'a, A::Native>, PieceStart<'a, B::Native>, usize)>
 where
     A: PolarsNumericType,
     B: PolarsNumericType,
@@ -152,4 +149,36 @@ where
         };
         Some(piece)
     })
+}
+
+/// An empty output buffer with room for `len` floats.
+///
+/// A fresh large buffer costs more in page faults than the kernels cost in
+/// arithmetic (one fault per 4 KiB page), so large buffers ask the kernel for
+/// transparent huge pages, one fault per 2 MiB, as numpy does for its arrays.
+pub fn output_buffer(len: usize) -> Vec<f64> {
+    let buffer = Vec::with_capacity(len);
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE_PAGE: usize = 2 << 20;
+        let bytes = len * std::mem::size_of::<f64>();
+        if bytes >= 2 * HUGE_PAGE {
+            let start = buffer.as_ptr() as usize;
+            let aligned = start.next_multiple_of(HUGE_PAGE);
+            let end = (start + bytes) / HUGE_PAGE * HUGE_PAGE;
+            if end > aligned {
+                // SAFETY: the range lies inside the buffer's allocation, and
+                // MADV_HUGEPAGE is advice that changes no contents; a refusal
+                // (THP disabled) just leaves normal pages.
+                unsafe {
+                    libc::madvise(
+                        aligned as *mut libc::c_void,
+                        end - aligned,
+                        libc::MADV_HUGEPAGE,
+                    );
+                }
+            }
+        }
+    }
+    buffer
 }
