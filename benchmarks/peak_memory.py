@@ -8,8 +8,11 @@ the peak is reset (``/proc/self/clear_refs``), and the call is run once in
 full. Its peak growth over the resident set before it is what the call
 needed: its result, its scratch space and any copy of its input.
 
-Run as ``python benchmarks/peak_memory.py CALL ROWS``; it prints JSON.
-Linux only.
+Run as ``python benchmarks/peak_memory.py ROWS CALL [CALL...]``; it prints
+JSON. Calls after the first run in a process that has already run others,
+whose freed memory they may reuse: only the first figure is exact (the
+suite's smoke run measures them all in one process to save time). Linux
+only.
 """
 
 from __future__ import annotations
@@ -127,10 +130,9 @@ def status_kib(field: str) -> int:
     raise RuntimeError(f"peak_memory: /proc/self/status has no {field}")
 
 
-def peak_growth(call: Call, rows: int) -> dict[str, float]:
-    """Runs ``call`` over ``rows`` rows: its peak memory growth, its input
-    and its smallest input column, in bytes."""
-    frame = make_frame(rows)
+def peak_growth(call: Call, frame: pl.DataFrame) -> dict[str, float]:
+    """Runs ``call`` over ``frame``: its peak memory growth, its input and
+    its smallest input column, in bytes."""
     call.run(frame.head(1000))
     gc.collect()
     # Writing 5 resets the peak resident set to the current one.
@@ -148,10 +150,11 @@ def peak_growth(call: Call, rows: int) -> dict[str, float]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] not in CALLS:
-        print(f"usage: peak_memory.py {{{','.join(CALLS)}}} ROWS", file=sys.stderr)
+    if len(argv) < 2 or not argv[0].isdigit() or not set(argv[1:]) <= set(CALLS):
+        print(f"usage: peak_memory.py ROWS {{{','.join(CALLS)}}}...", file=sys.stderr)
         return 2
-    measured = peak_growth(CALLS[argv[0]], int(argv[1]))
+    frame = make_frame(int(argv[0]))
+    measured = {name: peak_growth(CALLS[name], frame) for name in argv[1:]}
     print(json.dumps(measured))
     return 0
 

@@ -2,19 +2,23 @@
 
 Usage::
 
-    python benchmarks/streaming_bench.py [--rows 100_000_000] [--keys 1_000_000]
-                                         [--dir DIR] [--batch-rows N] [--profile]
+    python benchmarks/streaming_bench.py [--rows 100_000_000] [--keys 1_000_000] [--dir DIR]
+                                         [--batch-rows N] [--repeat N] [--lz4] [--profile]
 
 Writes a parquet file of ``--rows`` rows (an Int64 ``key`` with ``--keys``
 distinct values in random order, a Float64 ``value``), then runs, each in a
 fresh process, ``pl.scan_parquet(file).sink_parquet(copy)`` and
-``polars-scores score file -o out --value value --by key``, and prints both
-wall times, both peak resident sets (the child's ``ru_maxrss``) and the
-ratios, against the issue's targets: peak RSS <= 400 MB, wall <= 2x the copy.
+``polars-scores score file -o out --value value --by key``, alternately
+``--repeat`` times, and prints the medians of their wall times, CPU times and
+peak resident sets (the child's ``ru_maxrss``) and the ratios, against the
+issue's targets: peak RSS <= 400 MB, wall <= 2x the copy. On a shared
+machine the CPU times are the steadier figures.
 
-``--profile`` also times, in this process, each stage of the score on its own
-(reading the batches, the per-key bookkeeping, the kernel, the writing), to
-show what dominates. The files go to a temporary folder under ``--dir``
+``--lz4`` also runs both with lz4 output, to show the codec's share (the
+score column is nearly incompressible, so zstd spends most on it).
+``--profile`` also times, in this process, the stages of the score on their
+own (reading, the kernel, the per-key states, writing two or three
+columns), to show what dominates. The files go to a temporary folder under ``--dir``
 (default: the system's), removed at the end.
 """
 
@@ -24,11 +28,12 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -49,11 +54,15 @@ import json, resource, subprocess, sys, time
 start = time.perf_counter()
 status = subprocess.run(sys.argv[1:]).returncode
 wall = time.perf_counter() - start
-peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"status": status, "wall_s": wall, "peak_mb": peak_kib / 1024}))
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"status": status, "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
+                  "peak_mb": usage.ru_maxrss / 1024}))
 """
 
-COPY = "import polars as pl, sys; pl.scan_parquet(sys.argv[1]).sink_parquet(sys.argv[2])"
+COPY = (
+    "import polars as pl, sys; "
+    "pl.scan_parquet(sys.argv[1]).sink_parquet(sys.argv[2], compression=sys.argv[3])"
+)
 
 
 def write_input(path: Path, rows: int, keys: int, chunk: int = 2_000_000) -> None:
@@ -71,50 +80,59 @@ def write_input(path: Path, rows: int, keys: int, chunk: int = 2_000_000) -> Non
     register_io_source(chunks, schema=schema).sink_parquet(path)
 
 
-def measure(command: Sequence[str]) -> dict[str, float]:
+def measure(command: Sequence[str], folder: Path) -> dict[str, float]:
+    # From the repository's root, `-m polars_scores.cli` would import the
+    # source tree, which lacks the compiled library: run from the data folder.
     result = subprocess.run(
-        [sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=False
+        [sys.executable, "-c", MEASURE, *command],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=folder,
     )
     if result.returncode != 0:
         sys.exit(f"streaming_bench: measuring {command} failed:\n{result.stderr}")
     figures: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
     if figures["status"] != 0:
-        sys.exit(f"streaming_bench: {command} failed with status {figures['status']}")
+        sys.exit(
+            f"streaming_bench: {command} failed with status {figures['status']}:\n{result.stderr}"
+        )
     return figures
 
 
-def profile(path: Path, batch_rows: int) -> None:
-    """Each stage of the score timed on its own, in this process."""
+def profile(path: Path, scored: Path, batch_rows: int) -> None:
+    """Each stage of the score timed on its own, in this process (wall and CPU)."""
 
-    def timed(label: str, run: object) -> None:
-        start = time.perf_counter()
-        run()  # type: ignore[operator]
-        print(f"  {label:<44}{time.perf_counter() - start:8.2f} s", flush=True)
+    def timed(label: str, run: Callable[[], object]) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        run()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        print(f"  {label:<48}{wall:8.2f}{cpu:8.2f}", flush=True)
 
     source = pl.scan_parquet(path)
 
-    def read() -> None:
-        for _ in source.collect_batches(chunk_size=batch_rows, maintain_order=True):
-            pass
+    def batches() -> Iterator[pl.DataFrame]:
+        return iter(source.collect_batches(chunk_size=batch_rows, maintain_order=True))
 
     def read_and_kernel() -> None:
-        for batch in source.collect_batches(chunk_size=batch_rows, maintain_order=True):
+        for batch in batches():
             batch.with_columns(s=ps.col("value").scores.rolling(by="key"))
 
     def read_and_score() -> None:
         scorer = RollingScorer("value", by="key")
-        for batch in source.collect_batches(chunk_size=batch_rows, maintain_order=True):
+        for batch in batches():
             scorer.score(batch)
 
-    def write_only() -> None:
-        with tempfile.TemporaryDirectory(dir=path.parent) as folder:
-            source.with_columns(s=pl.col("value")).sink_parquet(Path(folder) / "w.parquet")
+    def write(frame: pl.LazyFrame) -> Callable[[], None]:
+        return lambda: frame.sink_parquet(path.with_name("profile.parquet"))
 
-    print("stages (in this process):")
-    timed("read the batches", read)
-    timed("read + kernel per batch (no state)", read_and_kernel)
-    timed("read + RollingScorer.score (state join/update)", read_and_score)
-    timed("read + write 3 columns (copy plus a column)", write_only)
+    print(f"stages (in this process){'wall s':>33}{'CPU s':>8}")
+    timed("read the batches", lambda: sum(batch.height for batch in batches()))
+    timed("read + kernel per batch (no state kept)", read_and_kernel)
+    timed("read + RollingScorer.score (kernel + states)", read_and_score)
+    timed("copy the input (read + write 2 columns)", write(source))
+    timed("copy the output (read + write 3 columns)", write(pl.scan_parquet(scored)))
+    path.with_name("profile.parquet").unlink()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -123,54 +141,78 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keys", type=lambda s: int(float(s)), default=1_000_000)
     parser.add_argument("--dir", type=Path, default=None, help="where the files go")
     parser.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS)
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each, alternated")
+    parser.add_argument("--lz4", action="store_true", help="also both with lz4 output")
     parser.add_argument("--profile", action="store_true", help="time each stage too")
     arguments = parser.parse_args(argv)
 
     folder = Path(tempfile.mkdtemp(prefix="polars-scores-bench-", dir=arguments.dir))
     try:
-        data = folder / "input.parquet"
+        data, copied, scored = (folder / f"{n}.parquet" for n in ("input", "copy", "scored"))
         start = time.perf_counter()
         write_input(data, arguments.rows, arguments.keys)
         size_mb = data.stat().st_size / 2**20
         print(
             f"input: {arguments.rows:,} rows, {arguments.keys:,} keys, {size_mb:,.0f} MiB "
-            f"(written in {time.perf_counter() - start:.1f} s) on {os.cpu_count()} cores, "
-            f"polars {pl.__version__}",
+            f"(written in {time.perf_counter() - start:.1f} s); {os.cpu_count()} cores, "
+            f"load average {os.getloadavg()[0]:.1f}; polars {pl.__version__}",
             flush=True,
         )
-        copy = measure([sys.executable, "-c", COPY, str(data), str(folder / "copy.parquet")])
-        (folder / "copy.parquet").unlink()
-        score = measure(
-            [
-                sys.executable, "-m", "polars_scores.cli", "score", str(data),
-                "-o", str(folder / "scored.parquet"), "--value", "value", "--by", "key",
-                "--batch-rows", str(arguments.batch_rows), "--quiet",
-            ]
-        )  # fmt: skip
-        written = pl.scan_parquet(folder / "scored.parquet").select(pl.len()).collect().item()
+        score_command = [
+            sys.executable, "-m", "polars_scores.cli", "score", str(data), "-o", str(scored),
+            "--value", "value", "--by", "key", "--batch-rows", str(arguments.batch_rows), "-q",
+        ]  # fmt: skip
+        commands = {
+            "scan_parquet().sink_parquet() copy": [
+                sys.executable, "-c", COPY, str(data), str(copied), "zstd"
+            ],
+            "polars-scores score --by key": score_command,
+        }  # fmt: skip
+        if arguments.lz4:
+            commands["copy, lz4"] = [sys.executable, "-c", COPY, str(data), str(copied), "lz4"]
+            commands["score, --compression lz4"] = [*score_command, "--compression", "lz4"]
+        # Alternated, so that a busy spell on a shared machine hits all alike.
+        runs: dict[str, list[dict[str, float]]] = {label: [] for label in commands}
+        for _ in range(arguments.repeat):
+            for label, command in commands.items():
+                runs[label].append(measure(command, folder))
+        written = pl.scan_parquet(scored).select(pl.len()).collect().item()
         if written != arguments.rows:
             sys.exit(f"streaming_bench: the score wrote {written:,} rows, not {arguments.rows:,}")
-        (folder / "scored.parquet").unlink()
+        copied.unlink()
+        medians = {
+            label: {k: statistics.median(run[k] for run in done) for k in done[0]}
+            for label, done in runs.items()
+        }
+        copy, score = (
+            medians["scan_parquet().sink_parquet() copy"],
+            medians["polars-scores score --by key"],
+        )
 
         ratio = score["wall_s"] / copy["wall_s"]
-        print(f"\n{'':<34}{'wall s':>9}{'peak RSS MB':>13}")
-        for label, figures in [
-            ("scan_parquet().sink_parquet() copy", copy),
-            ("polars-scores score --by key", score),
-        ]:
-            print(f"{label:<34}{figures['wall_s']:>9.2f}{figures['peak_mb']:>13.0f}")
+        cpu_ratio = score["cpu_s"] / copy["cpu_s"]
+        header = f"median of {arguments.repeat} run(s)"
+        print(f"\n{header:<34}{'wall s':>9}{'CPU s':>9}{'peak RSS MB':>13}")
+        for label, figures in medians.items():
+            print(
+                f"{label:<34}{figures['wall_s']:>9.2f}{figures['cpu_s']:>9.2f}"
+                f"{figures['peak_mb']:>13.0f}"
+            )
         rss_ok = score["peak_mb"] <= RSS_TARGET_MB
         wall_ok = ratio <= WALL_TARGET_RATIO
         print(
             f"\nwall ratio score / copy: {ratio:.2f} (target <= {WALL_TARGET_RATIO:g}: "
-            f"{'PASS' if wall_ok else 'MISS'})\n"
+            f"{'PASS' if wall_ok else 'MISS'}); CPU time ratio {cpu_ratio:.2f}\n"
             f"score peak RSS: {score['peak_mb']:.0f} MB (target <= {RSS_TARGET_MB}: "
-            f"{'PASS' if rss_ok else 'MISS'})",
+            f"{'PASS' if rss_ok else 'MISS'}); load average now {os.getloadavg()[0]:.1f}",
             flush=True,
         )
+        if arguments.lz4:
+            lz4 = medians["score, --compression lz4"]["wall_s"] / medians["copy, lz4"]["wall_s"]
+            print(f"with lz4 on both sides, wall ratio {lz4:.2f}")
         if arguments.profile:
             print()
-            profile(data, arguments.batch_rows)
+            profile(data, scored, arguments.batch_rows)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0

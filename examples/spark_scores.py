@@ -20,6 +20,7 @@ import argparse
 import math
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 
 import numpy as np
@@ -63,6 +64,15 @@ def spark_session() -> SparkSession:
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", "4")
         )
+        # Spark starts its Python workers in its own working directory, first
+        # on their sys.path: from a source checkout they would import the
+        # source tree's polars_scores, which lacks the compiled library.
+        here = os.getcwd()
+        os.chdir(tempfile.gettempdir())
+        try:
+            return builder.getOrCreate()
+        finally:
+            os.chdir(here)
     return builder.getOrCreate()
 
 
@@ -81,14 +91,20 @@ def same_bits(a: pl.Series, b: pl.Series) -> bool:
 
 
 def largest_relative_difference(
-    got: pl.DataFrame, want: pl.DataFrame, keys: Sequence[str], column: str
+    got: pl.DataFrame, want: pl.DataFrame, keys: Sequence[str], column: str, scale: pl.Expr
 ) -> float:
-    """The largest |got - want| / |want| over the keys; inf if the keys differ."""
+    """The largest |got - want| / scale over the keys; inf if the keys differ.
+
+    `scale` is computed on `want`: the sum of the terms' magnitudes, since
+    terms of either sign may cancel and no summation order is then exact.
+    """
     joined = want.join(got, on=keys, how="full", nulls_equal=True, suffix="_spark")
     if joined[column].null_count() or joined[f"{column}_spark"].null_count():
         return math.inf
-    gap = (joined[column] - joined[f"{column}_spark"]).abs() / joined[column].abs()
-    return float(gap.fill_nan(0.0).max() or 0.0)
+    want_, got_ = pl.col(column), pl.col(f"{column}_spark")
+    gap = pl.when(got_ == want_).then(0.0).otherwise((got_ - want_).abs() / scale)
+    # nan_max: a NaN gap (a NaN result on one side only) must not be skipped.
+    return float(joined.select(gap.nan_max()).item())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -114,26 +130,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     ok &= agree and on_spark.drop("amount_score").equals(on_polars.drop("amount_score"))
     print(f"\nrolling score per account, in ts order: bit-identical to Polars: {agree}")
     print(
-        on_spark.select(order, "amount", spark=pl.col("amount_score"))
+        on_spark.select(*order, "amount", spark=pl.col("amount_score"))
         .with_columns(polars=on_polars["amount_score"])
         .head(8)
     )
 
+    by_account = frame.group_by("account")
     sums = {
         "total": (
             scores.total(df, "amount", by="account"),
-            frame.group_by("account").agg(ps.col("amount").scores.total()),
+            by_account.agg(ps.col("amount").scores.total()),
             "amount",
         ),
         "dot": (
             scores.dot(df, "quantity", "amount", by="account"),
-            frame.group_by("account").agg(ps.col("quantity").scores.dot("amount")),
+            by_account.agg(
+                ps.col("quantity").scores.dot("amount"),
+                magnitude=(pl.col("quantity") * pl.col("amount")).abs().sum(),
+            ),
             "quantity",
         ),
     }
     for method, (spark_result, polars_result, column) in sums.items():
         got = to_polars(spark_result)
-        gap = largest_relative_difference(got, polars_result, ["account"], column)
+        scale = pl.col("magnitude") if method == "dot" else pl.col(column).abs()
+        gap = largest_relative_difference(got, polars_result, ["account"], column, scale)
+        polars_result = polars_result.select("account", column)
         ok &= gap <= 1e-12 and got.height == polars_result.height
         print(f"\n{method} per account: largest relative difference from Polars {gap:.1e}")
         print(

@@ -6,15 +6,15 @@ import math
 import numbers
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import polars as pl
 from polars.plugins import register_plugin_function
 
-IntoExpr = Union[pl.Expr, str]
+IntoExpr = pl.Expr | str
 """An expression, or a column name."""
 
-IntoKeys = Union[IntoExpr, Sequence[IntoExpr]]
+IntoKeys = IntoExpr | Sequence[IntoExpr]
 """One key (expression or column name) or several."""
 
 _LIBRARY = Path(__file__).parent
@@ -44,8 +44,7 @@ def finite(method: str, name: str, value: object) -> float:
     """`value` as a float, if it is a finite real number (bools are not)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(
-            f"{method}: {name} must be a finite real number, "
-            f"got {type(value).__name__} {value!r}"
+            f"{method}: {name} must be a finite real number, got {type(value).__name__} {value!r}"
         )
     as_float = float(value)
     if not math.isfinite(as_float):
@@ -75,5 +74,21 @@ def to_keys(method: str, by: object) -> list[pl.Expr]:
         return [to_expr(method, "by", key) for key in by]
     raise TypeError(
         f"{method}: by must be a column name, an expression or a list of them, "
+        f"got {type(by).__name__} {by!r}"
+    )
+
+
+def series_keys(method: str, by: object) -> list[pl.Series]:
+    """`by` for the Series API (nothing, a Series, or a sequence of Series)."""
+    if by is None:
+        return []
+    if isinstance(by, pl.Series):
+        return [by]
+    if isinstance(by, Sequence) and not isinstance(by, str):
+        keys = list(by)
+        if all(isinstance(key, pl.Series) for key in keys):
+            return keys
+    raise TypeError(
+        f"{method}: by must be a Series or a list of Series on a Series, "
         f"got {type(by).__name__} {by!r}"
     )

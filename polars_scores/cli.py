@@ -20,8 +20,14 @@ from typing import NoReturn, TextIO
 
 import polars as pl
 
+from polars_scores.namespace import col
 from polars_scores.stateful import check_columns
-from polars_scores.streaming import DEFAULT_BATCH_ROWS, score_to_parquet, total_to_parquet
+from polars_scores.streaming import (
+    COMPRESSIONS,
+    DEFAULT_BATCH_ROWS,
+    score_to_parquet,
+    total_to_parquet,
+)
 
 PROG = "polars-scores"
 
@@ -100,6 +106,12 @@ def _parser() -> argparse.ArgumentParser:
             metavar="COL",
             help="key column(s): one recurrence or total per distinct key",
         )
+        sub.add_argument(
+            "--compression",
+            choices=COMPRESSIONS,
+            default="zstd",
+            help="output codec, default zstd (lz4: faster, larger)",
+        )
         sub.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
 
     score = commands.add_parser(
@@ -166,7 +178,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line `argv` (default ``sys.argv[1:]``); exits with its status."""
+    """Run the command line `argv` (default ``sys.argv[1:]``); return its exit status.
+
+    0 on success, 1 on an error (reported as one line on stderr), 2 on a usage
+    error, 130 on Ctrl-C and 143 on SIGTERM.
+    """
     arguments = _parser().parse_args(argv)
     label = f"{PROG} {arguments.command}"
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
@@ -225,8 +241,23 @@ def _run(arguments: argparse.Namespace) -> None:
         raise _CommandError(str(error).removeprefix(f"{label}: ")) from None
     report = _Progress(command, rows, sys.stderr, quiet=arguments.quiet)
     start = time.perf_counter()
-    if command == "score":
-        written = score_to_parquet(
+    try:
+        written = _write(arguments, source, keys, report)
+    except pl.exceptions.PolarsError as error:
+        # The columns were checked: what fails now is reading or writing data.
+        raise _CommandError(f"failed on {arguments.input!r}: {_one_line(error)}") from None
+    report.finish(
+        f"{command}: {rows:,} rows read, {written:,} rows written to {arguments.output} "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
+
+
+def _write(
+    arguments: argparse.Namespace, source: pl.LazyFrame, keys: list[str], report: _Progress
+) -> int:
+    """Run `score` or `total`; the number of rows written."""
+    if arguments.command == "score":
+        return score_to_parquet(
             source,
             arguments.output,
             value=arguments.value,
@@ -236,20 +267,17 @@ def _run(arguments: argparse.Namespace) -> None:
             initial=arguments.initial,
             name=arguments.name,
             batch_rows=arguments.batch_rows,
+            compression=arguments.compression,
             progress=report,
         )
-    else:
-        written = total_to_parquet(
-            source,
-            arguments.output,
-            value=arguments.value,
-            by=keys,
-            exponent=arguments.exponent,
-            progress=report,
-        )
-    report.finish(
-        f"{command}: {rows:,} rows read, {written:,} rows written to {arguments.output} "
-        f"in {time.perf_counter() - start:.1f} s"
+    return total_to_parquet(
+        source,
+        arguments.output,
+        value=arguments.value,
+        by=keys,
+        exponent=arguments.exponent,
+        compression=arguments.compression,
+        progress=report,
     )
 
 
@@ -382,54 +410,45 @@ def _timed(step: Callable[[], object]) -> float:
 
 
 def _demo(rows: int, keys: int, out: TextIO = sys.stdout) -> None:
-    python_rows = min(rows, 1_000_000)
+    sample_rows = min(rows, 1_000_000)
     with tempfile.TemporaryDirectory(prefix="polars-scores-demo-") as folder:
-        data = Path(folder) / "data.parquet"
-        scored = Path(folder) / "scored.parquet"
-        totals = Path(folder) / "totals.parquet"
+        data, scored, totals = (Path(folder) / f"{n}.parquet" for n in ("data", "scored", "totals"))
         print(f"{PROG} demo: {rows:,} rows, {keys:,} keys, in {folder}", file=out)
-        timings = [
+        source = pl.scan_parquet(data)
+        steps = [
+            ("write the synthetic parquet data", lambda: synthetic(rows, keys).sink_parquet(data)),
             (
-                "write the synthetic data",
-                rows,
-                _timed(lambda: synthetic(rows, keys).sink_parquet(data)),
+                "score --by key (parquet to parquet)",
+                lambda: score_to_parquet(source, scored, value="value", by="key"),
+            ),
+            (
+                "total --by key (parquet to parquet)",
+                lambda: total_to_parquet(source, totals, value="value", by="key"),
             ),
         ]
-        source = pl.scan_parquet(data)
-        timings.append(
-            (
-                "score --by key",
-                rows,
-                _timed(lambda: score_to_parquet(source, scored, value="value", by="key")),
+        timings = [(step, rows, _timed(run)) for step, run in steps]
+
+        # Like for like on the first rows, in memory: the plugin, then the
+        # Python loops it replaces.
+        head = source.head(sample_rows).collect()
+        value = col("value")
+        in_memory = _timed(
+            lambda: (
+                head.with_columns(value.scores.rolling(by="key")),
+                head.group_by("key").agg(value.scores.total()),
             )
         )
-        timings.append(
-            (
-                "total --by key",
-                rows,
-                _timed(lambda: total_to_parquet(source, totals, value="value", by="key")),
-            )
-        )
-        head = source.head(python_rows).collect()
         python_s = _python_loops_by_key(head["key"].to_list(), head["value"].to_list())
+        timings += [
+            ("in memory: rolling(by) + total()", sample_rows, in_memory),
+            ("in memory: the Python loops", sample_rows, python_s),
+        ]
         checks = _check_sample(scored, totals, sample_keys=head["key"].unique()[:3].to_list())
 
-        print(file=out)
-        print(f"{'step':<34}{'rows':>14}{'seconds':>10}{'ns/row':>9}", file=out)
+        print(f"\n{'step':<38}{'rows':>12}{'seconds':>9}{'ns/row':>8}", file=out)
         for step, n, seconds in timings:
-            print(f"{step:<34}{n:>14,}{seconds:>10.2f}{seconds / n * 1e9:>9.0f}", file=out)
-        python_ns = python_s / python_rows * 1e9
-        print(
-            f"{'Python loops, score + total by key':<34}{python_rows:>14,}{python_s:>10.2f}"
-            f"{python_ns:>9.0f}",
-            file=out,
-        )
-        native_ns = (timings[1][2] + timings[2][2]) / rows * 1e9
-        print(
-            f"\nscore + total: {native_ns:.0f} ns/row, the Python loops {python_ns:.0f} ns/row "
-            f"({python_ns / native_ns:.0f}x slower; they hold everything in memory)",
-            file=out,
-        )
+            print(f"{step:<38}{n:>12,}{seconds:>9.2f}{seconds / n * 1e9:>8.0f}", file=out)
+        print(f"\nthe plugin is {python_s / in_memory:.0f}x faster than the Python loops", file=out)
         print("\n" + "\n".join(checks), file=out)
         with pl.Config(tbl_rows=6, tbl_hide_dataframe_shape=True):
             print("\nfirst rows of score's output:", file=out)

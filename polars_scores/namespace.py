@@ -12,6 +12,7 @@ from polars_scores._plugin import (
     IntoKeys,
     finite,
     plugin,
+    series_keys,
     to_expr,
     to_keys,
 )
@@ -186,12 +187,11 @@ class ScoresSeriesNamespace:
         >>> pl.Series("x", [1.0, 0.5, 3.0]).scores.rolling().to_list()
         [1.0, 0.5, 3.45]
         """
-        keys = [by] if isinstance(by, pl.Series) else list(by or [])
-        expr = pl.lit(self._series).scores.rolling(
+        expr = ScoresNamespace(pl.lit(self._series)).rolling(
             rise=rise,
             fall=fall,
             initial=pl.lit(initial) if isinstance(initial, pl.Series) else initial,
-            by=[pl.lit(key) for key in keys],
+            by=[pl.lit(key) for key in series_keys("scores.rolling", by)],
         )
         return pl.select(expr).to_series()
 
@@ -228,7 +228,8 @@ class ScoresSeriesNamespace:
         7.0
         """
         other_expr = pl.lit(other) if isinstance(other, pl.Series) else other
-        return cast(float, pl.select(pl.lit(self._series).scores.dot(other_expr)).item())
+        expr = ScoresNamespace(pl.lit(self._series)).dot(other_expr)
+        return cast(float, pl.select(expr).item())
 
 
 class ScoresExpr(pl.Expr):

@@ -22,6 +22,7 @@ the user (``spark.executorEnv.POLARS_MAX_THREADS``) wins.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from typing import cast
 
 import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]  # no type hints
@@ -388,8 +389,8 @@ def _score_batches(
     inputs = list(dict.fromkeys([value, *by]))
     score_field = pa.field(name, pa.float64(), nullable=True)
     for batch in batches:
-        frame = pl.from_arrow(batch.select(inputs))
-        assert isinstance(frame, pl.DataFrame)  # a RecordBatch always gives a DataFrame
+        # A RecordBatch always gives a DataFrame.
+        frame = cast(pl.DataFrame, pl.from_arrow(batch.select(inputs)))
         scores = scorer.score(frame).get_column(name).to_arrow().cast(pa.float64())
         yield pa.RecordBatch.from_arrays(
             [*batch.columns, scores],

@@ -21,6 +21,8 @@ pub fn not_numeric(method: &str, column: &str, dtype: &DataType) -> PolarsError 
 /// before any data is read.
 pub fn ensure_numeric(method: &str, field: &Field) -> PolarsResult<()> {
     match field.dtype() {
+        // Float16 is numeric to Polars but not among the kernels' inputs.
+        DataType::Float16 => Err(not_numeric(method, field.name(), field.dtype())),
         dt if dt.is_primitive_numeric() || dt.is_null() => Ok(()),
         dt => Err(not_numeric(method, field.name(), dt)),
     }

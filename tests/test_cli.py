@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import math
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from conftest import assert_bit_identical
 from reference import total as reference_total
 
 import polars_scores as ps
+import polars_scores.cli
 
 OLD = b"an earlier output that a failed run must leave alone"
 
@@ -101,8 +103,9 @@ def test_score_parameters_glob_and_folder(data: Path) -> None:
 def test_total(data: Path) -> None:
     output = data.with_name("totals.parquet")
     result = run(
-        "total", data, "-o", output, "--value", "amount", "--by", "user", "--exponent", "2"
-    )
+        "total", data, "-o", output, "--value", "amount", "--by", "user", "--exponent", "2",
+        "--compression", "lz4",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     frame = pl.read_parquet(data)
     got = pl.read_parquet(output)
@@ -145,15 +148,29 @@ def test_missing_input(data: Path, old_output: Path) -> None:
     assert old_output.read_bytes() == OLD
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "pages"])
 def test_corrupt_parquet(data: Path, old_output: Path, damage: str) -> None:
     bad = data.with_name("bad.parquet")
-    content = data.read_bytes()
-    bad.write_bytes(b"not parquet at all" * 10 if damage == "garbage" else content[:-100])
+    content = bytearray(data.read_bytes())
+    if damage == "garbage":
+        content = bytearray(b"not parquet at all" * 10)
+    elif damage == "truncated":
+        content = content[:-100]
+    else:
+        # The footer is intact, so this fails only once the data is read.
+        for at in range(len(content) // 4, len(content) // 2, 97):
+            content[at] ^= 0x5A
+    bad.write_bytes(bytes(content))
     for command in ("score", "total"):
         result = run(command, bad, "-o", old_output, "--value", "amount")
-        assert_one_line_error(result, "bad.parquet", "cannot read")
+        assert_one_line_error(result, "bad.parquet")
+        assert "cannot read" in result.stderr or "failed on" in result.stderr
     assert old_output.read_bytes() == OLD
+    assert sorted(p.name for p in data.parent.iterdir()) == [
+        "bad.parquet",
+        "data.parquet",
+        "out.parquet",
+    ]
 
 
 def test_unknown_column_lists_the_available_ones(data: Path, old_output: Path) -> None:
@@ -242,3 +259,9 @@ def test_a_run_killed_midway_leaves_no_output(
         ]
         # Only a SIGKILL can leave the hidden partial file behind.
         assert not list(long_input.parent.glob(".out.parquet.*"))
+
+
+def test_docstring_examples() -> None:
+    results = doctest.testmod(polars_scores.cli, verbose=False, report=True)
+    assert results.attempted > 0
+    assert results.failed == 0

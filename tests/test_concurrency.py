@@ -12,6 +12,7 @@ import polars as pl
 import polars_scores  # noqa: F401
 
 THREADS = 8
+ROUNDS = 3
 
 
 def frame(seed: int, n: int = 20_000) -> pl.DataFrame:
@@ -27,8 +28,8 @@ def frame(seed: int, n: int = 20_000) -> pl.DataFrame:
     )
 
 
-def queries(df: pl.DataFrame) -> list[Callable[[], object]]:
-    """Calls of every method through every route, each returning a comparable value."""
+def queries(df: pl.DataFrame) -> list[Callable[[], pl.DataFrame]]:
+    """Calls of every method through every route, each giving a frame."""
     lazy = df.lazy()
     return [
         lambda: df.select(
@@ -39,46 +40,45 @@ def queries(df: pl.DataFrame) -> list[Callable[[], object]]:
             # sums across its threads the bits cannot change.
             pl.col("b").scores.total(exponent=2.0).alias("total"),
             pl.col("x").scores.dot("b").alias("dot"),
-        ).to_dict(as_series=False),
-        lambda: (
-            lazy.select(pl.col("x").scores.rolling(by=["j", "k"]))
-            .collect(engine="streaming")
-            .to_dict(as_series=False)
         ),
+        lambda: lazy.select(pl.col("x").scores.rolling(by=["j", "k"])).collect(engine="streaming"),
         lambda: (
             df.group_by("j")
             .agg(pl.col("x").scores.rolling(), pl.col("b").scores.total(exponent=2.0))
             .sort("j")
-            .to_dict(as_series=False)
+            .explode("x", empty_as_null=False)
         ),
-        lambda: df["x"].scores.rolling(by=df["j"]).to_list(),
-        lambda: (df["x"].scores.total(), df["x"].scores.dot(df["b"])),
+        lambda: df["x"].scores.rolling(by=df["j"]).to_frame(),
+        lambda: pl.DataFrame(
+            {"total": [df["x"].scores.total()], "dot": [df["x"].scores.dot(df["b"])]}
+        ),
     ]
 
 
-def as_bits(value: object) -> object:
-    """`value` with every float replaced by its bits, so NaN == NaN and -0.0 != 0.0."""
-    if isinstance(value, float):
-        return np.float64(value).view(np.uint64).item()
-    if isinstance(value, dict):
-        return {key: as_bits(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [as_bits(item) for item in value]
-    return value
+def fingerprint(result: pl.DataFrame) -> list[tuple[str, bytes, bytes]]:
+    """Each column's name, null mask and value bits: NaN == NaN, but -0.0 != 0.0."""
+    columns = []
+    for column in result.get_columns():
+        values = column.fill_null(0).to_numpy()
+        if values.dtype == np.float64:
+            values = values.view(np.uint64)
+        columns.append((column.name, column.is_null().to_numpy().tobytes(), values.tobytes()))
+    return columns
 
 
 def test_threads_get_the_serial_results() -> None:
     frames = [frame(seed) for seed in range(3)]
     calls = [call for df in frames for call in queries(df)]
-    serial = [as_bits(call()) for call in calls]
+    serial = [fingerprint(call()) for call in calls]
 
-    def run_all(_: int) -> list[object]:
-        return [as_bits(call()) for call in calls]
+    def run_all(_: int) -> list[list[tuple[str, bytes, bytes]]]:
+        # Several rounds, so that the threads' calls overlap in many ways.
+        return [fingerprint(call()) for _ in range(ROUNDS) for call in calls]
 
     with ThreadPoolExecutor(THREADS) as pool:
         results = list(pool.map(run_all, range(THREADS)))
     for result in results:
-        assert result == serial
+        assert result == serial * ROUNDS
 
 
 def resident_bytes() -> int:

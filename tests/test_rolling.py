@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -150,6 +152,35 @@ def key_column(draw: st.DrawFn, name: str, length: int) -> pl.Series:
 def row_keys(*columns: pl.Series) -> list[tuple[Any, ...]]:
     """One tuple per row: the row's key in every key column."""
     return list(zip(*(column.to_list() for column in columns), strict=True))
+
+
+OTHER_KEYS: dict[str, pl.Series] = {
+    "Boolean": pl.Series([True, False, None]),
+    "Float64": pl.Series([0.5, 1e300, None]),
+    "Date": pl.Series([dt.date(2024, 1, 1), dt.date(1970, 1, 1), None]),
+    "Datetime": pl.Series([dt.datetime(2024, 1, 1, 12), dt.datetime(2024, 1, 1), None]),
+    "Categorical": pl.Series(["a", "b", None], dtype=pl.Categorical),
+    "Enum": pl.Series(["a", "b", None], dtype=pl.Enum(["b", "a"])),
+    "Decimal": pl.Series([Decimal("1.50"), Decimal("-2.25"), None], dtype=pl.Decimal(10, 2)),
+    "Binary": pl.Series([b"a", b"", None]),
+    "List": pl.Series([[1, 2], [], None]),
+    "Struct": pl.Series([{"f": 1}, {"f": None}, None]),
+}
+
+
+@pytest.mark.parametrize("kind", list(OTHER_KEYS))
+def test_by_keys_of_any_dtype_over_supports(kind: str) -> None:
+    """Any key that `over` accepts works, as `over` would group it."""
+    rng = np.random.default_rng(2)
+    picks = rng.integers(0, 3, 40)
+    keys = OTHER_KEYS[kind].gather(picks).alias("k")
+    df = pl.DataFrame([pl.Series("x", rng.normal(0.0, 3.0, 40)), keys])
+    # repr() stands in for unhashable keys (lists, structs) and is equal
+    # exactly where the keys are.
+    want = score_by_key(df["x"].to_list(), [repr(key) for key in keys.to_list()])
+    check_frame(df.select(pl.col("x").scores.rolling().over("k")), "x", want)
+    for result in collect_three_ways(df, pl.col("x").scores.rolling(by="k")):
+        check_frame(result, "x", want)
 
 
 @given(data=st.data(), dtype=st.sampled_from(NUMERIC_DTYPES), kwargs=parameters())

@@ -3,12 +3,14 @@ against the in-memory plugin and an independent Python loop."""
 
 from __future__ import annotations
 
+import doctest
 import itertools
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq  # type: ignore[import-untyped]  # no type hints
 import pytest
 from conftest import assert_bit_identical
 from hypothesis import given, settings
@@ -17,6 +19,8 @@ from reference import score_by_key
 from reference import total as reference_total
 
 import polars_scores as ps
+import polars_scores.stateful
+import polars_scores.streaming
 from polars_scores.stateful import RollingScorer
 from polars_scores.streaming import score_to_parquet, total_to_parquet
 
@@ -80,7 +84,7 @@ def test_batches_equal_one_in_memory_call(
 @pytest.mark.parametrize("batch", [1, 2, 3, 7, 1000])
 @pytest.mark.parametrize("distinct", [1, 5, 400])
 def test_tiny_batches_many_keys(batch: int, distinct: int) -> None:
-    n = 600
+    n = 300
     frame = pl.DataFrame(
         {
             # Keys spread over the whole frame, so each spans many batches.
@@ -174,6 +178,79 @@ def test_several_key_columns_with_nulls(
     assert_bit_identical(got["s"].to_list(), score_by_key(frame["x"].to_list(), keys))
 
 
+@settings(max_examples=40)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.sampled_from([0.0, -0.0, math.nan, 1.5, -math.inf])),
+            st.one_of(st.none(), st.floats(-5, 5)),
+        ),
+        max_size=40,
+    ),
+    cuts=st.lists(st.integers(0, 40), max_size=8),
+)
+def test_float_keys_group_as_in_memory(
+    rows: list[tuple[float | None, float | None]], cuts: list[int]
+) -> None:
+    # -0.0 and 0.0, and NaNs, must fall in the same groups as in one call.
+    frame = pl.DataFrame(
+        {"k": [r[0] for r in rows], "x": [r[1] for r in rows]},
+        schema={"k": pl.Float64, "x": pl.Float64},
+    )
+    got = in_batches(RollingScorer("x", by="k"), frame, cuts)
+    assert_bit_identical(got["x_score"].to_list(), in_memory(frame, ["k"]).to_list())
+
+
+@settings(max_examples=60)
+@given(
+    keys=st.lists(
+        st.one_of(
+            st.none(),
+            st.integers(-3, 3),
+            st.sampled_from([-(2**63), 2**63 - 1, 2**62 + 1, 2**64 - 1, -(10**12), 10**12, 70_000]),
+        ),
+        max_size=40,
+    ),
+    cuts=st.lists(st.integers(0, 40), max_size=10),
+    dtype=st.sampled_from([pl.Int64, pl.Int16, pl.UInt64]),
+)
+def test_integer_keys_near_and_far(
+    keys: list[int | None], cuts: list[int], dtype: type[pl.DataType]
+) -> None:
+    # Close integer keys are indexed by position; keys far apart (or near the
+    # dtype's limits) move the states into a hashed store, even mid-stream.
+    limits: dict[type[pl.DataType], tuple[int, int]] = {
+        pl.Int16: (-(2**15), 2**15 - 1),
+        pl.Int64: (-(2**63), 2**63 - 1),
+        pl.UInt64: (0, 2**64 - 1),
+    }
+    low, high = limits[dtype]
+    keys = [None if k is None else min(max(k, low), high) for k in keys]
+    frame = pl.DataFrame(
+        {"k": keys, "x": [float((i * 7) % 5) for i in range(len(keys))]},
+        schema={"k": dtype, "x": pl.Float64},
+    )
+    got = in_batches(RollingScorer("x", by="k"), frame, cuts)
+    assert_bit_identical(got["x_score"].to_list(), in_memory(frame, ["k"]).to_list())
+    assert_bit_identical(
+        got["x_score"].to_list(), score_by_key(frame["x"].to_list(), frame["k"].to_list())
+    )
+
+
+@pytest.mark.parametrize("direction", [1, -1])
+def test_keys_that_keep_rising_or_falling(direction: int) -> None:
+    # Ids in order: every batch brings new keys beyond the indexed range.
+    n = 3000
+    frame = pl.DataFrame(
+        {
+            "k": [direction * (i // 3 + (i % 3) * 7) for i in range(n)],
+            "x": [float((i * 13) % 11) for i in range(n)],
+        }
+    )
+    got = in_batches(RollingScorer("x", by="k"), frame, range(100, n, 100))
+    assert_bit_identical(got["x_score"].to_list(), in_memory(frame, ["k"]).to_list())
+
+
 def test_name_property() -> None:
     assert RollingScorer("x").name == "x_score"
     assert RollingScorer("x", name="y").name == "y"
@@ -253,10 +330,13 @@ def test_score_to_parquet_replaces_only_on_success(events: Path) -> None:
         score_to_parquet(pl.scan_parquet(events), output, value="nope")
     with pytest.raises(ValueError, match="score_to_parquet: batch_rows"):
         score_to_parquet(pl.scan_parquet(events), output, value="x", batch_rows=0)
+    with pytest.raises(ValueError, match=r"score_to_parquet: compression .* 'lzma'"):
+        score_to_parquet(pl.scan_parquet(events), output, value="x", compression="lzma")  # type: ignore[arg-type]
     assert output.read_bytes() == b"old"
     assert sorted(p.name for p in events.parent.iterdir()) == ["events.parquet", "out.parquet"]
-    score_to_parquet(pl.scan_parquet(events), output, value="x", name="score")
+    score_to_parquet(pl.scan_parquet(events), output, value="x", name="score", compression="lz4")
     assert pl.read_parquet(output).columns == ["k", "x", "tag", "score"]
+    assert "LZ4" in pq.ParquetFile(output).metadata.row_group(0).column(3).compression
 
 
 def test_an_error_mid_stream_removes_the_partial_file(events: Path) -> None:
@@ -305,3 +385,10 @@ def test_total_to_parquet_errors(events: Path) -> None:
     with pytest.raises(ValueError, match="total_to_parquet: exponent"):
         total_to_parquet(pl.scan_parquet(events), output, value="x", exponent=math.nan)
     assert not output.exists()
+
+
+@pytest.mark.parametrize("module", [polars_scores.stateful, polars_scores.streaming])
+def test_docstring_examples(module: object) -> None:
+    results = doctest.testmod(module, verbose=False, report=True)  # type: ignore[arg-type]
+    assert results.attempted > 0
+    assert results.failed == 0
