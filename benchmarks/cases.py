@@ -7,6 +7,7 @@ plugin before timing them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -103,6 +104,7 @@ class Peer:
     run: Callable[[], object]
     rows: int
     comparable: bool = True
+    bit_identical: bool = False
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,18 @@ def cases(frame: pl.DataFrame, python_sample: int = PYTHON_SAMPLE) -> list[Case]
     def numpy_dot() -> object:
         return float(np.dot(frame["a"].to_numpy(), frame["b"].to_numpy()))
 
+    def one_thread(expr: pl.Expr) -> Callable[[], object]:
+        # The plugin reads this variable per call: here it forces the serial
+        # kernel, the baseline of the multi-core one.
+        def run() -> object:
+            os.environ["POLARS_SCORES_MAX_THREADS"] = "1"
+            try:
+                return frame.select(expr)
+            finally:
+                del os.environ["POLARS_SCORES_MAX_THREADS"]
+
+        return run
+
     series_total = ps.ScoresSeriesNamespace(frame["x"]).total
     total_native = x.clip(0).pow(1.5).sum()
     python = "Python loop on a sample, scaled"
@@ -166,6 +180,13 @@ def cases(frame: pl.DataFrame, python_sample: int = PYTHON_SAMPLE) -> list[Case]
                 Peer("python", python, lambda: score_series(sample), len(sample)),
                 Peer("numba", "numba @njit in map_batches", numba_in_map_batches, n),
                 Peer("plugin", "plugin: x.scores.rolling()", eager(x.scores.rolling()), n),
+                Peer(
+                    "serial",
+                    "plugin on one thread",
+                    one_thread(x.scores.rolling()),
+                    n,
+                    bit_identical=True,
+                ),
                 Peer("cum_sum", "native cum_sum()", eager(x.cum_sum()), n, comparable=False),
             ],
         ),
@@ -255,6 +276,18 @@ def as_array(result: object) -> NDArray[np.float64]:
     if isinstance(result, (int, float)):
         return np.array([result], dtype=np.float64)
     return np.asarray(result, dtype=np.float64)
+
+
+def bit_difference(reference: object, result: object) -> str | None:
+    """Where ``result`` and ``reference`` differ in any bit, or None."""
+    want, got = as_array(reference), as_array(result)
+    if len(want) != len(got):
+        return f"{len(got)} rows where the plugin gives {len(want)}"
+    bad = want.view(np.uint64) != got.view(np.uint64)
+    if bad.any():
+        row = int(np.argmax(bad))
+        return f"row {row}: {got[row]!r}, the plugin gives {want[row]!r} (bits differ)"
+    return None
 
 
 def disagreement(reference: object, result: object) -> str | None:

@@ -135,7 +135,8 @@ def check_agreement(case: cases.Case) -> None:
     reference = results[case.reference]
     for peer in case.peers:
         if peer.comparable and peer.key != case.reference:
-            why = cases.disagreement(reference, results[peer.key])
+            compare = cases.bit_difference if peer.bit_identical else cases.disagreement
+            why = compare(reference, results[peer.key])
             if why is not None:
                 sys.exit(f"benchmarks/suite.py: {case.title}: {peer.label} disagrees: {why}")
 

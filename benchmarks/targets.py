@@ -37,6 +37,14 @@ TARGETS = [
     Target("rolling / native cum_sum", "rolling", "plugin", "cum_sum", 1.5),
     Target("Python loop / rolling", "rolling", "python", "plugin", 25, at_most=False),
     Target(
+        "rolling on one thread / rolling (multi-core, issue 7)",
+        "rolling",
+        "serial",
+        "plugin",
+        1.8,
+        at_most=False,
+    ),
+    Target(
         "rolling .over(k) / rolling by=k",
         "rolling_by",
         "plugin_over",
