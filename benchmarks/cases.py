@@ -19,6 +19,7 @@ from frames import KEYS
 from numpy.typing import NDArray
 
 import polars_scores as ps
+from polars_scores.reference import score, score_series
 
 PYTHON_SAMPLE = 1_000_000
 """Rows the Python loops run on; their time is scaled to ns/row."""
@@ -29,27 +30,6 @@ Function = TypeVar("Function", bound=Callable[..., Any])
 def njit(function: Function) -> Function:
     """``numba.njit`` with a type that mypy can see through."""
     return cast(Function, numba.njit(function))
-
-
-# The seed's Python reference, as the issue gives it.
-def score_series(values: list[float]) -> list[float]:
-    out: list[float] = []
-    prev = 0.0
-    for v in values:
-        if v > prev:  # noqa: SIM108  (the seed's form)
-            prev = prev * 0.9 + v
-        else:
-            prev = prev * 0.5
-        out.append(prev)
-    return out
-
-
-def score(values: list[float]) -> float:
-    total = 0.0
-    for v in values:
-        if v > 0:
-            total += v**1.5
-    return total
 
 
 # What a numba user writes: the loop, allocating its own output.

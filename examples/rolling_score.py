@@ -16,22 +16,10 @@ from array import array
 import polars as pl
 
 import polars_scores as ps
+from polars_scores.reference import score_series
 
 ROWS = 10_000_000
 SAMPLE = 1_000_000
-
-
-def score_series(values: list[float]) -> list[float]:
-    """The Python reference: one score per row."""
-    out: list[float] = []
-    prev = 0.0
-    for v in values:
-        if v > prev:  # noqa: SIM108  (the seed's form)
-            prev = prev * 0.9 + v
-        else:
-            prev = prev * 0.5
-        out.append(prev)
-    return out
 
 
 def main() -> int:

@@ -18,18 +18,10 @@ from collections import defaultdict
 import polars as pl
 
 import polars_scores as ps
+from polars_scores.reference import score
 
 ROWS = 3_000_000
 STORES = 10_000
-
-
-def score(values: list[float]) -> float:
-    """The Python reference: the total of one group."""
-    total = 0.0
-    for v in values:
-        if v > 0:
-            total += v**1.5
-    return total
 
 
 def main() -> int:

@@ -21,6 +21,7 @@ from typing import NoReturn, TextIO
 import polars as pl
 
 from polars_scores.namespace import col
+from polars_scores.reference import score, score_series
 from polars_scores.stateful import check_columns
 from polars_scores.streaming import (
     COMPRESSIONS,
@@ -347,24 +348,6 @@ class _Progress:
 # The demo ----------------------------------------------------------------------------
 
 
-def _python_rolling_score(values: Sequence[float]) -> list[float]:
-    """The reference loop of the rolling score (default rise 0.9, fall 0.5)."""
-    out, prev = [], 0.0
-    for v in values:
-        prev = prev * 0.9 + v if v > prev else prev * 0.5
-        out.append(prev)
-    return out
-
-
-def _python_total(values: Sequence[float]) -> float:
-    """The reference loop of the total (exponent 1.5)."""
-    total = 0.0
-    for v in values:
-        if v > 0:
-            total += v**1.5
-    return total
-
-
 def _python_loops_by_key(keys: Sequence[int], values: Sequence[float | None]) -> float:
     """Seconds the reference loops take over these rows, with a state per key."""
     start = time.perf_counter()
@@ -466,13 +449,13 @@ def _check_sample(scored: Path, totals: Path, *, sample_keys: list[int]) -> list
     for key in sample_keys:
         mine = rows.filter(pl.col("key") == key)
         values = mine["value"].drop_nulls().to_list()
-        expected = _python_rolling_score(values)
+        expected = score_series(values)
         got = mine["value_score"].drop_nulls().to_list()
         nulls_match = mine["value"].is_null().equals(mine["value_score"].is_null())
         if got != expected or not nulls_match:
             raise _CommandError(f"demo: the scores of key {key} differ from the Python loop")
         checked_rows += mine.height
-        reference = _python_total(values)
+        reference = score(values)
         total = sums.filter(pl.col("key") == key)["value_total"].item()
         error = abs(total - reference) / max(abs(reference), 1e-300)
         # The total is summed in another order than the loop's, so it may

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import doctest
+from types import ModuleType
+
+import pytest
 
 import polars_scores.namespace
+import polars_scores.reference
 
 
-def test_namespace_docstring_examples() -> None:
-    results = doctest.testmod(polars_scores.namespace, verbose=False, report=True)
+@pytest.mark.parametrize("module", [polars_scores.namespace, polars_scores.reference])
+def test_docstring_examples(module: ModuleType) -> None:
+    results = doctest.testmod(module, verbose=False, report=True)
     assert results.attempted > 0
     assert results.failed == 0

@@ -1,0 +1,40 @@
+"""The Python reference loops that the kernels match, as the seed article
+wrote them: the demo, the examples and the benchmarks time the plugin against
+them. (The tests keep their own, more general references.)"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def score_series(values: Iterable[float]) -> list[float]:
+    """The rolling score with rise 0.9, fall 0.5 and initial 0.0.
+
+    Examples
+    --------
+    >>> score_series([1.0, 0.5, 3.0])
+    [1.0, 0.5, 3.45]
+    """
+    out, prev = [], 0.0
+    for v in values:
+        if v > prev:  # noqa: SIM108  (the seed's form)
+            prev = prev * 0.9 + v
+        else:
+            prev = prev * 0.5
+        out.append(prev)
+    return out
+
+
+def score(values: Iterable[float]) -> float:
+    """The sum of ``v ** 1.5`` over the positive values.
+
+    Examples
+    --------
+    >>> score([4.0, -1.0, 9.0])
+    35.0
+    """
+    total = 0.0
+    for v in values:
+        if v > 0:
+            total += v**1.5
+    return total
