@@ -90,45 +90,58 @@ fn term<P: Power>(v: f64, power: P) -> f64 {
     }
 }
 
-/// Runs `$body` compiled for AVX2 when the CPU has it, else for the wheel's
-/// baseline (SSE2). AVX2 doubles the width of the vectorised `sqrt`; FMA stays
-/// off, so both builds round identically.
-macro_rules! with_widest_simd {
-    ($body:expr) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx2")]
-            unsafe fn avx2<R>(body: impl FnOnce() -> R) -> R {
-                body()
+/// Defines `pub fn $name` twice over: compiled for AVX2, used when the CPU
+/// has it, and for the wheel's baseline (SSE2) otherwise. AVX2 doubles the
+/// width of the vectorised `sqrt`; FMA stays off, so both round identically.
+/// The body sits in an `#[inline(always)]` function so that it is compiled
+/// inside the AVX2 one, not merely called from it.
+macro_rules! widest_simd {
+    ($(#[$doc:meta])* pub fn $name:ident<T: ToF64>($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
+        $(#[$doc])*
+        pub fn $name<T: ToF64>($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn portable<T: ToF64>($($arg: $ty),*) $(-> $ret)? $body
+
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2")]
+                fn avx2<T: ToF64>($($arg: $ty),*) $(-> $ret)? {
+                    portable($($arg),*)
+                }
+                if std::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU was just found to support AVX2.
+                    return unsafe { avx2($($arg),*) };
+                }
             }
-            if std::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU was just found to support AVX2.
-                return unsafe { avx2(|| $body) };
-            }
+            portable($($arg),*)
         }
-        $body
-    }};
+    };
 }
 
-/// The sum of `v ** exponent` over the non-null `v > 0`; 0.0 when there is none.
-pub fn positive_power_sum<T: ToF64>(values: &[T], mask: Option<ValidMask>, exponent: f64) -> f64 {
-    with_widest_simd!(with_power!(exponent, |power| match mask {
-        None => lane_sum_one(values, |_, v| term(v.to_f64(), power)),
-        Some(mask) => lane_sum_one(values, |i, v| {
-            if mask.is_valid(i) {
-                term(v.to_f64(), power)
-            } else {
-                0.0
-            }
-        }),
-    }))
+widest_simd! {
+    /// The sum of `v ** exponent` over the non-null `v > 0`; 0.0 when there is none.
+    pub fn positive_power_sum<T: ToF64>(values: &[T], mask: Option<ValidMask>, exponent: f64) -> f64 {
+        with_power!(exponent, |power| match mask {
+            None => lane_sum_one(values, |_, v| term(v.to_f64(), power)),
+            Some(mask) => lane_sum_one(values, |i, v| {
+                if mask.is_valid(i) {
+                    term(v.to_f64(), power)
+                } else {
+                    0.0
+                }
+            }),
+        })
+    }
 }
 
-/// Appends each value's term to `out` (0.0 for values that are not > 0; null
-/// rows get a placeholder that the caller masks).
-pub fn positive_powers<T: ToF64>(values: &[T], exponent: f64, out: &mut Vec<f64>) {
-    with_widest_simd!(with_power!(exponent, |power| out
-        .extend(values.iter().map(|&v| term(v.to_f64(), power)))))
+widest_simd! {
+    /// Appends each value's term to `out` (0.0 for values that are not > 0;
+    /// null rows get a placeholder that the caller masks).
+    pub fn positive_powers<T: ToF64>(values: &[T], exponent: f64, out: &mut Vec<f64>) {
+        with_power!(exponent, |power| out.extend(
+            values.iter().map(|&v| term(v.to_f64(), power))
+        ))
+    }
 }
 
 #[cfg(test)]
