@@ -211,7 +211,7 @@ class RollingScorer:
         # only ever null) starts from `initial`.
         starts = states.lookup(batch).fill_null(self._initial)
         scored = batch.with_columns(self._rolling(pl.lit(starts), keys).alias(name))
-        states.store(last_scores(scored, keys, name))
+        states.store_batch(scored)
         return scored
 
 
@@ -254,6 +254,10 @@ class HashedStates:
             self._states, on=self._keys, how="left", nulls_equal=True, maintain_order="left"
         )
         return found.get_column(self._name)
+
+    def store_batch(self, scored: pl.DataFrame) -> None:
+        """Keep the states a scored batch leaves: its keys' last scores."""
+        self.store(last_scores(scored, self._keys, self._name))
 
     def store(self, latest: pl.DataFrame) -> None:
         """Replace the states of the keys of `latest` (key columns, state) by its."""
@@ -339,14 +343,20 @@ class DenseStates:
             pl.when(keys.is_null()).then(self._null_key_state).otherwise(found)
         ).to_series()
 
-    def store(self, latest: pl.DataFrame) -> None:
-        """Replace the states of the keys of `latest` (key column, state) by its."""
-        keys = latest.get_column(self._key)
-        states = latest.get_column(self._name)
+    def store_batch(self, scored: pl.DataFrame) -> None:
+        """Keep the states a scored batch leaves: each key's last non-null score.
+
+        Every non-null score is written at its key's slot in row order, so the
+        last one stays; no need to find each key's last row first. (Polars'
+        `scatter` writes in index order; the stateful tests, which compare
+        with one in-memory run bit for bit, would catch any change.)
+        """
+        rows = scored.select(self._key, self._name).filter(pl.col(self._name).is_not_null())
+        keys = rows.get_column(self._key)
+        states = rows.get_column(self._name)
         if keys.has_nulls():
-            self._null_key_state = states.filter(keys.is_null()).item()
+            self._null_key_state = states.filter(keys.is_null())[-1]
             keys, states = keys.filter(keys.is_not_null()), states.filter(keys.is_not_null())
-        # Each key appears once in `latest`, so the order of writes is moot.
         self._states.scatter(keys.cast(pl.Int64) - self._offset, states)
 
     def hashed(self) -> HashedStates:
