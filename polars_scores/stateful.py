@@ -13,6 +13,7 @@ from typing import cast
 
 import polars as pl
 
+from polars_scores._internal import DenseKeyStates
 from polars_scores._plugin import finite
 from polars_scores.namespace import ScoresExpr, col
 
@@ -201,17 +202,20 @@ class RollingScorer:
 
     def _score_by_key(self, batch: pl.DataFrame) -> pl.DataFrame:
         keys, name = self._keys, self._name
-        states = self._states
-        if states is None:
-            states = DenseStates.create(batch, keys, name) or HashedStates.create(batch, keys, name)
-        if isinstance(states, DenseStates) and not states.make_room(batch):
-            states = states.hashed()
-        self._states = states
+        if self._states is None:
+            self._states = DenseStates.create(
+                batch, keys, (self._rise, self._fall, self._initial)
+            ) or HashedStates.create(batch, keys, name)
+        if isinstance(self._states, DenseStates):
+            scores = self._states.score(batch, self._value, name)
+            if scores is not None:
+                return batch.with_columns(scores)
+            self._states = self._states.hashed(name)
         # Only each key's first row of `starts` is read; a key never seen (or
         # only ever null) starts from `initial`.
-        starts = states.lookup(batch).fill_null(self._initial)
+        starts = self._states.lookup(batch).fill_null(self._initial)
         scored = batch.with_columns(self._rolling(pl.lit(starts), keys).alias(name))
-        states.store_batch(scored)
+        self._states.store(last_scores(scored, keys, name))
         return scored
 
 
@@ -255,10 +259,6 @@ class HashedStates:
         )
         return found.get_column(self._name)
 
-    def store_batch(self, scored: pl.DataFrame) -> None:
-        """Keep the states a scored batch leaves: its keys' last scores."""
-        self.store(last_scores(scored, self._keys, self._name))
-
     def store(self, latest: pl.DataFrame) -> None:
         """Replace the states of the keys of `latest` (key columns, state) by its."""
         kept = self._states.join(latest, on=self._keys, how="anti", nulls_equal=True)
@@ -266,108 +266,46 @@ class HashedStates:
 
 
 class DenseStates:
-    """The states of one integer key column in a Float64 Series indexed by
-    ``key - offset`` (null: no state yet), so that a batch reads and writes
-    them by position, with no hashing: several times faster than joins when
-    there are many keys. Used while the keys' range stays within a few times
-    the number of keys seen plus the batch size, which bounds its memory.
+    """The states of one integer key column (of at most 64 bits) in Rust, in
+    an array indexed by key, so that a batch is scored in one call, with no
+    hashing and no join: several times faster than HashedStates with many
+    keys. The array may take a few slots per key seen and per batch row
+    (`src/states.rs`); keys further apart than that go on in a HashedStates.
     """
 
-    SLACK = 4
-    """How many slots per key and batch row the range may take."""
-    MIN_SLOTS = 1 << 16
-    """Slots allowed whatever the key count (512 KiB)."""
-    INDEXABLE = 1 << 62
-    """Keys beyond ±this are not indexed (their differences could overflow)."""
-
-    def __init__(self, key: str, name: str, dtype: pl.DataType) -> None:
+    def __init__(self, key: str, dtype: pl.DataType, decay: tuple[float, float, float]) -> None:
         self._key = key
-        self._name = name
         self._dtype = dtype
-        self._offset = 0
-        self._states = pl.Series(name, [], dtype=pl.Float64)
-        self._null_key_state: float | None = None
-        # The lowest and highest key seen.
-        self._seen: tuple[int, int] | None = None
+        self._states = DenseKeyStates(*decay)
 
     @classmethod
-    def create(cls, batch: pl.DataFrame, keys: list[str], name: str) -> DenseStates | None:
-        """An empty store if the keys are one integer column of at most 64 bits."""
+    def create(
+        cls, batch: pl.DataFrame, keys: list[str], decay: tuple[float, float, float]
+    ) -> DenseStates | None:
+        """An empty store if the keys are one integer column of at most 64 bits.
+
+        `decay` is the score's (rise, fall, initial).
+        """
         if len(keys) != 1:
             return None
         dtype = batch.schema[keys[0]]
         if not dtype.is_integer() or dtype in (pl.Int128(), pl.UInt128()):
             return None
-        return cls(keys[0], name, dtype)
+        return cls(keys[0], dtype, decay)
 
-    def make_room(self, batch: pl.DataFrame) -> bool:
-        """Widen the index to `batch`'s keys; False if that would take too many slots."""
+    def score(self, batch: pl.DataFrame, value: str, name: str) -> pl.Series | None:
+        """The batch's scores, named `name`, each key going on from its state;
+        None (no state changed) if its keys are too far apart to index."""
         keys = batch.get_column(self._key)
-        low, high = keys.min(), keys.max()
-        if low is None or high is None:
-            return True
-        assert isinstance(low, int) and isinstance(high, int)
-        if low < -self.INDEXABLE or high > self.INDEXABLE:
-            return False
-        size = len(self._states)
-        if self._seen is not None:
-            low, high = min(low, self._seen[0]), max(high, self._seen[1])
-        needed = high - low + 1
-        known = size - self._states.null_count()
-        allowed = max(self.MIN_SLOTS, self.SLACK * (known + batch.height))
-        if needed > allowed:
-            return False
-        self._seen = (low, high)
-        if low >= self._offset and high < self._offset + size:
-            return True
-        # Spare slots above, so that rising keys (ids in order) do not copy the
-        # states at every batch.
-        spare = max(0, min(needed, allowed - needed)) if high >= self._offset + size else 0
-        before = self._offset - low if size else 0
-        after = max(needed + spare - before - size, 0)
-        pad = pl.Series(self._name, [], dtype=pl.Float64)
-        self._states = pl.concat(
-            [pad.extend_constant(None, before), self._states, pad.extend_constant(None, after)],
-            rechunk=True,
-        )
-        self._offset = low
-        return True
+        return self._states.score(keys, batch.get_column(value), name)
 
-    def lookup(self, batch: pl.DataFrame) -> pl.Series:
-        """The state of each row's key; null for a key without one."""
-        keys = batch.get_column(self._key)
-        found = self._states.gather(keys.cast(pl.Int64) - self._offset)
-        if self._null_key_state is None:
-            return found
-        return pl.select(
-            pl.when(keys.is_null()).then(self._null_key_state).otherwise(found)
-        ).to_series()
-
-    def store_batch(self, scored: pl.DataFrame) -> None:
-        """Keep the states a scored batch leaves: each key's last non-null score.
-
-        Every non-null score is written at its key's slot in row order, so the
-        last one stays; no need to find each key's last row first. (Polars'
-        `scatter` writes in index order; the stateful tests, which compare
-        with one in-memory run bit for bit, would catch any change.)
-        """
-        rows = scored.select(self._key, self._name).filter(pl.col(self._name).is_not_null())
-        keys = rows.get_column(self._key)
-        states = rows.get_column(self._name)
-        if keys.has_nulls():
-            self._null_key_state = states.filter(keys.is_null())[-1]
-            keys, states = keys.filter(keys.is_not_null()), states.filter(keys.is_not_null())
-        self._states.scatter(keys.cast(pl.Int64) - self._offset, states)
-
-    def hashed(self) -> HashedStates:
+    def hashed(self, name: str) -> HashedStates:
         """The same states in a HashedStates, for keys too spread out to index."""
-        size = len(self._states)
-        index = pl.int_range(self._offset, self._offset + size, dtype=pl.Int64, eager=True)
-        frame = pl.DataFrame({self._key: index.cast(self._dtype), self._name: self._states})
-        frame = frame.filter(pl.col(self._name).is_not_null())
-        if self._null_key_state is not None:
+        keys, states, null_key_state = self._states.export()
+        frame = pl.DataFrame({self._key: keys.cast(self._dtype), name: states})
+        if null_key_state is not None:
             null_row = pl.DataFrame(
-                {self._key: [None], self._name: [self._null_key_state]}, schema=frame.schema
+                {self._key: [None], name: [null_key_state]}, schema=frame.schema
             )
             frame = pl.concat([frame, null_row])
-        return HashedStates(frame, [self._key], self._name)
+        return HashedStates(frame, [self._key], name)

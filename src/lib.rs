@@ -13,6 +13,8 @@ mod expressions;
 mod keys;
 #[cfg(feature = "plugin")]
 mod numeric;
+#[cfg(feature = "plugin")]
+mod states;
 
 #[cfg(feature = "plugin")]
 mod module {
@@ -24,7 +26,7 @@ mod module {
     static ALLOC: PolarsAllocator = PolarsAllocator::new();
 
     #[pymodule]
-    fn _internal(_module: &Bound<'_, PyModule>) -> PyResult<()> {
-        Ok(())
+    fn _internal(module: &Bound<'_, PyModule>) -> PyResult<()> {
+        module.add_class::<crate::states::DenseKeyStates>()
     }
 }

@@ -1,0 +1,9 @@
+"""Types of the compiled extension (src/states.rs); the plugin functions are
+called through Polars, not from Python."""
+
+import polars as pl
+
+class DenseKeyStates:
+    def __init__(self, rise: float, fall: float, initial: float) -> None: ...
+    def score(self, keys: pl.Series, values: pl.Series, name: str) -> pl.Series | None: ...
+    def export(self) -> tuple[pl.Series, pl.Series, float | None]: ...
