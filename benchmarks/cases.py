@@ -15,7 +15,7 @@ from typing import Any, TypeVar, cast
 import numba
 import numpy as np
 import polars as pl
-from frames import KEYS
+from frames import FEW_KEYS, KEYS
 from numpy.typing import NDArray
 
 import polars_scores as ps
@@ -184,6 +184,21 @@ def cases(frame: pl.DataFrame, python_sample: int = PYTHON_SAMPLE) -> list[Case]
                     eager(x.cum_sum().over(k)),
                     n,
                     comparable=False,
+                ),
+            ],
+        ),
+        Case(
+            "rolling_by_few",
+            f"rolling per key ({FEW_KEYS} keys: long histories)",
+            "plugin_by",
+            [
+                Peer("plugin_by", "plugin with by=few", eager(x.scores.rolling(by="few")), n),
+                Peer(
+                    "serial",
+                    "plugin with by=few on one thread",
+                    one_thread(x.scores.rolling(by="few")),
+                    n,
+                    bit_identical=True,
                 ),
             ],
         ),

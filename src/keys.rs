@@ -4,6 +4,9 @@ use polars::prelude::*;
 use polars_arrow::array::Array;
 use polars_core::frame::group_by::GroupsType;
 
+use crate::kernels::key_range::{min_max, slots, IntKey};
+use crate::numeric::output_buffer;
+
 /// One group id per row, each below `groups`.
 pub struct KeyIds {
     pub ids: Vec<u32>,
@@ -13,7 +16,13 @@ pub struct KeyIds {
 /// Group ids for `keys`, all of length `len` (length-1 keys broadcast and so
 /// do not split anything). Null keys form their own group. `None` when no key
 /// splits the rows: they are one group.
-pub fn key_ids(method: &str, keys: &[Series], len: usize) -> PolarsResult<Option<KeyIds>> {
+/// Dense integer keys are read on up to `threads` threads.
+pub fn key_ids(
+    method: &str,
+    keys: &[Series],
+    len: usize,
+    threads: usize,
+) -> PolarsResult<Option<KeyIds>> {
     let mut splitting = Vec::with_capacity(keys.len());
     for key in keys {
         match key.len() {
@@ -30,7 +39,7 @@ pub fn key_ids(method: &str, keys: &[Series], len: usize) -> PolarsResult<Option
         return Ok(None);
     }
     if let [key] = splitting.as_slice() {
-        if let Some(dense) = dense_integer_ids(key) {
+        if let Some(dense) = dense_integer_ids(key, threads) {
             return Ok(Some(dense));
         }
     }
@@ -39,42 +48,98 @@ pub fn key_ids(method: &str, keys: &[Series], len: usize) -> PolarsResult<Option
 
 /// Integer keys whose range is at most a few times the row count index the
 /// state directly, like a hand-written loop over dense keys: no hashing.
-fn dense_integer_ids(key: &Series) -> Option<KeyIds> {
-    macro_rules! dense {
-        ($ca:expr) => {{
-            let ca = $ca;
-            let (min, max) = (i128::from(ca.min()?), i128::from(ca.max()?));
-            let span = max - min;
-            if span >= 2 * ca.len().max(1024) as i128 || span >= i128::from(u32::MAX - 1) {
-                return None;
-            }
-            // Slot 0 is the null key's; a chunk without nulls skips the check.
-            let slot = |k| (i128::from(k) - min) as u32 + 1;
-            let mut ids = Vec::with_capacity(ca.len());
-            for array in ca.downcast_iter() {
-                if array.null_count() == 0 {
-                    ids.extend(array.values().iter().map(|&k| slot(k)));
-                } else {
-                    ids.extend(array.iter().map(|k| k.map_or(0, |&k| slot(k))));
-                }
-            }
-            Some(KeyIds {
-                ids,
-                groups: span as usize + 2,
-            })
-        }};
-    }
+fn dense_integer_ids(key: &Series, threads: usize) -> Option<KeyIds> {
     match key.dtype() {
-        DataType::Int8 => dense!(key.i8().ok()?),
-        DataType::Int16 => dense!(key.i16().ok()?),
-        DataType::Int32 => dense!(key.i32().ok()?),
-        DataType::Int64 => dense!(key.i64().ok()?),
-        DataType::UInt8 => dense!(key.u8().ok()?),
-        DataType::UInt16 => dense!(key.u16().ok()?),
-        DataType::UInt32 => dense!(key.u32().ok()?),
-        DataType::UInt64 => dense!(key.u64().ok()?),
+        DataType::Int8 => dense_ids(key.i8().ok()?, threads),
+        DataType::Int16 => dense_ids(key.i16().ok()?, threads),
+        DataType::Int32 => dense_ids(key.i32().ok()?, threads),
+        DataType::Int64 => dense_ids(key.i64().ok()?, threads),
+        DataType::UInt8 => dense_ids(key.u8().ok()?, threads),
+        DataType::UInt16 => dense_ids(key.u16().ok()?, threads),
+        DataType::UInt32 => dense_ids(key.u32().ok()?, threads),
+        DataType::UInt64 => dense_ids(key.u64().ok()?, threads),
         _ => None,
     }
+}
+
+fn dense_ids<T>(ca: &ChunkedArray<T>, threads: usize) -> Option<KeyIds>
+where
+    T: PolarsNumericType,
+    T::Native: IntKey + Into<i128>,
+{
+    // The keys' range, from the non-null keys only.
+    let ranges = ca.downcast_iter().filter_map(|array| {
+        if array.null_count() == 0 {
+            let pieces = array.values().chunks(piece_len(array.len(), threads));
+            let ranges = on_threads(pieces, min_max);
+            ranges.into_iter().flatten().reduce(widest)
+        } else {
+            let valid = array.iter().flatten().copied();
+            valid.clone().min().zip(valid.max())
+        }
+    });
+    let (min, max) = ranges.reduce(widest)?;
+    let span = max.into() - min.into();
+    if span >= 2 * ca.len().max(1024) as i128 || span >= i128::from(u32::MAX - 1) {
+        return None;
+    }
+    // Slot 0 is the null key's; a chunk without nulls skips the check.
+    let mut ids = output_buffer(ca.len());
+    let mut rest = &mut ids.spare_capacity_mut()[..ca.len()];
+    for array in ca.downcast_iter() {
+        let (out, after) = rest.split_at_mut(array.len());
+        rest = after;
+        if array.null_count() == 0 {
+            let piece = piece_len(array.len(), threads);
+            let pieces = array.values().chunks(piece).zip(out.chunks_mut(piece));
+            on_threads(pieces, |(keys, out)| slots(keys, min, out));
+        } else {
+            let base = min.bits();
+            for (slot, key) in out.iter_mut().zip(array.iter()) {
+                slot.write(key.map_or(0, |key| key.bits().wrapping_sub(base) as u32 + 1));
+            }
+        }
+    }
+    // SAFETY: every chunk wrote one slot per row, and the chunks cover all rows.
+    unsafe { ids.set_len(ca.len()) };
+    Some(KeyIds {
+        ids,
+        groups: span as usize + 2,
+    })
+}
+
+fn widest<T: Ord>((low, high): (T, T), (other_low, other_high): (T, T)) -> (T, T) {
+    (low.min(other_low), high.max(other_high))
+}
+
+/// The length of each of `threads` consecutive pieces of `len` rows.
+fn piece_len(len: usize, threads: usize) -> usize {
+    len.div_ceil(threads.max(1)).max(1)
+}
+
+/// `work` on every piece, each on a thread of its own unless there is one.
+fn on_threads<P: Send, R: Send>(
+    mut pieces: impl ExactSizeIterator<Item = P>,
+    work: impl Fn(P) -> R + Sync,
+) -> Vec<R> {
+    if pieces.len() <= 1 {
+        return pieces.map(work).collect();
+    }
+    std::thread::scope(|scope| {
+        let work = &work;
+        let handles: Vec<_> = pieces
+            .by_ref()
+            .map(|piece| scope.spawn(move || work(piece)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e))
+            })
+            .collect()
+    })
 }
 
 /// Any other keys, one column or several, through Polars' own group-by.

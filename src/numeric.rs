@@ -153,17 +153,17 @@ where
     })
 }
 
-/// An empty output buffer with room for `len` floats.
+/// An empty output buffer with room for `len` values.
 ///
 /// A fresh large buffer costs more in page faults than the kernels cost in
 /// arithmetic (one fault per 4 KiB page), so large buffers ask the kernel for
 /// transparent huge pages, one fault per 2 MiB, as numpy does for its arrays.
-pub fn output_buffer(len: usize) -> Vec<f64> {
+pub fn output_buffer<T>(len: usize) -> Vec<T> {
     let buffer = Vec::with_capacity(len);
     #[cfg(target_os = "linux")]
     {
         const HUGE_PAGE: usize = 2 << 20;
-        let bytes = len * std::mem::size_of::<f64>();
+        let bytes = len * std::mem::size_of::<T>();
         if bytes >= 2 * HUGE_PAGE {
             let start = buffer.as_ptr() as usize;
             let aligned = start.next_multiple_of(HUGE_PAGE);

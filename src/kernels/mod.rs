@@ -4,6 +4,7 @@
 //! Python's `float()`, so results match the Python reference bit for bit.
 
 pub mod dot;
+pub mod key_range;
 pub mod positive_power;
 pub mod rolling_score;
 mod summation;
@@ -53,6 +54,35 @@ impl<'a> ValidMask<'a> {
         (self.bytes[bit >> 3] >> (bit & 7)) & 1 == 1
     }
 }
+
+/// Defines `pub fn $name` twice over: compiled for AVX2, used when the CPU
+/// has it, and for the wheel's baseline (SSE2) otherwise. AVX2 doubles the
+/// width of the vectorised `sqrt`; FMA stays off, so both round identically.
+/// The body sits in an `#[inline(always)]` function so that it is compiled
+/// inside the AVX2 one, not merely called from it.
+macro_rules! widest_simd {
+    ($(#[$doc:meta])* pub fn $name:ident<T: $bound:path>($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
+        $(#[$doc])*
+        pub fn $name<T: $bound>($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn portable<T: $bound>($($arg: $ty),*) $(-> $ret)? $body
+
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2")]
+                fn avx2<T: $bound>($($arg: $ty),*) $(-> $ret)? {
+                    portable($($arg),*)
+                }
+                if std::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU was just found to support AVX2.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            portable($($arg),*)
+        }
+    };
+}
+pub(crate) use widest_simd;
 
 #[cfg(test)]
 pub(crate) mod test_support {

@@ -1,7 +1,7 @@
 //! `v ** exponent` over the positive values, row by row or summed.
 
 use super::summation::lane_sum_one;
-use super::{ToF64, ValidMask};
+use super::{widest_simd, ToF64, ValidMask};
 
 /// `v ** exponent` for one exponent. Common exponents get exact or cheaper
 /// forms: `v * sqrt(v)` vectorises where `powf` does not.
@@ -88,34 +88,6 @@ fn term<P: Power>(v: f64, power: P) -> f64 {
     } else {
         0.0
     }
-}
-
-/// Defines `pub fn $name` twice over: compiled for AVX2, used when the CPU
-/// has it, and for the wheel's baseline (SSE2) otherwise. AVX2 doubles the
-/// width of the vectorised `sqrt`; FMA stays off, so both round identically.
-/// The body sits in an `#[inline(always)]` function so that it is compiled
-/// inside the AVX2 one, not merely called from it.
-macro_rules! widest_simd {
-    ($(#[$doc:meta])* pub fn $name:ident<T: ToF64>($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
-        $(#[$doc])*
-        pub fn $name<T: ToF64>($($arg: $ty),*) $(-> $ret)? {
-            #[inline(always)]
-            fn portable<T: ToF64>($($arg: $ty),*) $(-> $ret)? $body
-
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx2")]
-                fn avx2<T: ToF64>($($arg: $ty),*) $(-> $ret)? {
-                    portable($($arg),*)
-                }
-                if std::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU was just found to support AVX2.
-                    return unsafe { avx2($($arg),*) };
-                }
-            }
-            portable($($arg),*)
-        }
-    };
 }
 
 widest_simd! {

@@ -175,19 +175,167 @@ pub fn rolling_score_grouped<T: ToF64>(
     decay: Decay,
     out: &mut Vec<f64>,
 ) {
-    match mask {
-        None => out.extend(values.iter().zip(ids).map(|(&v, &id)| {
-            let state = &mut states[id as usize];
+    let start = out.len();
+    out.reserve(values.len());
+    let slots = &mut out.spare_capacity_mut()[..values.len()];
+    grouped_into(values, mask, ids, states, decay, slots);
+    // SAFETY: `grouped_into` wrote every one of the `values.len()` slots.
+    unsafe { out.set_len(start + values.len()) };
+}
+
+/// [`rolling_score_grouped`] on up to `threads` threads, bit-identical to it:
+/// the scheme of [`rolling_score_parallel`], key by key.
+///
+/// Every part but the first is scored at the same time from the start states
+/// `states` held on entry. Then, part by part in order, only the keys whose
+/// true start (their state after the earlier parts) differs from that guess
+/// are scored again, each until its new scores meet the speculative ones; the
+/// re-scoring walks the part's rows until no key is left to meet. It pays when
+/// every key has many rows in each part; a key with few rows there never
+/// meets, and the walk then reads the whole part (cheaply: the rows of keys
+/// already met are skipped). Returns the rows scored a second time.
+pub fn rolling_score_grouped_parallel<T: ToF64 + Sync>(
+    values: &[T],
+    mask: Option<ValidMask>,
+    ids: &[u32],
+    states: &mut [f64],
+    decay: Decay,
+    threads: usize,
+    out: &mut Vec<f64>,
+) -> usize {
+    let len = values.len();
+    let parts = threads.clamp(1, len.max(1));
+    let part_len = len.div_ceil(parts).max(1);
+    let guess = states.to_vec();
+    let start = out.len();
+    out.reserve(len);
+    let speculative: Vec<Vec<f64>> = std::thread::scope(|scope| {
+        let slots = &mut out.spare_capacity_mut()[..len];
+        let mut pieces = values
+            .chunks(part_len)
+            .zip(ids.chunks(part_len))
+            .zip(slots.chunks_mut(part_len));
+        let first = pieces.next();
+        let guess = &guess;
+        let handles: Vec<_> = pieces
+            .enumerate()
+            .map(|(part, ((values, ids), slots))| {
+                let mask = mask.map(|m| m.skip((part + 1) * part_len));
+                scope.spawn(move || {
+                    let mut states = guess.clone();
+                    grouped_into(values, mask, ids, &mut states, decay, slots);
+                    states
+                })
+            })
+            .collect();
+        if let Some(((values, ids), slots)) = first {
+            grouped_into(values, mask, ids, states, decay, slots);
+        }
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e))
+            })
+            .collect()
+    });
+    // SAFETY: the scope joined every thread, and together the parts wrote all
+    // `len` slots.
+    unsafe { out.set_len(start + len) };
+
+    let scores = &mut out[start..];
+    let mut rerun_rows = 0;
+    for (part, part_states) in speculative.iter().enumerate() {
+        let part_start = (part + 1) * part_len;
+        let part_end = (part_start + part_len).min(len);
+        rerun_rows += rescore_keys_until_met(
+            &values[part_start..part_end],
+            mask.map(|m| m.skip(part_start)),
+            &ids[part_start..part_end],
+            (states, &guess, part_states),
+            decay,
+            &mut scores[part_start..part_end],
+        );
+    }
+    rerun_rows
+}
+
+/// Scores one part of a [`rolling_score_grouped_parallel`] run again from
+/// the true start states, key by key until each meets its speculative
+/// scores, and leaves in `states` the true states after the part. `states`
+/// holds the true starts, `guess` the starts the speculative run used, and
+/// `speculative` the states it ended with. Returns the rows rewritten.
+fn rescore_keys_until_met<T: ToF64>(
+    values: &[T],
+    mask: Option<ValidMask>,
+    ids: &[u32],
+    (states, guess, speculative): (&mut [f64], &[f64], &[f64]),
+    decay: Decay,
+    scores: &mut [f64],
+) -> usize {
+    let mut pending: Vec<bool> = (states.iter().zip(guess))
+        .map(|(truth, guess)| truth.to_bits() != guess.to_bits())
+        .collect();
+    let mut left = pending.iter().filter(|&&p| p).count();
+    let mut rewritten = 0;
+    for (i, (score, (&v, &id))) in scores.iter_mut().zip(values.iter().zip(ids)).enumerate() {
+        if left == 0 {
+            break;
+        }
+        let id = id as usize;
+        if !pending[id] {
+            continue;
+        }
+        let state = &mut states[id];
+        if mask.is_none_or(|m| m.is_valid(i)) {
             *state = decay.step(*state, v.to_f64());
-            *state
-        })),
-        Some(mask) => out.extend(values.iter().zip(ids).enumerate().map(|(i, (&v, &id))| {
-            let state = &mut states[id as usize];
-            if mask.is_valid(i) {
+        }
+        if state.to_bits() == score.to_bits() {
+            pending[id] = false;
+            left -= 1;
+        } else {
+            *score = *state;
+            rewritten += 1;
+        }
+    }
+    // Keys that met (or never differed) end where the speculative run ended;
+    // the others where their re-scoring did.
+    for ((state, &speculative), pending) in states.iter_mut().zip(speculative).zip(pending) {
+        if !pending {
+            *state = speculative;
+        }
+    }
+    rewritten
+}
+
+/// [`rolling_score_grouped`] into `out`, one slot per value.
+fn grouped_into<T: ToF64>(
+    values: &[T],
+    mask: Option<ValidMask>,
+    ids: &[u32],
+    states: &mut [f64],
+    decay: Decay,
+    out: &mut [MaybeUninit<f64>],
+) {
+    let rows = out.iter_mut().zip(values).zip(ids);
+    match mask {
+        None => {
+            for ((slot, &v), &id) in rows {
+                let state = &mut states[id as usize];
                 *state = decay.step(*state, v.to_f64());
+                slot.write(*state);
             }
-            *state
-        })),
+        }
+        Some(mask) => {
+            for (i, ((slot, &v), &id)) in rows.enumerate() {
+                let state = &mut states[id as usize];
+                if mask.is_valid(i) {
+                    *state = decay.step(*state, v.to_f64());
+                }
+                slot.write(*state);
+            }
+        }
     }
 }
 
@@ -330,6 +478,66 @@ mod tests {
         }
     }
 
+    fn grouped(
+        values: &[f64],
+        mask: Option<ValidMask>,
+        ids: &[u32],
+        starts: &[f64],
+        threads: Option<usize>,
+    ) -> (Vec<f64>, Vec<f64>, usize) {
+        let mut states = starts.to_vec();
+        let mut out = Vec::new();
+        let rerun = match threads {
+            None => {
+                rolling_score_grouped(values, mask, ids, &mut states, DECAY, &mut out);
+                0
+            }
+            Some(threads) => rolling_score_grouped_parallel(
+                values,
+                mask,
+                ids,
+                &mut states,
+                DECAY,
+                threads,
+                &mut out,
+            ),
+        };
+        (out, states, rerun)
+    }
+
+    #[test]
+    fn grouped_parallel_meets_early_on_random_data() {
+        let values: Vec<f64> = (0..60_000u64)
+            .map(|i| ((i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) % 1000) as f64 - 300.0)
+            .collect();
+        let ids: Vec<u32> = (0..60_000u32)
+            .map(|i| i.wrapping_mul(2_654_435_761) >> 29)
+            .collect();
+        let starts = vec![0.0; 8];
+        let want = grouped(&values, None, &ids, &starts, None);
+        let (out, states, rerun) = grouped(&values, None, &ids, &starts, Some(3));
+        assert_eq!(bits(&out), bits(&want.0));
+        assert_eq!(bits(&states), bits(&want.1));
+        assert!(rerun > 0 && rerun < 2 * 8 * 300, "rerun {rerun}");
+    }
+
+    #[test]
+    fn grouped_parallel_rescores_a_key_that_never_meets() {
+        // Key 0 only halves (negative values), from 1.0 on the true run and
+        // from 1.0 again in the guessed second half: they never share bits.
+        // Key 1 appears in the second half only, so its guess is right.
+        let values = vec![-1.0; 300];
+        let ids: Vec<u32> = (0..300)
+            .map(|i| u32::from(i >= 150 && i % 2 == 0))
+            .collect();
+        let starts = [1.0, 2.0];
+        let want = grouped(&values, None, &ids, &starts, None);
+        let (out, states, rerun) = grouped(&values, None, &ids, &starts, Some(2));
+        assert_eq!(bits(&out), bits(&want.0));
+        assert_eq!(bits(&states), bits(&want.1));
+        assert_eq!(rerun, 75);
+    }
+
     fn shaped_values() -> impl Strategy<Value = Vec<f64>> {
         prop_oneof![
             prop::collection::vec(value(), 0..400),
@@ -355,6 +563,26 @@ mod tests {
             let (got, run) = parallel(&values, mask, initial, threads);
             prop_assert_eq!(bits(&got), bits(&want));
             prop_assert_eq!(run.last.to_bits(), want.last().copied().unwrap_or(initial).to_bits());
+        }
+
+        #[test]
+        fn grouped_parallel_is_bit_identical_to_serial(
+            values in shaped_values(),
+            keys in prop::collection::vec(0u32..4, 400),
+            groups in 1u32..5,
+            nulls in prop::collection::vec(any::<bool>(), 400),
+            with_mask in any::<bool>(),
+            starts in prop::collection::vec(prop_oneof![-5.0f64..5.0, Just(0.0), Just(f64::NAN)], 4),
+            threads in 1usize..9,
+        ) {
+            let ids: Vec<u32> = keys[..values.len()].iter().map(|k| k % groups).collect();
+            let bytes = pack(&nulls);
+            let mask = with_mask.then(|| ValidMask::new(&bytes, 0));
+            let starts = &starts[..groups as usize];
+            let want = grouped(&values, mask, &ids, starts, None);
+            let got = grouped(&values, mask, &ids, starts, Some(threads));
+            prop_assert_eq!(bits(&got.0), bits(&want.0));
+            prop_assert_eq!(bits(&got.1), bits(&want.1));
         }
 
         #[test]

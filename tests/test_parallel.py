@@ -1,0 +1,98 @@
+"""The multi-core rolling score: whatever the thread count, the results of
+the Python reference loops, bit for bit.
+
+The kernel goes parallel from 64k rows per thread, and with keys only when
+every key has at least 256 rows per thread, so these inputs are long and
+have few keys. Which speculative paths (meet early, late, never) a part
+takes is pinned by the Rust unit tests; here the inputs are shaped so that
+each occurs, and the point is the glue: chunks, nulls, key ids, threads.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import assert_bit_identical, chunked
+from reference import score_by_key, score_series
+
+import polars_scores  # noqa: F401  (registers the namespace)
+
+ROWS = 300_000
+KEYS = 5
+
+
+@functools.cache
+def frame(shape: str) -> pl.DataFrame:
+    """`ROWS` values of one shape (5% null) with a few interleaved keys."""
+    rng = np.random.default_rng(11)
+    values = {
+        # Meets within some hundred rows.
+        "normal": rng.normal(0.0, 10.0, ROWS),
+        # Constant or only falling: the runs meet late (underflow) or never.
+        "constant": np.full(ROWS, 3.0),
+        "negative": np.full(ROWS, -1.0),
+        "alternating": np.where(np.arange(ROWS) % 2 == 0, 5.0, -5.0),
+        "special": rng.choice([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, 5e-324], ROWS),
+    }[shape]
+    x = pl.Series("x", values).set(pl.Series(rng.random(ROWS) < 0.05), None)
+    k = pl.Series("k", rng.integers(0, KEYS, ROWS))
+    return pl.DataFrame([x, k, k.cast(pl.String).alias("s")])
+
+
+@functools.cache
+def reference(shape: str) -> tuple[list[float | None], list[float | None]]:
+    """The plain and the keyed reference scores of `frame(shape)`, with initial 1.0."""
+    df = frame(shape)
+    values, keys = df["x"].to_list(), df["k"].to_list()
+    return score_series(values, initial=1.0), score_by_key(values, keys, initial=1.0)
+
+
+SHAPES = ["normal", "constant", "negative", "alternating", "special"]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_any_thread_count_gives_the_reference(
+    monkeypatch: pytest.MonkeyPatch, shape: str, threads: int
+) -> None:
+    monkeypatch.setenv("POLARS_SCORES_MAX_THREADS", str(threads))
+    plain, keyed = reference(shape)
+    rolling = pl.col("x").scores.rolling
+    got = frame(shape).select(
+        plain=rolling(initial=1.0),
+        dense_keys=rolling(by="k", initial=1.0),
+        hashed_keys=rolling(by="s", initial=1.0),
+    )
+    assert_bit_identical(got["plain"].to_list(), plain)
+    assert_bit_identical(got["dense_keys"].to_list(), keyed)
+    assert_bit_identical(got["hashed_keys"].to_list(), keyed)
+
+
+@pytest.mark.parametrize("shape", ["normal", "negative"])
+def test_chunks_each_go_parallel_and_carry_the_states(
+    monkeypatch: pytest.MonkeyPatch, shape: str
+) -> None:
+    monkeypatch.setenv("POLARS_SCORES_MAX_THREADS", "4")
+    plain, keyed = reference(shape)
+    df = frame(shape)
+    cuts = [1, 140_000, 140_003]
+    df = pl.DataFrame([chunked(df["x"], cuts), chunked(df["k"], [150_000])])
+    assert df.n_chunks("all") == [4, 2]
+    rolling = pl.col("x").scores.rolling
+    got = df.select(plain=rolling(initial=1.0), keyed=rolling(by="k", initial=1.0))
+    assert_bit_identical(got["plain"].to_list(), plain)
+    assert_bit_identical(got["keyed"].to_list(), keyed)
+
+
+def test_polars_max_threads_bounds_the_threads_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only the bound changes, never the result.
+    monkeypatch.delenv("POLARS_SCORES_MAX_THREADS", raising=False)
+    monkeypatch.setenv("POLARS_MAX_THREADS", "3")
+    plain, keyed = reference("normal")
+    rolling = pl.col("x").scores.rolling
+    got = frame("normal").select(plain=rolling(initial=1.0), keyed=rolling(by="k", initial=1.0))
+    assert_bit_identical(got["plain"].to_list(), plain)
+    assert_bit_identical(got["keyed"].to_list(), keyed)
