@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SIZES = ("1e3", "2e3")
 CASE_TITLES = (
     "## rolling",
-    "## rolling per key",
+    "## rolling per key (100k",
+    "## rolling per key (100 keys",
     "## total, eager",
     "## total, lazy streaming",
     "## total in group_by",
@@ -79,3 +80,21 @@ def test_suite_writes_its_table_and_chart(tmp_path: Path) -> None:
     pixels = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
     assert len(pixels) == height * (1 + 3 * width)
     assert pixels.count(0xFF) < len(pixels) * 0.99, "the chart is blank"
+
+
+def test_threads_bench_checks_every_thread_count() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "threads_bench.py"),
+            *("--rows", "3000", "--threads", "1,2,3", "--keys", "0,5", "--repeat", "1"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line.split("|")[0].strip() for line in done.stdout.splitlines() if "|" in line]
+    assert rows == ["keys", "none", "5"]
+    assert "every thread count bit-identical to one thread" in done.stdout
