@@ -10,9 +10,9 @@ key's history is ``rows / keys`` long), it times the plugin end to end
 (``df.select(...)``) with ``POLARS_SCORES_MAX_THREADS`` set to each thread
 count in turn, round-robin, and prints the median ns/row and the speedup
 over one thread. Every result is checked bit for bit against the one-thread
-result of the same run. With keys, the plugin only goes parallel when each
-key has at least 256 rows per thread (below that it stays serial, and the
-figures show the serial kernel). On a 16-core machine,
+result of the same run. With keys, the plugin only goes parallel from 512k
+rows per thread with at least 256 rows per key (below that it stays serial,
+and the figures show the serial kernel). On a 16-core machine,
 ``--rows 2e8 --threads 1,2,4,8,16 --keys 0`` gives the single-series curve.
 """
 

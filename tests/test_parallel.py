@@ -1,11 +1,12 @@
 """The multi-core rolling score: whatever the thread count, the results of
 the Python reference loops, bit for bit.
 
-The kernel goes parallel from 64k rows per thread, and with keys only when
-every key has at least 256 rows per thread, so these inputs are long and
-have few keys. Which speculative paths (meet early, late, never) a part
-takes is pinned by the Rust unit tests; here the inputs are shaped so that
-each occurs, and the point is the glue: chunks, nulls, key ids, threads.
+The kernel goes parallel from 64k rows per thread, and with keys from 512k
+rows per thread with at least 256 rows per key, so these inputs are long
+(keyed: two threads at most) and have few keys. Which speculative paths
+(meet early, late, never) a part takes is pinned by the Rust unit tests;
+here the inputs are shaped so that each occurs, and the point is the glue:
+chunks, nulls, key ids, threads.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import functools
 import numpy as np
 import polars as pl
 import pytest
-from conftest import assert_bit_identical, chunked
+from conftest import chunked
 from reference import score_by_key, score_series
 
 import polars_scores  # noqa: F401  (registers the namespace)
 
-ROWS = 300_000
+ROWS = 1_100_000
 KEYS = 5
 
 
@@ -43,11 +44,27 @@ def frame(shape: str) -> pl.DataFrame:
 
 
 @functools.cache
-def reference(shape: str) -> tuple[list[float | None], list[float | None]]:
+def reference(shape: str) -> tuple[pl.Series, pl.Series]:
     """The plain and the keyed reference scores of `frame(shape)`, with initial 1.0."""
     df = frame(shape)
     values, keys = df["x"].to_list(), df["k"].to_list()
-    return score_series(values, initial=1.0), score_by_key(values, keys, initial=1.0)
+    plain = score_series(values, initial=1.0)
+    keyed = score_by_key(values, keys, initial=1.0)
+    return pl.Series(plain, dtype=pl.Float64), pl.Series(keyed, dtype=pl.Float64)
+
+
+def assert_bit_identical(got: pl.Series, want: pl.Series) -> None:
+    """conftest's check, in numpy for a million rows: nulls and NaNs in the
+    same rows, every other value bit for bit."""
+    assert got.dtype == want.dtype == pl.Float64
+    assert got.len() == want.len()
+    assert np.array_equal(got.is_null().to_numpy(), want.is_null().to_numpy())
+    got_floats, want_floats = got.fill_null(0.0).to_numpy(), want.fill_null(0.0).to_numpy()
+    nans = np.isnan(want_floats)
+    assert np.array_equal(np.isnan(got_floats), nans)
+    got_bits, want_bits = got_floats.view(np.uint64), want_floats.view(np.uint64)
+    differ = np.flatnonzero((got_bits != want_bits) & ~nans)
+    assert differ.size == 0, f"first difference at row {differ[0]}: {got[int(differ[0])]!r}"
 
 
 SHAPES = ["normal", "constant", "negative", "alternating", "special"]
@@ -66,9 +83,9 @@ def test_any_thread_count_gives_the_reference(
         dense_keys=rolling(by="k", initial=1.0),
         hashed_keys=rolling(by="s", initial=1.0),
     )
-    assert_bit_identical(got["plain"].to_list(), plain)
-    assert_bit_identical(got["dense_keys"].to_list(), keyed)
-    assert_bit_identical(got["hashed_keys"].to_list(), keyed)
+    assert_bit_identical(got["plain"], plain)
+    assert_bit_identical(got["dense_keys"], keyed)
+    assert_bit_identical(got["hashed_keys"], keyed)
 
 
 @pytest.mark.parametrize("shape", ["normal", "negative"])
@@ -78,13 +95,14 @@ def test_chunks_each_go_parallel_and_carry_the_states(
     monkeypatch.setenv("POLARS_SCORES_MAX_THREADS", "4")
     plain, keyed = reference(shape)
     df = frame(shape)
-    cuts = [1, 140_000, 140_003]
+    # The last chunk is long enough for two threads with keys, the others not.
+    cuts = [1, 20_000, 20_003]
     df = pl.DataFrame([chunked(df["x"], cuts), chunked(df["k"], [150_000])])
     assert df.n_chunks("all") == [4, 2]
     rolling = pl.col("x").scores.rolling
     got = df.select(plain=rolling(initial=1.0), keyed=rolling(by="k", initial=1.0))
-    assert_bit_identical(got["plain"].to_list(), plain)
-    assert_bit_identical(got["keyed"].to_list(), keyed)
+    assert_bit_identical(got["plain"], plain)
+    assert_bit_identical(got["keyed"], keyed)
 
 
 def test_polars_max_threads_bounds_the_threads_too(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -94,5 +112,5 @@ def test_polars_max_threads_bounds_the_threads_too(monkeypatch: pytest.MonkeyPat
     plain, keyed = reference("normal")
     rolling = pl.col("x").scores.rolling
     got = frame("normal").select(plain=rolling(initial=1.0), keyed=rolling(by="k", initial=1.0))
-    assert_bit_identical(got["plain"].to_list(), plain)
-    assert_bit_identical(got["keyed"].to_list(), keyed)
+    assert_bit_identical(got["plain"], plain)
+    assert_bit_identical(got["keyed"], keyed)
