@@ -5,7 +5,8 @@ use polars_arrow::array::Array;
 use polars_core::frame::group_by::GroupsType;
 
 use crate::kernels::key_range::{min_max, slots, IntKey};
-use crate::numeric::output_buffer;
+use crate::kernels::on_threads;
+use crate::numeric::{all_rows, output_buffer};
 
 /// One group id per row, each below `groups`.
 pub struct KeyIds {
@@ -83,22 +84,18 @@ where
     if span >= 2 * ca.len().max(1024) as i128 || span >= i128::from(u32::MAX - 1) {
         return None;
     }
-    // Slot 0 is the null key's; a chunk without nulls skips the check.
+    // Slot 0 is the null key's.
     let mut ids = output_buffer(ca.len());
     let mut rest = &mut ids.spare_capacity_mut()[..ca.len()];
     for array in ca.downcast_iter() {
         let (out, after) = rest.split_at_mut(array.len());
         rest = after;
-        if array.null_count() == 0 {
-            let piece = piece_len(array.len(), threads);
-            let pieces = array.values().chunks(piece).zip(out.chunks_mut(piece));
-            on_threads(pieces, |(keys, out)| slots(keys, min, out));
-        } else {
-            let base = min.bits();
-            for (slot, key) in out.iter_mut().zip(array.iter()) {
-                slot.write(key.map_or(0, |key| key.bits().wrapping_sub(base) as u32 + 1));
-            }
-        }
+        let (keys, mask) = all_rows(array);
+        let piece = piece_len(keys.len(), threads);
+        let pieces = keys.chunks(piece).zip(out.chunks_mut(piece));
+        on_threads(pieces.enumerate(), |(part, (keys, out))| {
+            slots(keys, mask.map(|m| m.skip(part * piece)), min, out);
+        });
     }
     // SAFETY: every chunk wrote one slot per row, and the chunks cover all rows.
     unsafe { ids.set_len(ca.len()) };
@@ -115,31 +112,6 @@ fn widest<T: Ord>((low, high): (T, T), (other_low, other_high): (T, T)) -> (T, T
 /// The length of each of `threads` consecutive pieces of `len` rows.
 fn piece_len(len: usize, threads: usize) -> usize {
     len.div_ceil(threads.max(1)).max(1)
-}
-
-/// `work` on every piece, each on a thread of its own unless there is one.
-fn on_threads<P: Send, R: Send>(
-    mut pieces: impl ExactSizeIterator<Item = P>,
-    work: impl Fn(P) -> R + Sync,
-) -> Vec<R> {
-    if pieces.len() <= 1 {
-        return pieces.map(work).collect();
-    }
-    std::thread::scope(|scope| {
-        let work = &work;
-        let handles: Vec<_> = pieces
-            .by_ref()
-            .map(|piece| scope.spawn(move || work(piece)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|handle| {
-                handle
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e))
-            })
-            .collect()
-    })
 }
 
 /// Any other keys, one column or several, through Polars' own group-by.

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3_polars::error::PyPolarsErr;
 use pyo3_polars::PySeries;
 
+use crate::kernels::key_range::slots;
 use crate::kernels::rolling_score::{rolling_score_grouped, Decay};
 use crate::numeric::{all_rows, ensure_numeric, output_buffer, with_numeric};
 
@@ -131,14 +132,16 @@ impl DenseKeyStates {
         }
         let keys = keys.cast(&DataType::Int64)?.rechunk();
         let keys = keys.i64()?.downcast_as_array();
-        let offset = self.offset;
-        let slot = |key: i64| (key - offset + 1) as u32;
-        let ids: Vec<u32> = match all_rows(keys) {
-            (keys, None) => keys.iter().map(|&key| slot(key)).collect(),
-            (keys, Some(valid)) => (keys.iter().enumerate())
-                .map(|(row, &key)| if valid.is_valid(row) { slot(key) } else { 0 })
-                .collect(),
-        };
+        let (keys, mask) = all_rows(keys);
+        let mut ids = output_buffer(keys.len());
+        slots(
+            keys,
+            mask,
+            self.offset,
+            &mut ids.spare_capacity_mut()[..keys.len()],
+        );
+        // SAFETY: `slots` wrote one slot per key.
+        unsafe { ids.set_len(keys.len()) };
         for &id in &ids {
             self.seen[id as usize] = true;
         }

@@ -3,7 +3,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::widest_simd;
+use super::{widest_simd, ValidMask};
 
 /// An integer key. `bits` widens it to 64 bits (signed keys sign-extended),
 /// so that `key.bits() - min.bits()`, wrapping, is the distance from `min`
@@ -44,12 +44,20 @@ widest_simd! {
 }
 
 widest_simd! {
-    /// Writes each key's slot, `1 + key - min`, to `out` (slot 0 is left
-    /// for the null key). Every key must lie in `min..min + u32::MAX - 1`.
-    pub fn slots<T: IntKey>(keys: &[T], min: T, out: &mut [MaybeUninit<u32>]) {
+    /// Writes each key's slot, `1 + key - min`, to `out`, and slot 0 for the
+    /// rows `mask` marks null. Every other key must lie in
+    /// `min..min + u32::MAX - 1`.
+    pub fn slots<T: IntKey>(keys: &[T], mask: Option<ValidMask>, min: T, out: &mut [MaybeUninit<u32>]) {
         let base = min.bits();
-        for (slot, &key) in out.iter_mut().zip(keys) {
-            slot.write(key.bits().wrapping_sub(base) as u32 + 1);
+        let slot = |key: T| key.bits().wrapping_sub(base) as u32 + 1;
+        let rows = out.iter_mut().zip(keys);
+        match mask {
+            None => rows.for_each(|(out, &key)| {
+                out.write(slot(key));
+            }),
+            Some(mask) => rows.enumerate().for_each(|(i, (out, &key))| {
+                out.write(if mask.is_valid(i) { slot(key) } else { 0 });
+            }),
         }
     }
 }
@@ -74,7 +82,7 @@ mod tests {
             let keys: Vec<i64> = offsets.iter().map(|&o| base.saturating_add(i64::from(o))).collect();
             let (min, _) = min_max(&keys).unwrap();
             let mut out = Vec::with_capacity(keys.len());
-            slots(&keys, min, &mut out.spare_capacity_mut()[..keys.len()]);
+            slots(&keys, None, min, &mut out.spare_capacity_mut()[..keys.len()]);
             // SAFETY: `slots` wrote one slot per key.
             unsafe { out.set_len(keys.len()) };
             let want: Vec<u32> = keys.iter().map(|&k| (i128::from(k) - i128::from(min) + 1) as u32).collect();
@@ -86,7 +94,7 @@ mod tests {
             let keys: Vec<u64> = offsets.iter().map(|&o| u64::MAX - 300 + u64::from(o)).collect();
             let (min, max) = min_max(&keys).unwrap();
             let mut out = Vec::with_capacity(keys.len());
-            slots(&keys, min, &mut out.spare_capacity_mut()[..keys.len()]);
+            slots(&keys, None, min, &mut out.spare_capacity_mut()[..keys.len()]);
             // SAFETY: `slots` wrote one slot per key.
             unsafe { out.set_len(keys.len()) };
             prop_assert!(out.iter().zip(&keys).all(|(&s, &k)| u64::from(s) == k - min + 1));

@@ -55,6 +55,32 @@ impl<'a> ValidMask<'a> {
     }
 }
 
+/// `work` on every piece, each on a thread of its own unless there is only
+/// one; the results in the pieces' order. A panic in a piece is re-raised.
+pub fn on_threads<P: Send, R: Send>(
+    mut pieces: impl ExactSizeIterator<Item = P>,
+    work: impl Fn(P) -> R + Sync,
+) -> Vec<R> {
+    if pieces.len() <= 1 {
+        return pieces.map(work).collect();
+    }
+    std::thread::scope(|scope| {
+        let work = &work;
+        let handles: Vec<_> = pieces
+            .by_ref()
+            .map(|piece| scope.spawn(move || work(piece)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e))
+            })
+            .collect()
+    })
+}
+
 /// Defines `pub fn $name` twice over: compiled for AVX2, used when the CPU
 /// has it, and for the wheel's baseline (SSE2) otherwise. AVX2 doubles the
 /// width of the vectorised `sqrt`; FMA stays off, so both round identically.

@@ -3,7 +3,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::{ToF64, ValidMask};
+use super::{on_threads, ToF64, ValidMask};
 
 /// The recurrence's two factors.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -107,19 +107,13 @@ pub fn rolling_score_parallel<T: ToF64 + Sync>(
     let part_len = len.div_ceil(parts).max(1);
     let start = out.len();
     out.reserve(len);
-    std::thread::scope(|scope| {
-        let slots = &mut out.spare_capacity_mut()[..len];
-        let mut pieces = values.chunks(part_len).zip(slots.chunks_mut(part_len));
-        let first = pieces.next();
-        for (part, (values, slots)) in pieces.enumerate() {
-            let mask = mask.map(|m| m.skip((part + 1) * part_len));
-            scope.spawn(move || rolling_score_into(values, mask, state, decay, slots));
-        }
-        if let Some((values, slots)) = first {
-            rolling_score_into(values, mask, state, decay, slots);
-        }
+    let slots = &mut out.spare_capacity_mut()[..len];
+    let pieces = values.chunks(part_len).zip(slots.chunks_mut(part_len));
+    on_threads(pieces.enumerate(), |(part, (values, slots))| {
+        let mask = mask.map(|m| m.skip(part * part_len));
+        rolling_score_into(values, mask, state, decay, slots);
     });
-    // SAFETY: the scope joined every thread, and together the parts wrote all
+    // SAFETY: every thread has been joined, and together the parts wrote all
     // `len` slots.
     unsafe { out.set_len(start + len) };
 
@@ -209,38 +203,24 @@ pub fn rolling_score_grouped_parallel<T: ToF64 + Sync>(
     let guess = states.to_vec();
     let start = out.len();
     out.reserve(len);
-    let speculative: Vec<Vec<f64>> = std::thread::scope(|scope| {
-        let slots = &mut out.spare_capacity_mut()[..len];
-        let mut pieces = values
-            .chunks(part_len)
-            .zip(ids.chunks(part_len))
-            .zip(slots.chunks_mut(part_len));
-        let first = pieces.next();
-        let guess = &guess;
-        let handles: Vec<_> = pieces
-            .enumerate()
-            .map(|(part, ((values, ids), slots))| {
-                let mask = mask.map(|m| m.skip((part + 1) * part_len));
-                scope.spawn(move || {
-                    let mut states = guess.clone();
-                    grouped_into(values, mask, ids, &mut states, decay, slots);
-                    states
-                })
-            })
-            .collect();
-        if let Some(((values, ids), slots)) = first {
-            grouped_into(values, mask, ids, states, decay, slots);
-        }
-        handles
-            .into_iter()
-            .map(|handle| {
-                handle
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e))
-            })
-            .collect()
+    let slots = &mut out.spare_capacity_mut()[..len];
+    let pieces = (values.chunks(part_len))
+        .zip(ids.chunks(part_len))
+        .zip(slots.chunks_mut(part_len));
+    let mut ends = on_threads(pieces.enumerate(), |(part, ((values, ids), slots))| {
+        let mask = mask.map(|m| m.skip(part * part_len));
+        let mut states = guess.clone();
+        grouped_into(values, mask, ids, &mut states, decay, slots);
+        states
     });
-    // SAFETY: the scope joined every thread, and together the parts wrote all
+    // The first part started from the true states, so it ended at them.
+    let speculative = if ends.is_empty() {
+        ends
+    } else {
+        states.copy_from_slice(&ends[0]);
+        ends.split_off(1)
+    };
+    // SAFETY: every thread has been joined, and together the parts wrote all
     // `len` slots.
     unsafe { out.set_len(start + len) };
 
