@@ -23,7 +23,6 @@ import argparse
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 
@@ -167,15 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         .config("spark.sql.shuffle.partitions", str(2 * args.cores))
         .config("spark.driver.memory", "4g")
     )
-    # Spark's Python workers start in its working directory, first on their
-    # sys.path: from the repository root they would import the source tree's
-    # polars_scores, which lacks the compiled library.
-    here = os.getcwd()
-    os.chdir(tempfile.gettempdir())
-    try:
-        spark = builder.getOrCreate()
-    finally:
-        os.chdir(here)
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     df = spark.createDataFrame(frame.to_arrow()).cache()
     df.count()

@@ -20,7 +20,6 @@ import argparse
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 
 import numpy as np
@@ -64,15 +63,7 @@ def spark_session() -> SparkSession:
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", "4")
         )
-        # Spark starts its Python workers in its own working directory, first
-        # on their sys.path: from a source checkout they would import the
-        # source tree's polars_scores, which lacks the compiled library.
-        here = os.getcwd()
-        os.chdir(tempfile.gettempdir())
-        try:
-            return builder.getOrCreate()
-        finally:
-            os.chdir(here)
+        return builder.getOrCreate()
     return builder.getOrCreate()
 
 

@@ -7,7 +7,6 @@ import math
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,15 +21,9 @@ import polars_scores.cli
 OLD = b"an earlier output that a failed run must leave alone"
 
 
-# The command runs from a scratch folder: from the repository's root, `-m`
-# would import the source tree, which lacks the compiled library.
-SCRATCH = Path(tempfile.gettempdir())
-
-
 def run(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "polars_scores.cli", *map(str, args)],
-        cwd=SCRATCH,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -237,7 +230,7 @@ def test_a_run_killed_midway_leaves_no_output(
     process = subprocess.Popen(
         [sys.executable, "-m", "polars_scores.cli", "score", str(long_input), "-o",
          str(output), "--value", "x", "--by", "k", "--batch-rows", "50"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=SCRATCH,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while not list(long_input.parent.glob(".out.parquet.*.partial")):

@@ -15,7 +15,6 @@ import math
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,20 +56,10 @@ def spark() -> Iterator[SparkSession]:
         .config("spark.sql.shuffle.partitions", "5")
         .config("spark.driver.memory", "1g")
     )
-    # Spark starts its Python workers (`python -m pyspark.daemon`) in the JVM's
-    # working directory, first on their sys.path: started from the repository
-    # root, they would import the source tree's polars_scores, which has no
-    # compiled library, instead of the installed one.
-    here = os.getcwd()
-    with tempfile.TemporaryDirectory() as elsewhere:
-        os.chdir(elsewhere)
-        try:
-            session = builder.getOrCreate()
-        finally:
-            os.chdir(here)
-        session.sparkContext.setLogLevel("ERROR")
-        yield session
-        session.stop()
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
 
 
 @contextlib.contextmanager
@@ -451,7 +440,6 @@ print(polars.thread_pool_size(), out.column("x_score").to_pylist())
         input=cloudpickle.dumps(function),  # type: ignore[no-untyped-call]
         capture_output=True,
         env=env,
-        cwd=tmp_path,  # not the repository root, whose polars_scores has no library
         check=False,
     )
     assert done.returncode == 0, done.stderr.decode()
