@@ -1,20 +1,24 @@
 //! The plugin functions Polars calls: thin wrappers that read kwargs, pick
 //! the dtype through `with_numeric!` and hand plain slices to the kernels.
+//! Each is named `pl_` + the kernel it calls (the name Python registers), so
+//! that plugin functions and kernels never share a name.
 
 use polars::prelude::*;
 use polars_arrow::array::PrimitiveArray;
 use pyo3_polars::derive::polars_expr;
 use serde::Deserialize;
 
-use crate::kernels::dot::{dot as dot_kernel, dot_scalar};
-use crate::kernels::positive_power::{positive_power_sum as power_sum, positive_powers};
+use crate::kernels::dot::{dot, dot_scalar};
+use crate::kernels::output::output_buffer;
+use crate::kernels::positive_power::{positive_power_sum, positive_powers};
 use crate::kernels::rolling_score::{
-    rolling_score as score, rolling_score_grouped, rolling_score_grouped_parallel,
-    rolling_score_parallel, Decay,
+    rolling_score, rolling_score_grouped, rolling_score_grouped_parallel, rolling_score_parallel,
+    Decay,
 };
 use crate::kernels::ToF64;
 use crate::keys::{key_ids, KeyIds};
-use crate::numeric::{aligned_pieces, all_rows, ensure_numeric, output_buffer, rows, with_numeric};
+use crate::numeric::{aligned_pieces, all_rows, ensure_numeric, rows, with_numeric};
+use crate::parallelism::{keyed_scoring_threads, scoring_threads};
 
 const ROLLING: &str = "scores.rolling";
 const TOTAL: &str = "scores.total";
@@ -103,45 +107,6 @@ impl Initial {
     }
 }
 
-/// Below this many rows per thread, a thread costs more than it saves. On
-/// the 2-core machine, two threads broke even at 64k rows (0.96x the serial
-/// kernel), gained 1.25x at 128k and 1.5x at 256k, 1.83x at 10M.
-const MIN_ROWS_PER_THREAD: usize = 1 << 16;
-
-/// How many threads to score `len` rows of one series on: at most
-/// `POLARS_SCORES_MAX_THREADS`, else `POLARS_MAX_THREADS`, else the cores.
-/// Read per call, so a caller can change it between queries.
-fn scoring_threads(len: usize) -> usize {
-    let limit = ["POLARS_SCORES_MAX_THREADS", "POLARS_MAX_THREADS"]
-        .iter()
-        .find_map(|name| std::env::var(name).ok()?.parse::<usize>().ok())
-        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
-        .unwrap_or(1);
-    limit.min(len / MIN_ROWS_PER_THREAD).max(1)
-}
-
-/// Below this many rows per key in each thread's part, keyed scoring stays
-/// serial: a key meets its speculative run only after about a hundred of its
-/// own rows, and a key that does not meet is scored twice. On the 2-core
-/// machine (10M rows, random keys, kernel alone), two threads gained 2.1x
-/// at 5,000 rows per key and part, 1.5x at 500, 1.07x at 166 and lost at 50.
-const MIN_ROWS_PER_KEY_PER_THREAD: usize = 256;
-
-/// Keyed scoring reads the key column twice more than a single series (its
-/// range, then the ids) and so gains less from threads, which share one
-/// memory bus: end to end, with 100 or 1,000 keys on 2 threads, 0.84-1.0x
-/// at 1M rows, 1.10-1.31x at 2M, 1.21-1.45x at 4M and 1.14-1.29x at 10M.
-const MIN_KEYED_ROWS_PER_THREAD: usize = 1 << 19;
-
-/// How many threads to score `len` rows of `groups` keys on.
-fn keyed_scoring_threads(len: usize, groups: usize) -> usize {
-    let per_key = groups.saturating_mul(MIN_ROWS_PER_KEY_PER_THREAD).max(1);
-    scoring_threads(len)
-        .min(len / MIN_KEYED_ROWS_PER_THREAD)
-        .min(len / per_key)
-        .max(1)
-}
-
 /// Scores every chunk in order, carrying the state(s) from chunk to chunk.
 /// The output keeps the input's chunks and validity.
 fn score_chunks<T>(
@@ -174,7 +139,7 @@ where
                 }
             }
             _ => match scoring_threads(vals.len()) {
-                1 => state = score(vals, mask, state, decay, &mut out),
+                1 => state = rolling_score(vals, mask, state, decay, &mut out),
                 threads => {
                     state = rolling_score_parallel(vals, mask, state, decay, threads, &mut out).last
                 }
@@ -188,7 +153,7 @@ where
 
 /// Inputs: the values, then the `initial` column if any, then the key columns.
 #[polars_expr(output_type_func=rolling_field)]
-fn rolling_score(inputs: &[Series], kwargs: RollingKwargs) -> PolarsResult<Series> {
+fn pl_rolling_score(inputs: &[Series], kwargs: RollingKwargs) -> PolarsResult<Series> {
     let (values, rest) = inputs
         .split_first()
         .ok_or_else(|| polars_err!(InvalidOperation: "{ROLLING}: no input column"))?;
@@ -221,7 +186,7 @@ struct TotalKwargs {
 /// `scores.total()` sums this with Polars' own `sum`, which streams and
 /// aggregates per group natively.
 #[polars_expr(output_type_func=total_field)]
-fn positive_power(inputs: &[Series], kwargs: TotalKwargs) -> PolarsResult<Series> {
+fn pl_positive_powers(inputs: &[Series], kwargs: TotalKwargs) -> PolarsResult<Series> {
     let values = &inputs[0];
     let powers = with_numeric!(TOTAL, values, |ca| {
         let arrays = ca.downcast_iter().map(|array| {
@@ -242,13 +207,13 @@ fn add(total: f64, part: f64) -> f64 {
 
 /// The whole sum in one call, for a Series: no per-row output at all.
 #[polars_expr(output_type_func=total_field)]
-fn positive_power_sum(inputs: &[Series], kwargs: TotalKwargs) -> PolarsResult<Series> {
+fn pl_positive_power_sum(inputs: &[Series], kwargs: TotalKwargs) -> PolarsResult<Series> {
     let values = &inputs[0];
     let total: f64 = with_numeric!(TOTAL, values, |ca| ca
         .downcast_iter()
         .map(|array| {
             let (vals, mask) = all_rows(array);
-            power_sum(vals, mask, kwargs.exponent)
+            positive_power_sum(vals, mask, kwargs.exponent)
         })
         .fold(0.0, add));
     Ok(Series::new(values.name().clone(), [total]))
@@ -257,7 +222,7 @@ fn positive_power_sum(inputs: &[Series], kwargs: TotalKwargs) -> PolarsResult<Se
 /// The sum of `a * b` over the rows where both are non-null. Each column is
 /// read in its own dtype; a one-row column broadcasts.
 #[polars_expr(output_type_func=dot_field)]
-fn dot(inputs: &[Series]) -> PolarsResult<Series> {
+fn pl_dot(inputs: &[Series]) -> PolarsResult<Series> {
     let [a, b] = inputs else {
         polars_bail!(InvalidOperation: "{DOT}: expected two columns, got {}", inputs.len());
     };
@@ -267,7 +232,7 @@ fn dot(inputs: &[Series]) -> PolarsResult<Series> {
                 .map(|((a_arr, a_at), (b_arr, b_at), len)| {
                     let (a_vals, a_mask) = rows(a_arr, a_at, len);
                     let (b_vals, b_mask) = rows(b_arr, b_at, len);
-                    dot_kernel(a_vals, a_mask, b_vals, b_mask)
+                    dot(a_vals, a_mask, b_vals, b_mask)
                 })
                 .fold(0.0, add)
         })),

@@ -4,9 +4,12 @@ use polars::prelude::*;
 use polars_arrow::array::Array;
 use polars_core::frame::group_by::GroupsType;
 
-use crate::kernels::key_range::{min_max, slots, IntKey};
-use crate::kernels::on_threads;
-use crate::numeric::{all_rows, output_buffer};
+use crate::kernels::key_range::{
+    dense_slot_count, min_max_parallel, slots_parallel, widest, IntKey,
+};
+use crate::kernels::output::filled;
+use crate::numeric::all_rows;
+use crate::parallelism::MIN_ROWS_FOR_PARALLEL_HASHING;
 
 /// One group id per row, each below `groups`.
 pub struct KeyIds {
@@ -66,59 +69,34 @@ fn dense_integer_ids(key: &Series, threads: usize) -> Option<KeyIds> {
 fn dense_ids<T>(ca: &ChunkedArray<T>, threads: usize) -> Option<KeyIds>
 where
     T: PolarsNumericType,
-    T::Native: IntKey + Into<i128>,
+    T::Native: IntKey,
 {
     // The keys' range, from the non-null keys only.
     let ranges = ca.downcast_iter().filter_map(|array| {
         if array.null_count() == 0 {
-            let pieces = array.values().chunks(piece_len(array.len(), threads));
-            let ranges = on_threads(pieces, min_max);
-            ranges.into_iter().flatten().reduce(widest)
+            min_max_parallel(array.values(), threads)
         } else {
             let valid = array.iter().flatten().copied();
             valid.clone().min().zip(valid.max())
         }
     });
     let (min, max) = ranges.reduce(widest)?;
-    let span = max.into() - min.into();
-    if span >= 2 * ca.len().max(1024) as i128 || span >= i128::from(u32::MAX - 1) {
-        return None;
-    }
-    // Slot 0 is the null key's.
-    let mut ids = output_buffer(ca.len());
-    let mut rest = &mut ids.spare_capacity_mut()[..ca.len()];
-    for array in ca.downcast_iter() {
-        let (out, after) = rest.split_at_mut(array.len());
-        rest = after;
-        let (keys, mask) = all_rows(array);
-        let piece = piece_len(keys.len(), threads);
-        let pieces = keys.chunks(piece).zip(out.chunks_mut(piece));
-        on_threads(pieces.enumerate(), |(part, (keys, out))| {
-            slots(keys, mask.map(|m| m.skip(part * piece)), min, out);
-        });
-    }
-    // SAFETY: every chunk wrote one slot per row, and the chunks cover all rows.
-    unsafe { ids.set_len(ca.len()) };
-    Some(KeyIds {
-        ids,
-        groups: span as usize + 2,
-    })
-}
-
-fn widest<T: Ord>((low, high): (T, T), (other_low, other_high): (T, T)) -> (T, T) {
-    (low.min(other_low), high.max(other_high))
-}
-
-/// The length of each of `threads` consecutive pieces of `len` rows.
-fn piece_len(len: usize, threads: usize) -> usize {
-    len.div_ceil(threads.max(1)).max(1)
+    let groups = dense_slot_count(min, max, ca.len())?;
+    let ids = filled(ca.len(), |mut rest| {
+        for array in ca.downcast_iter() {
+            let (out, after) = rest.split_at_mut(array.len());
+            rest = after;
+            let (keys, mask) = all_rows(array);
+            slots_parallel(keys, mask, min, threads, out);
+        }
+    });
+    Some(KeyIds { ids, groups })
 }
 
 /// Any other keys, one column or several, through Polars' own group-by.
 fn hashed_ids(method: &str, keys: &[&Series], len: usize) -> PolarsResult<KeyIds> {
     let columns: Vec<Column> = keys.iter().map(|s| (*s).clone().into_column()).collect();
-    // Only large inputs are worth threads of our own beside the host's.
-    let multithreaded = len >= 1 << 20;
+    let multithreaded = len >= MIN_ROWS_FOR_PARALLEL_HASHING;
     let no_columns = DataFrame::empty();
     let groups = no_columns
         .group_by_with_series(columns, multithreaded, false)

@@ -3,9 +3,12 @@
 //!
 //! `kernels` holds the pure computations (no Polars types); `numeric` and
 //! `keys` adapt Polars columns to them; `expressions` holds the functions
-//! Polars calls. Without the `plugin` feature only `kernels` is built.
+//! Polars calls; `parallelism` decides what runs on several threads, and
+//! where. Without the `plugin` feature only `kernels` and `parallelism` are
+//! built.
 
 pub mod kernels;
+pub mod parallelism;
 
 #[cfg(feature = "plugin")]
 mod expressions;

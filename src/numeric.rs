@@ -6,6 +6,7 @@ use polars::prelude::*;
 use polars_arrow::array::{Array, PrimitiveArray};
 use polars_arrow::types::NativeType;
 
+pub use crate::kernels::output::output_buffer;
 use crate::kernels::ValidMask;
 
 /// The error for a column the kernels cannot read, naming the method, the
@@ -151,36 +152,4 @@ where
         };
         Some(piece)
     })
-}
-
-/// An empty output buffer with room for `len` values.
-///
-/// A fresh large buffer costs more in page faults than the kernels cost in
-/// arithmetic (one fault per 4 KiB page), so large buffers ask the kernel for
-/// transparent huge pages, one fault per 2 MiB, as numpy does for its arrays.
-pub fn output_buffer<T>(len: usize) -> Vec<T> {
-    let buffer = Vec::with_capacity(len);
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE_PAGE: usize = 2 << 20;
-        let bytes = len * std::mem::size_of::<T>();
-        if bytes >= 2 * HUGE_PAGE {
-            let start = buffer.as_ptr() as usize;
-            let aligned = start.next_multiple_of(HUGE_PAGE);
-            let end = (start + bytes) / HUGE_PAGE * HUGE_PAGE;
-            if end > aligned {
-                // SAFETY: the range lies inside the buffer's allocation, and
-                // MADV_HUGEPAGE is advice that changes no contents; a refusal
-                // (THP disabled) just leaves normal pages.
-                unsafe {
-                    libc::madvise(
-                        aligned as *mut libc::c_void,
-                        end - aligned,
-                        libc::MADV_HUGEPAGE,
-                    );
-                }
-            }
-        }
-    }
-    buffer
 }

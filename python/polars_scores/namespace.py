@@ -92,7 +92,7 @@ class ScoresNamespace:
         else:
             kwargs["initial"] = finite(method, "initial", initial)
         args.extend(to_keys(method, by))
-        return plugin("rolling_score", args, kwargs, is_elementwise=False)
+        return plugin("pl_rolling_score", args, kwargs, is_elementwise=False)
 
     def total(self, *, exponent: float = 1.5) -> pl.Expr:
         """The sum of ``v ** exponent`` over the non-null ``v > 0``.
@@ -124,7 +124,7 @@ class ScoresNamespace:
         └─────┴──────┘
         """
         kwargs = {"exponent": finite("scores.total", "exponent", exponent)}
-        return plugin("positive_power", [self._expr], kwargs, is_elementwise=True).sum()
+        return plugin("pl_positive_powers", [self._expr], kwargs, is_elementwise=True).sum()
 
     def dot(self, other: IntoExpr | float) -> pl.Expr:
         """The sum of ``self * other`` over the rows where both are non-null.
@@ -157,7 +157,7 @@ class ScoresNamespace:
             other_expr = pl.lit(float(other), dtype=pl.Float64)
         else:
             other_expr = to_expr("scores.dot", "other", other)
-        return plugin("dot", [self._expr, other_expr], is_elementwise=False, returns_scalar=True)
+        return plugin("pl_dot", [self._expr, other_expr], is_elementwise=False, returns_scalar=True)
 
 
 @pl.api.register_series_namespace("scores")
@@ -209,7 +209,7 @@ class ScoresSeriesNamespace:
         """
         kwargs = {"exponent": finite("scores.total", "exponent", exponent)}
         expr = plugin(
-            "positive_power_sum",
+            "pl_positive_power_sum",
             [pl.lit(self._series)],
             kwargs,
             is_elementwise=False,

@@ -1,7 +1,8 @@
 //! The dot product of two numeric columns, each read in its own type.
 
 use super::summation::{lane_sum, lane_sum_one};
-use super::{ToF64, ValidMask};
+use super::validity::{with_validity, ValidMask, Validity};
+use super::ToF64;
 
 /// The sum of `a[i] * b[i]` over the rows where both are valid.
 /// `a` and `b` have the same length.
@@ -11,45 +12,25 @@ pub fn dot<A: ToF64, B: ToF64>(
     b: &[B],
     b_mask: Option<ValidMask>,
 ) -> f64 {
-    let product = |x: A, y: B| x.to_f64() * y.to_f64();
-    match (a_mask, b_mask) {
-        (None, None) => lane_sum(a, b, |_, x, y| product(x, y)),
-        (Some(m), None) | (None, Some(m)) => {
-            lane_sum(
-                a,
-                b,
-                |i, x, y| {
-                    if m.is_valid(i) {
-                        product(x, y)
-                    } else {
-                        0.0
-                    }
-                },
-            )
+    with_validity!(a_mask, b_mask, |valid| lane_sum(a, b, |i, x, y| {
+        if valid.is_valid(i) {
+            x.to_f64() * y.to_f64()
+        } else {
+            0.0
         }
-        (Some(ma), Some(mb)) => lane_sum(a, b, |i, x, y| {
-            if ma.is_valid(i) && mb.is_valid(i) {
-                product(x, y)
-            } else {
-                0.0
-            }
-        }),
-    }
+    }))
 }
 
 /// The sum of `a[i] * scale` over the valid rows of `a`: a dot product with a
 /// broadcast scalar, multiplied row by row like the full product.
 pub fn dot_scalar<A: ToF64>(a: &[A], mask: Option<ValidMask>, scale: f64) -> f64 {
-    match mask {
-        None => lane_sum_one(a, |_, x| x.to_f64() * scale),
-        Some(m) => lane_sum_one(a, |i, x| {
-            if m.is_valid(i) {
-                x.to_f64() * scale
-            } else {
-                0.0
-            }
-        }),
-    }
+    with_validity!(mask, |valid| lane_sum_one(a, |i, x| {
+        if valid.is_valid(i) {
+            x.to_f64() * scale
+        } else {
+            0.0
+        }
+    }))
 }
 
 #[cfg(test)]

@@ -3,12 +3,13 @@
 
 use std::mem::MaybeUninit;
 
-use super::{widest_simd, ValidMask};
+use super::validity::{with_validity, ValidMask, Validity};
+use super::{on_threads, widest_simd};
 
 /// An integer key. `bits` widens it to 64 bits (signed keys sign-extended),
 /// so that `key.bits() - min.bits()`, wrapping, is the distance from `min`
 /// for signed and unsigned keys alike.
-pub trait IntKey: Copy + Ord {
+pub trait IntKey: Copy + Ord + Send + Sync + Into<i128> {
     fn bits(self) -> u64;
 }
 
@@ -50,24 +51,113 @@ widest_simd! {
     pub fn slots<T: IntKey>(keys: &[T], mask: Option<ValidMask>, min: T, out: &mut [MaybeUninit<u32>]) {
         let base = min.bits();
         let slot = |key: T| key.bits().wrapping_sub(base) as u32 + 1;
-        let rows = out.iter_mut().zip(keys);
-        match mask {
-            None => rows.for_each(|(out, &key)| {
-                out.write(slot(key));
-            }),
-            Some(mask) => rows.enumerate().for_each(|(i, (out, &key))| {
-                out.write(if mask.is_valid(i) { slot(key) } else { 0 });
-            }),
-        }
+        with_validity!(mask, |valid| {
+            for (i, (out, &key)) in out.iter_mut().zip(keys).enumerate() {
+                out.write(if valid.is_valid(i) { slot(key) } else { 0 });
+            }
+        })
     }
+}
+
+/// The number of slots keys `min..=max` take (the null key's included),
+/// when they are dense enough for `rows` rows to index states by key: a
+/// range at most about twice the rows (or 2,048), which keeps the states
+/// array no larger than a few copies of the ids.
+pub fn dense_slot_count<T: IntKey>(min: T, max: T, rows: usize) -> Option<usize> {
+    let span = max.into() - min.into();
+    let dense = span < 2 * rows.max(1024) as i128 && span < i128::from(u32::MAX - 1);
+    dense.then(|| span as usize + 2)
+}
+
+/// [`min_max`] on up to `threads` threads.
+pub fn min_max_parallel<T: IntKey>(keys: &[T], threads: usize) -> Option<(T, T)> {
+    let ranges = on_threads(keys.chunks(piece_len(keys.len(), threads)), min_max);
+    ranges.into_iter().flatten().reduce(widest)
+}
+
+/// [`slots`] on up to `threads` threads.
+pub fn slots_parallel<T: IntKey>(
+    keys: &[T],
+    mask: Option<ValidMask>,
+    min: T,
+    threads: usize,
+    out: &mut [MaybeUninit<u32>],
+) {
+    let piece = piece_len(keys.len(), threads);
+    let pieces = keys.chunks(piece).zip(out.chunks_mut(piece));
+    on_threads(pieces.enumerate(), |(part, (keys, out))| {
+        slots(keys, mask.map(|m| m.skip(part * piece)), min, out);
+    });
+}
+
+/// The range covering two ranges.
+pub fn widest<T: Ord>((low, high): (T, T), (other_low, other_high): (T, T)) -> (T, T) {
+    (low.min(other_low), high.max(other_high))
+}
+
+/// The length of each of `threads` consecutive pieces of `len` rows.
+fn piece_len(len: usize, threads: usize) -> usize {
+    len.div_ceil(threads.max(1)).max(1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::output::filled;
+    use crate::kernels::test_support::pack;
     use proptest::prelude::*;
 
+    #[test]
+    fn null_rows_take_slot_zero() {
+        let keys = [5i32, -2, 7, 9, -2];
+        let bytes = pack(&[true, false, true, false, true]);
+        let mask = Some(ValidMask::new(&bytes, 0));
+        let out = filled(keys.len(), |out| slots(&keys, mask, -2, out));
+        assert_eq!(out, [8, 0, 10, 0, 1]);
+    }
+
+    #[test]
+    fn dense_keys_span_at_most_twice_the_rows() {
+        assert_eq!(dense_slot_count(0i64, 0, 1), Some(2));
+        assert_eq!(dense_slot_count(-5i8, 5, 0), Some(12));
+        // At least 1,024 rows' worth of range is always dense.
+        assert_eq!(dense_slot_count(0u16, 2047, 10), Some(2049));
+        assert_eq!(dense_slot_count(0u16, 2048, 10), None);
+        assert_eq!(dense_slot_count(0i64, 19_999, 10_000), Some(20_001));
+        assert_eq!(dense_slot_count(0i64, 20_000, 10_000), None);
+        assert_eq!(dense_slot_count(i64::MIN, i64::MAX, usize::MAX), None);
+        assert_eq!(dense_slot_count(0u64, u64::MAX, usize::MAX), None);
+        assert_eq!(
+            dense_slot_count(0u32, u32::MAX - 2, usize::MAX),
+            Some(u32::MAX as usize)
+        );
+        assert_eq!(dense_slot_count(0u32, u32::MAX - 1, usize::MAX), None);
+    }
+
+    #[test]
+    fn pieces_cover_every_row() {
+        assert_eq!(piece_len(0, 4), 1);
+        assert_eq!(piece_len(10, 0), 10);
+        assert_eq!(piece_len(10, 3), 4);
+        assert_eq!(piece_len(3, 8), 1);
+    }
+
     proptest! {
+        #[test]
+        fn parallel_range_and_slots_match_the_serial_ones(
+            rows in prop::collection::vec((-500i32..500, any::<bool>()), 0..3000),
+            threads in 1usize..9,
+        ) {
+            let keys: Vec<i32> = rows.iter().map(|r| r.0).collect();
+            let bytes = pack(&rows.iter().map(|r| r.1).collect::<Vec<_>>());
+            let mask = Some(ValidMask::new(&bytes, 0));
+            prop_assert_eq!(min_max_parallel(&keys, threads), min_max(&keys));
+            let min = -500;
+            let serial = filled(keys.len(), |out| slots(&keys, mask, min, out));
+            let parallel = filled(keys.len(), |out| slots_parallel(&keys, mask, min, threads, out));
+            prop_assert_eq!(parallel, serial);
+        }
+
         #[test]
         fn min_max_matches_the_iterator(keys in prop::collection::vec(any::<i64>(), 0..100)) {
             let want = keys.iter().min().copied().zip(keys.iter().max().copied());
@@ -81,10 +171,7 @@ mod tests {
         ) {
             let keys: Vec<i64> = offsets.iter().map(|&o| base.saturating_add(i64::from(o))).collect();
             let (min, _) = min_max(&keys).unwrap();
-            let mut out = Vec::with_capacity(keys.len());
-            slots(&keys, None, min, &mut out.spare_capacity_mut()[..keys.len()]);
-            // SAFETY: `slots` wrote one slot per key.
-            unsafe { out.set_len(keys.len()) };
+            let out = filled(keys.len(), |out| slots(&keys, None, min, out));
             let want: Vec<u32> = keys.iter().map(|&k| (i128::from(k) - i128::from(min) + 1) as u32).collect();
             prop_assert_eq!(out, want);
         }
@@ -93,10 +180,7 @@ mod tests {
         fn unsigned_keys_beyond_the_signed_range(offsets in prop::collection::vec(0u8..=255, 1..50)) {
             let keys: Vec<u64> = offsets.iter().map(|&o| u64::MAX - 300 + u64::from(o)).collect();
             let (min, max) = min_max(&keys).unwrap();
-            let mut out = Vec::with_capacity(keys.len());
-            slots(&keys, None, min, &mut out.spare_capacity_mut()[..keys.len()]);
-            // SAFETY: `slots` wrote one slot per key.
-            unsafe { out.set_len(keys.len()) };
+            let out = filled(keys.len(), |out| slots(&keys, None, min, out));
             prop_assert!(out.iter().zip(&keys).all(|(&s, &k)| u64::from(s) == k - min + 1));
             prop_assert_eq!(max, *keys.iter().max().unwrap());
         }

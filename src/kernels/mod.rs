@@ -5,9 +5,15 @@
 
 pub mod dot;
 pub mod key_range;
+pub mod output;
 pub mod positive_power;
 pub mod rolling_score;
 mod summation;
+pub mod validity;
+
+use rayon::prelude::*;
+
+pub use validity::ValidMask;
 
 /// A numeric value the kernels read as `f64`, rounding like Python's `float()`.
 pub trait ToF64: Copy {
@@ -27,58 +33,20 @@ macro_rules! impl_to_f64 {
 }
 impl_to_f64!(i8, i16, i32, i64, i128, u8, u16, u32, u64, u128, f32, f64);
 
-/// Which rows hold a value: an Arrow validity bitmap (least significant bit
-/// first), starting `offset` bits into `bytes`.
-#[derive(Clone, Copy, Debug)]
-pub struct ValidMask<'a> {
-    bytes: &'a [u8],
-    offset: usize,
-}
-
-impl<'a> ValidMask<'a> {
-    pub fn new(bytes: &'a [u8], offset: usize) -> Self {
-        Self { bytes, offset }
-    }
-
-    /// The same mask, starting `rows` rows later.
-    pub fn skip(self, rows: usize) -> Self {
-        Self {
-            bytes: self.bytes,
-            offset: self.offset + rows,
-        }
-    }
-
-    #[inline(always)]
-    pub fn is_valid(&self, row: usize) -> bool {
-        let bit = self.offset + row;
-        (self.bytes[bit >> 3] >> (bit & 7)) & 1 == 1
-    }
-}
-
-/// `work` on every piece, each on a thread of its own unless there is only
-/// one; the results in the pieces' order. A panic in a piece is re-raised.
+/// `work` on every piece, on the plugin's one thread pool unless there is
+/// only one piece (then on the caller's thread); the results in the pieces'
+/// order. A panic in a piece is re-raised.
 pub fn on_threads<P: Send, R: Send>(
-    mut pieces: impl ExactSizeIterator<Item = P>,
+    pieces: impl ExactSizeIterator<Item = P>,
     work: impl Fn(P) -> R + Sync,
 ) -> Vec<R> {
     if pieces.len() <= 1 {
         return pieces.map(work).collect();
     }
-    std::thread::scope(|scope| {
-        let work = &work;
-        let handles: Vec<_> = pieces
-            .by_ref()
-            .map(|piece| scope.spawn(move || work(piece)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|handle| {
-                handle
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e))
-            })
-            .collect()
-    })
+    let pieces: Vec<P> = pieces.collect();
+    let work = &work;
+    // One task per piece: each is a large share of the rows.
+    crate::parallelism::on_pool(|| pieces.into_par_iter().with_max_len(1).map(work).collect())
 }
 
 /// Defines `pub fn $name` twice over: compiled for AVX2, used when the CPU
@@ -111,9 +79,35 @@ macro_rules! widest_simd {
 pub(crate) use widest_simd;
 
 #[cfg(test)]
-pub(crate) mod test_support {
-    use super::ValidMask;
+mod tests {
+    use super::on_threads;
 
+    #[test]
+    fn pieces_run_on_the_pool_and_keep_their_order() {
+        let squares = on_threads(0..50u32, |i| {
+            (u64::from(i).pow(2), rayon::current_thread_index())
+        });
+        assert!(squares.iter().all(|(_, thread)| thread.is_some()));
+        let values: Vec<u64> = squares.into_iter().map(|(v, _)| v).collect();
+        assert_eq!(values, (0..50u64).map(|i| i * i).collect::<Vec<_>>());
+        // One piece stays on the caller's thread.
+        assert_eq!(on_threads(0..1, |_| rayon::current_thread_index()), [None]);
+    }
+
+    #[test]
+    fn a_panic_in_a_piece_reaches_the_caller() {
+        let run = std::panic::catch_unwind(|| on_threads(0..4, |i| assert_ne!(i, 2, "piece 2")));
+        let message = run.expect_err("the panic is re-raised");
+        let text = message
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .unwrap_or("");
+        assert!(text.contains("piece 2"), "{text}");
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
     /// Packs booleans into an Arrow-style bitmap.
     pub fn pack(valid: &[bool]) -> Vec<u8> {
         let mut bytes = vec![0u8; valid.len().div_ceil(8)];
@@ -123,14 +117,5 @@ pub(crate) mod test_support {
             }
         }
         bytes
-    }
-
-    #[test]
-    fn mask_reads_bits_from_an_offset() {
-        let bytes = pack(&[true, false, true, true, false, false, false, false, true]);
-        let mask = ValidMask::new(&bytes, 2);
-        let read: Vec<bool> = (0..7).map(|i| mask.is_valid(i)).collect();
-        assert_eq!(read, [true, true, false, false, false, false, true]);
-        assert!(!mask.skip(2).is_valid(0));
     }
 }

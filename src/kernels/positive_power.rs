@@ -1,7 +1,8 @@
 //! `v ** exponent` over the positive values, row by row or summed.
 
 use super::summation::lane_sum_one;
-use super::{widest_simd, ToF64, ValidMask};
+use super::validity::{with_validity, ValidMask, Validity};
+use super::{widest_simd, ToF64};
 
 /// `v ** exponent` for one exponent. Common exponents get exact or cheaper
 /// forms: `v * sqrt(v)` vectorises where `powf` does not.
@@ -93,16 +94,15 @@ fn term<P: Power>(v: f64, power: P) -> f64 {
 widest_simd! {
     /// The sum of `v ** exponent` over the non-null `v > 0`; 0.0 when there is none.
     pub fn positive_power_sum<T: ToF64>(values: &[T], mask: Option<ValidMask>, exponent: f64) -> f64 {
-        with_power!(exponent, |power| match mask {
-            None => lane_sum_one(values, |_, v| term(v.to_f64(), power)),
-            Some(mask) => lane_sum_one(values, |i, v| {
-                if mask.is_valid(i) {
+        with_power!(exponent, |power| with_validity!(mask, |valid| {
+            lane_sum_one(values, |i, v| {
+                if valid.is_valid(i) {
                     term(v.to_f64(), power)
                 } else {
                     0.0
                 }
-            }),
-        })
+            })
+        }))
     }
 }
 
