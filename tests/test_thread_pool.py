@@ -43,8 +43,8 @@ COUNT_THREADS = textwrap.dedent(
     rng = np.random.default_rng(3)
     df = pl.DataFrame({"x": rng.normal(0, 10, %(rows)d), "k": rng.integers(0, 4, %(rows)d)})
     queries = [
-        pl.col("x").scores.rolling(),
-        pl.col("x").scores.rolling(by="k"),
+        pl.col("x").scores.rolling().alias("plain"),
+        pl.col("x").scores.rolling(by="k").alias("keyed"),
     ]
     df.select(queries)  # starts both pools
     before = threads()
