@@ -36,16 +36,16 @@ from pathlib import Path
 
 try:
     import cases
+    from chart import Line, Panel, machine_footer, write_chart
     from frames import make_frame
     from machine import machine_info
     from peak_memory import CALLS
-    from png_chart import Line, Panel, write_chart
     from targets import TARGETS
 except ImportError as error:
-    # numba and numpy come with the bench extra; say so rather than a traceback.
+    # numba, numpy and matplotlib come with the bench group; say so rather than a traceback.
     sys.exit(
         f"benchmarks/suite.py: cannot import a peer's library ({error}); "
-        "install the bench extra: pip install 'polars-scores[bench]'"
+        "install the bench group: pip install --group bench"
     )
 
 HERE = Path(__file__).resolve().parent
@@ -320,8 +320,7 @@ def chart(
         )
         for key, case in described.items()
     ]
-    footer = f"{info['cpu']}, {info['cores']} cores, polars {info['polars']}"
-    write_chart(path, panels, footer=footer)
+    write_chart(path, panels, footer=machine_footer(info))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

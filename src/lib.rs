@@ -28,8 +28,18 @@ mod module {
     #[global_allocator]
     static ALLOC: PolarsAllocator = PolarsAllocator::new();
 
+    /// Whether the kernels run their AVX2 copies (see `POLARS_SCORES_NO_AVX2`).
+    #[pyfunction]
+    fn avx2_enabled() -> bool {
+        crate::kernels::avx2_enabled()
+    }
+
     #[pymodule]
     fn _internal(module: &Bound<'_, PyModule>) -> PyResult<()> {
+        // The one source of the version is Cargo.toml: maturin writes it into
+        // the wheel's metadata, and the library reports the one it was built as.
+        module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        module.add_function(wrap_pyfunction!(avx2_enabled, module)?)?;
         module.add_class::<crate::states::DenseKeyStates>()
     }
 }

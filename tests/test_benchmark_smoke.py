@@ -7,11 +7,11 @@ No timing is asserted: only that every peer runs, agrees with the plugin
 from __future__ import annotations
 
 import importlib.util
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
+
+from matplotlib.image import imread
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = ("1e3", "2e3")
@@ -28,23 +28,9 @@ CASE_TITLES = (
 )
 
 
-def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
-    """The (type, data) of each chunk of a PNG file, each CRC checked."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG signature"
-    chunks, at = [], 8
-    while at < len(data):
-        (length,) = struct.unpack(">I", data[at : at + 4])
-        kind, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + length]
-        (crc,) = struct.unpack(">I", data[at + 8 + length : at + 12 + length])
-        assert crc == zlib.crc32(kind + body), f"bad CRC in chunk {kind!r}"
-        chunks.append((kind, body))
-        at += 12 + length
-    return chunks
-
-
 def test_suite_writes_its_table_and_chart(tmp_path: Path) -> None:
     # The suite's peers need numba: a missing one is a broken environment.
-    assert importlib.util.find_spec("numba") is not None, "numba missing: install the bench extra"
+    assert importlib.util.find_spec("numba") is not None, "numba missing: install the bench group"
     done = subprocess.run(
         [
             sys.executable,
@@ -72,14 +58,10 @@ def test_suite_writes_its_table_and_chart(tmp_path: Path) -> None:
     target_rows = [line for line in table.splitlines() if line.endswith(("| PASS |", "| MISS |"))]
     assert len(target_rows) >= 10
 
-    chunks = png_chunks((tmp_path / "ns_per_row.png").read_bytes())
-    kinds = [kind for kind, _ in chunks]
-    assert kinds[0] == b"IHDR" and kinds[-1] == b"IEND" and b"IDAT" in kinds
-    width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
-    assert (depth, color, interlace) == (8, 2, 0) and width > 0 and height > 0
-    pixels = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
-    assert len(pixels) == height * (1 + 3 * width)
-    assert pixels.count(0xFF) < len(pixels) * 0.99, "the chart is blank"
+    image = imread(tmp_path / "ns_per_row.png")
+    height, width, _ = image.shape
+    assert height > 0 and width > 0
+    assert (image[..., :3] < 0.99).mean() > 0.01, "the chart is blank"
 
 
 def test_threads_bench_checks_every_thread_count() -> None:

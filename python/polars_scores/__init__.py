@@ -7,6 +7,8 @@ native Polars expressions, computed by Rust kernels.
 
 from __future__ import annotations
 
+# The compiled library reports the version it was built as (Cargo.toml's).
+from polars_scores._internal import __version__
 from polars_scores.namespace import (
     ScoresExpr,
     ScoresNamespace,
@@ -14,5 +16,4 @@ from polars_scores.namespace import (
     col,
 )
 
-__all__ = ["ScoresExpr", "ScoresNamespace", "ScoresSeriesNamespace", "col"]
-__version__ = "0.1.0"
+__all__ = ["ScoresExpr", "ScoresNamespace", "ScoresSeriesNamespace", "__version__", "col"]

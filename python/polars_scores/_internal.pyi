@@ -3,6 +3,10 @@ called through Polars, not from Python."""
 
 import polars as pl
 
+__version__: str
+
+def avx2_enabled() -> bool: ...
+
 class DenseKeyStates:
     def __init__(self, rise: float, fall: float, initial: float) -> None: ...
     def score(self, keys: pl.Series, values: pl.Series, name: str) -> pl.Series | None: ...

@@ -20,6 +20,7 @@ from typing import NoReturn, TextIO
 
 import polars as pl
 
+from polars_scores import __version__
 from polars_scores.namespace import col
 from polars_scores.reference import score, score_series
 from polars_scores.stateful import check_columns
@@ -90,8 +91,6 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    from polars_scores import __version__
-
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

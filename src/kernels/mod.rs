@@ -49,11 +49,34 @@ pub fn on_threads<P: Send, R: Send>(
     crate::parallelism::on_pool(|| pieces.into_par_iter().with_max_len(1).map(work).collect())
 }
 
-/// Defines `pub fn $name` twice over: compiled for AVX2, used when the CPU
-/// has it, and for the wheel's baseline (SSE2) otherwise. AVX2 doubles the
-/// width of the vectorised `sqrt`; FMA stays off, so both round identically.
-/// The body sits in an `#[inline(always)]` function so that it is compiled
-/// inside the AVX2 one, not merely called from it.
+/// The environment variable that, set to anything but `0` or nothing, keeps
+/// the AVX2 copies of [`widest_simd!`] unused: the code a CPU without AVX2
+/// runs, so that the tests can check it gives the same bits on any machine.
+pub const NO_AVX2_VARIABLE: &str = "POLARS_SCORES_NO_AVX2";
+
+/// No AVX2 outside x86-64.
+#[cfg(not(target_arch = "x86_64"))]
+pub fn avx2_enabled() -> bool {
+    false
+}
+
+/// Whether the AVX2 copies run: the CPU has AVX2 and [`NO_AVX2_VARIABLE`]
+/// does not forbid it. Decided once per process, at the first call.
+#[cfg(target_arch = "x86_64")]
+pub fn avx2_enabled() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| {
+        let forbidden =
+            std::env::var_os(NO_AVX2_VARIABLE).is_some_and(|v| !v.is_empty() && v != "0");
+        !forbidden && std::is_x86_feature_detected!("avx2")
+    })
+}
+
+/// Defines `pub fn $name` twice over: compiled for AVX2, used when
+/// [`avx2_enabled`], and for the wheel's baseline (SSE2) otherwise. AVX2
+/// doubles the width of the vectorised `sqrt`; FMA stays off, so both round
+/// identically. The body sits in an `#[inline(always)]` function so that it
+/// is compiled inside the AVX2 one, not merely called from it.
 macro_rules! widest_simd {
     ($(#[$doc:meta])* pub fn $name:ident<T: $bound:path>($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
         $(#[$doc])*
@@ -67,8 +90,8 @@ macro_rules! widest_simd {
                 fn avx2<T: $bound>($($arg: $ty),*) $(-> $ret)? {
                     portable($($arg),*)
                 }
-                if std::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU was just found to support AVX2.
+                if $crate::kernels::avx2_enabled() {
+                    // SAFETY: `avx2_enabled` found that the CPU supports AVX2.
                     return unsafe { avx2($($arg),*) };
                 }
             }
