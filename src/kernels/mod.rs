@@ -7,6 +7,9 @@ pub mod dot;
 pub mod key_range;
 pub mod positive_power;
 pub mod rolling_score;
+pub mod rule;
+mod rule_jit;
+pub mod scan;
 mod summation;
 
 /// A numeric value the kernels read as `f64`, rounding like Python's `float()`.
@@ -38,6 +41,15 @@ pub struct ValidMask<'a> {
 impl<'a> ValidMask<'a> {
     pub fn new(bytes: &'a [u8], offset: usize) -> Self {
         Self { bytes, offset }
+    }
+
+    /// The bitmap's bytes; row 0 is bit [`Self::offset`].
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    pub fn offset(&self) -> usize {
+        self.offset
     }
 
     /// The same mask, starting `rows` rows later.
