@@ -336,7 +336,7 @@ impl Rows<'_> {
             let shift = b.ins().band_imm_u(bit, 7);
             let shifted = b.ins().ushr(byte, shift);
             let valid = b.ins().band_imm_u(shifted, 1);
-            next = b.ins().select(valid, next, prev);
+            next = select(b, valid, next, prev);
         }
         if let Some(state_at) = state_at {
             b.ins().store(mem, next, state_at, 0);
@@ -370,8 +370,8 @@ impl Rows<'_> {
                         Unary::Neg => b.ins().fneg(a),
                         Unary::Abs => b.ins().fabs(a),
                         Unary::Sqrt => b.ins().sqrt(a),
-                        Unary::Exp => self.call(b, self.libm.exp, &[a]),
-                        Unary::Log => self.call(b, self.libm.log, &[a]),
+                        Unary::Exp => self.call_libm(b, self.libm.exp, &[a]),
+                        Unary::Log => self.call_libm(b, self.libm.log, &[a]),
                         Unary::Floor | Unary::Ceil => {
                             let rounded = if op == Unary::Floor {
                                 b.ins().floor(a)
@@ -391,14 +391,14 @@ impl Rows<'_> {
                         Binary::Sub => b.ins().fsub(l, r),
                         Binary::Mul => b.ins().fmul(l, r),
                         Binary::Div => b.ins().fdiv(l, r),
-                        Binary::Pow => self.call(b, self.libm.pow, &[l, r]),
+                        Binary::Pow => self.call_libm(b, self.libm.pow, &[l, r]),
                         Binary::Min => {
                             let smaller = b.ins().fcmp(FloatCC::LessThan, r, l);
-                            b.ins().select(smaller, r, l)
+                            select(b, smaller, r, l)
                         }
                         Binary::Max => {
                             let larger = b.ins().fcmp(FloatCC::GreaterThan, r, l);
-                            b.ins().select(larger, r, l)
+                            select(b, larger, r, l)
                         }
                     }
                 }
@@ -420,15 +420,27 @@ impl Rows<'_> {
                     cond,
                     then,
                     otherwise,
-                } => b.ins().select(v(cond), v(then), v(otherwise)),
+                } => select(b, v(cond), v(then), v(otherwise)),
             };
             done.push(result);
         }
         done.last().copied().unwrap_or(prev)
     }
 
-    fn call(&self, b: &mut FunctionBuilder, function: FuncRef, args: &[Value]) -> Value {
+    fn call_libm(&self, b: &mut FunctionBuilder, function: FuncRef, args: &[Value]) -> Value {
         let call = b.ins().call(function, args);
         b.inst_results(call)[0]
     }
+}
+
+/// `then` if `cond` else `otherwise`, for floats, without a branch: the
+/// floats' bits go through an integer conditional move. Cranelift lowers a
+/// float `select` to a jump, which data-dependent conditions (`value > prev`
+/// on noisy data) mispredict about every other row.
+fn select(b: &mut FunctionBuilder, cond: Value, then: Value, otherwise: Value) -> Value {
+    let as_int = MemFlagsData::new();
+    let then = b.ins().bitcast(types::I64, as_int, then);
+    let otherwise = b.ins().bitcast(types::I64, as_int, otherwise);
+    let chosen = b.ins().select(cond, then, otherwise);
+    b.ins().bitcast(types::F64, as_int, chosen)
 }

@@ -128,15 +128,19 @@ pub(crate) fn speculate<R: Recurrence>(
     }
 }
 
-/// How many rows the probe of [`meets_soon`] scores from each start.
-const PROBE_ROWS: usize = 512;
+/// At most how many rows the probe of [`meets_soon`] scores from each start;
+/// at most a 64th of a part, so it costs little beside the part.
+const PROBE_ROWS: usize = 4096;
 
 /// Whether two runs from different starts, over the rows from `part_len` on
-/// (`after` of them), can be expected to meet within a quarter of `budget` rows: they met in a
-/// probe, or their relative gap shrank in it fast enough that, at the same
-/// rate, it falls below one unit in the last place in time. The starts are
-/// `state` and the state after the probe's rows from the first row, which is
-/// what a true start looks like. Only speed depends on this guess.
+/// (`after` of them), can be expected to meet within a quarter of `budget`
+/// rows, so that speculation pays. A probe scores some rows from two starts:
+/// `state` and the state after as many rows from the first row, which is
+/// what a true start looks like. Yes if the runs met there, or if the gap
+/// between them shrank by 16 bits or more and, at the rate of the probe's
+/// second half, reaches one unit in the last place soon enough. A sum's gap
+/// never shrinks; a contracting rule's shrinks geometrically. Only speed
+/// depends on this guess, never results.
 fn meets_soon<R: Recurrence>(
     rows: &R,
     part_len: usize,
@@ -144,35 +148,30 @@ fn meets_soon<R: Recurrence>(
     budget: usize,
     state: f64,
 ) -> bool {
-    let probe = PROBE_ROWS.min(part_len).min(after).min(budget);
-    if probe == 0 {
+    let probe = PROBE_ROWS.min(part_len / 64).min(after).min(budget);
+    if probe < 2 {
         return false;
     }
-    let mut scratch = [MaybeUninit::uninit(); PROBE_ROWS];
-    let mut other = rows.score(0, state, &mut scratch[..probe]);
+    let mut scratch = vec![MaybeUninit::uninit(); 2 * probe];
+    let (from_guess, from_other) = scratch.split_at_mut(probe);
+    let mut other = rows.score(0, state, from_guess);
     if other.to_bits() == state.to_bits() {
         other = if state == 1.0 { 0.0 } else { 1.0 };
     }
-    let mut from_guess = [MaybeUninit::uninit(); PROBE_ROWS];
-    let mut from_other = [MaybeUninit::uninit(); PROBE_ROWS];
-    rows.score(part_len, state, &mut from_guess[..probe]);
-    rows.score(part_len, other, &mut from_other[..probe]);
-    // SAFETY: `score` wrote the first `probe` slots of both.
-    let (a, b) = unsafe {
-        (
-            assume_init(&from_guess[..probe]),
-            assume_init(&from_other[..probe]),
-        )
-    };
+    rows.score(part_len, state, from_guess);
+    rows.score(part_len, other, from_other);
+    // SAFETY: `score` wrote every slot of both.
+    let (a, b) = unsafe { (assume_init(from_guess), assume_init(from_other)) };
     if a.iter().zip(b).any(|(x, y)| x.to_bits() == y.to_bits()) {
         return true;
     }
-    let gap = |x: f64, y: f64| (x - y).abs() / x.abs().max(y.abs());
-    let (first, last) = (gap(a[0], b[0]), gap(a[probe - 1], b[probe - 1]));
-    // Per row the gap shrinks by `rate`; it must reach 2^-53 (relative).
-    let rate = (first / last).ln() / probe as f64;
-    let rows_needed = (last / f64::EPSILON).ln() / rate;
-    rate > 0.0 && rows_needed.is_finite() && rows_needed < budget as f64 / 4.0
+    let gap = |i: usize| (a[i] - b[i]).abs();
+    let (first, middle, last) = (gap(0), gap(probe / 2), gap(probe - 1));
+    let shrunk = last <= first * f64::powi(2.0, -16);
+    let rate = (middle / last).ln() / (probe - 1 - probe / 2).max(1) as f64;
+    let ulp = a[probe - 1].abs().max(b[probe - 1].abs()) * f64::EPSILON;
+    let rows_needed = (last / ulp).ln().max(0.0) / rate;
+    shrunk && rate > 0.0 && rows_needed < budget as f64 / 4.0
 }
 
 /// # Safety
