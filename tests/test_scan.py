@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -14,6 +17,8 @@ from hypothesis import strategies as st
 from reference import evaluate_rule, scan_by_key
 
 import polars_scores  # noqa: F401
+from polars_scores.stateful import RollingScorer
+from polars_scores.streaming import score_to_parquet
 
 INPUT_NAMES = ("dt", "w")
 
@@ -371,3 +376,73 @@ def test_the_readme_example_runs() -> None:
     assert blocks
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {})
+
+
+@settings(max_examples=60)
+@given(case=cases(keyed=True), keyed=st.booleans(), cuts=st.lists(st.integers(0, 40), max_size=6))
+def test_batches_through_rolling_scorer_equal_one_call(
+    case: dict[str, object], keyed: bool, cuts: list[int]
+) -> None:
+    if not keyed:
+        case = {**case, "keys": None}
+    frame = pl.DataFrame(
+        {
+            "x": case["values"],
+            "k": case["keys"] if keyed else [0] * len(case["values"]),  # type: ignore[arg-type]
+            **case["inputs"],  # type: ignore[dict-item]
+        },
+        schema_overrides={"x": pl.Float64, "k": pl.Int64, "dt": pl.Float64, "w": pl.Float64},
+    )
+    scorer = RollingScorer(
+        "x",
+        by=["k"] if keyed else [],
+        initial=case["initial"],  # type: ignore[arg-type]
+        rule=case["rule"],  # type: ignore[arg-type]
+        inputs={name: name for name in case["inputs"]},  # type: ignore[attr-defined]
+    )
+    bounds = [0, *sorted({c for c in cuts if 0 < c < frame.height}), frame.height]
+    parts = [scorer.score(frame[a:b]) for a, b in itertools.pairwise(bounds) if b > a]
+    got = pl.concat(parts)["x_score"] if parts else pl.Series([], dtype=pl.Float64)
+    assert_bit_identical(got.to_list(), want(case))
+
+
+def test_score_to_parquet_and_the_cli_take_a_rule(tmp_path: Path) -> None:
+    n = 5000
+    frame = pl.DataFrame(
+        {
+            "user": [(i * 7919) % 37 for i in range(n)],
+            "gap": [float((i * 31) % 600) for i in range(n)],
+            "x": [float((i * 13) % 11) - 3.0 if i % 17 else None for i in range(n)],
+        }
+    )
+    source = tmp_path / "in.parquet"
+    frame.write_parquet(source)
+    rule = "prev * exp(-gap / 3600) + max(value, 0)"
+    want_scores = scan_by_key(
+        rule, frame["x"].to_list(), inputs={"gap": frame["gap"].to_list()}, keys=frame["user"].to_list()
+    )
+    out = tmp_path / "out.parquet"
+    written = score_to_parquet(
+        pl.scan_parquet(source), out, value="x", by="user", rule=rule, inputs={"gap": "gap"}, batch_rows=700
+    )
+    assert written == n
+    assert_bit_identical(pl.read_parquet(out)["x_score"].to_list(), want_scores)
+    cli = tmp_path / "cli.parquet"
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "polars_scores.cli", "score", str(source), "-o", str(cli),
+            "--value", "x", "--by", "user", "--rule", rule, "--input", "gap=gap", "-q",
+        ],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert_bit_identical(pl.read_parquet(cli)["x_score"].to_list(), want_scores)
+    bad = subprocess.run(
+        [
+            sys.executable, "-m", "polars_scores.cli", "score", str(source), "-o", str(cli),
+            "--value", "x", "--rule", "prev + gap",
+        ],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert bad.returncode == 1
+    assert "unknown name 'gap'" in bad.stderr

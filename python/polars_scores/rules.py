@@ -240,7 +240,7 @@ class _Emitter:
         self.emit("select")
 
     def call(self, node: ast.Call) -> None:
-        function = node.func.id if isinstance(node.func, ast.Name) else None
+        function = node.func.id if isinstance(node.func, ast.Name) else ""
         if function not in UNARY_FUNCTIONS and function not in FOLDING_FUNCTIONS:
             allowed = ", ".join(UNARY_FUNCTIONS + FOLDING_FUNCTIONS)
             raise self.refuse(f"only calls to {allowed} are allowed", node)
@@ -257,7 +257,7 @@ class _Emitter:
         self.number(node.args[0])
         for arg in node.args[1:]:
             self.number(arg)
-            self.emit(str(function))
+            self.emit(function)
 
 
 def _describe(node: ast.AST) -> str:
