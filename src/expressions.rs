@@ -2,7 +2,7 @@
 //! the dtype through `with_numeric!` and hand plain slices to the kernels.
 
 use polars::prelude::*;
-use polars_arrow::array::{Array, PrimitiveArray};
+use polars_arrow::array::PrimitiveArray;
 use polars_arrow::compute::utils::combine_validities_and;
 use pyo3_polars::derive::polars_expr;
 use serde::Deserialize;
@@ -310,6 +310,8 @@ struct ScanKwargs {
     operands: Vec<f64>,
     /// How many input columns follow the values (and the initial column).
     inputs: usize,
+    /// The rule's name for each input column, for error messages.
+    input_names: Vec<String>,
     initial: f64,
     initial_column: bool,
 }
@@ -329,14 +331,14 @@ fn scan_field(fields: &[Field], kwargs: ScanKwargs) -> PolarsResult<Field> {
 
 /// `column` as Float64 (converted like Python's `float()`), `len` rows long:
 /// one row broadcasts.
-fn float_column(column: &Series, len: usize) -> PolarsResult<Float64Chunked> {
+fn float_column(name: &str, column: &Series, len: usize) -> PolarsResult<Float64Chunked> {
     ensure_numeric(SCAN, column.field().as_ref())?;
     let column = match column.len() {
         n if n == len => column.clone(),
         1 => column.new_from_index(0, len),
         n => polars_bail!(
             ShapeMismatch:
-            "{SCAN}: input column '{}' has {n} rows but the value column has {len}",
+            "{SCAN}: input '{name}' (column '{}') has {n} rows but the value column has {len}",
             column.name()
         ),
     };
@@ -359,15 +361,24 @@ fn scan_chunks(
     let mut offset = 0;
     for array in values.downcast_iter() {
         let len = array.len();
-        let columns: Vec<Float64Chunked> = inputs.iter().map(|c| c.slice(offset as i64, len).rechunk().into_owned()).collect();
-        let columns: Vec<&PrimitiveArray<f64>> = columns.iter().map(|c| c.downcast_as_array()).collect();
-        let validity = columns.iter().fold(array.validity().cloned(), |valid, column| {
-            combine_validities_and(valid.as_ref(), column.validity())
-        });
-        let mask = validity.as_ref().filter(|v| v.unset_bits() > 0).map(|bitmap| {
-            let (bytes, offset, _) = bitmap.as_slice();
-            ValidMask::new(bytes, offset)
-        });
+        let columns: Vec<Float64Chunked> = inputs
+            .iter()
+            .map(|c| c.slice(offset as i64, len).rechunk().into_owned())
+            .collect();
+        let columns: Vec<&PrimitiveArray<f64>> =
+            columns.iter().map(|c| c.downcast_as_array()).collect();
+        let validity = columns
+            .iter()
+            .fold(array.validity().cloned(), |valid, column| {
+                combine_validities_and(valid.as_ref(), column.validity())
+            });
+        let mask = validity
+            .as_ref()
+            .filter(|v| v.unset_bits() > 0)
+            .map(|bitmap| {
+                let (bytes, offset, _) = bitmap.as_slice();
+                ValidMask::new(bytes, offset)
+            });
         let slices: Vec<&[f64]> = columns.iter().map(|c| c.values().as_slice()).collect();
         let rows = rule
             .rows(array.values(), &slices, mask)
@@ -391,7 +402,10 @@ fn scan_chunks(
         offset += len;
         arrays.push(PrimitiveArray::from_vec(out).with_validity(validity));
     }
-    Ok(Float64Chunked::from_chunk_iter(values.name().clone(), arrays))
+    Ok(Float64Chunked::from_chunk_iter(
+        values.name().clone(),
+        arrays,
+    ))
 }
 
 /// Inputs: the values, then the `initial` column if any, then the `inputs`
@@ -415,9 +429,9 @@ fn pl_scan(inputs: &[Series], kwargs: ScanKwargs) -> PolarsResult<Series> {
         .map_err(|e| polars_err!(ComputeError: "{SCAN}: invalid rule program: {e}"))?;
     let len = values.len();
     let initial = Initial::new(SCAN, initial_column, kwargs.initial, len)?;
-    let columns = columns
-        .iter()
-        .map(|column| float_column(column, len))
+    let names = kwargs.input_names.iter().map(String::as_str);
+    let columns = (columns.iter().zip(names.chain(std::iter::repeat("?"))))
+        .map(|(column, name)| float_column(name, column, len))
         .collect::<PolarsResult<Vec<_>>>()?;
     let keys = key_ids(SCAN, keys, len, scoring_threads(len))?;
     ensure_numeric(SCAN, values.field().as_ref())?;

@@ -153,13 +153,15 @@ def _odd_integer(x: float) -> bool:
 
 
 def _ieee_power(a: float, b: float) -> float:
+    if math.isfinite(a) and a < 0.0 and math.isfinite(b) and b != math.floor(b):
+        return math.nan  # Python's result is complex (or it raises computing it)
     try:
         result = a**b
     except ZeroDivisionError:  # 0.0 to a negative power
         return math.copysign(math.inf, a) if _odd_integer(b) else math.inf
     except OverflowError:
         return -math.inf if a < 0.0 and _odd_integer(b) else math.inf
-    return math.nan if isinstance(result, complex) else result
+    return result
 
 
 def _ieee_function(name: str, x: float) -> float:

@@ -150,6 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     score.add_argument(
         "--input",
+        dest="rule_inputs",
         action="append",
         type=_named_column,
         default=[],
@@ -291,7 +292,7 @@ def _write(
             compression=arguments.compression,
             progress=report,
             rule=arguments.rule,
-            inputs=dict(arguments.input) or None,
+            inputs=dict(arguments.rule_inputs) or None,
         )
     return total_to_parquet(
         source,

@@ -172,6 +172,7 @@ class ScoresNamespace:
             "ops": program.ops,
             "operands": program.operands,
             "inputs": len(named),
+            "input_names": list(named),
             "initial": 0.0,
             "initial_column": isinstance(initial, (pl.Expr, str)),
         }

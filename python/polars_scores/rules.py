@@ -104,15 +104,14 @@ def parse_rule(rule: object, inputs: Sequence[str] = ()) -> Program:
 
 
 def _check_size(rule: str, root: ast.expr) -> None:
-    """Refuses big or deep rules before anything recursive walks them."""
-    nodes = 0
+    """Refuses big or deep rules before anything recursive walks them (both
+    walks keep their own stack)."""
+    if sum(isinstance(node, ast.expr) for node in ast.walk(root)) > MAX_NODES:
+        raise _refuse(rule, f"more than {MAX_NODES} nodes")
     stack: list[tuple[ast.AST, int]] = [(root, 1)]
     while stack:
         node, depth = stack.pop()
         if isinstance(node, ast.expr):
-            nodes += 1
-            if nodes > MAX_NODES:
-                raise _refuse(rule, f"more than {MAX_NODES} nodes")
             if depth > MAX_DEPTH:
                 raise _refuse(rule, f"nested deeper than {MAX_DEPTH}", node)
             depth += 1
