@@ -7,8 +7,9 @@ rule, the recurrence runs compiled, by user, in one call:
 
     prev * 0.5 ** (gap / 3600) + value
 
-with ``value`` the event's weight and ``gap`` an input column. It is printed next to the same loop in Python and in numba (when installed),
-and all three must agree bit for bit.
+with ``value`` the event's weight and ``gap`` an input column. It is printed
+next to the same loop in Python and in numba (when installed), and all three
+must agree bit for bit.
 
 Run: ``python examples/custom_rule.py``; exits 1 if the check fails.
 """
@@ -95,7 +96,9 @@ def main() -> int:
     print(f"time-decayed engagement of {EVENTS:,} events by {USERS:,} users")
     print(f"  polars-scores scan  {plugin_s:7.3f} s")
     print(f"  Python loop         {python_s:7.3f} s  ({python_s / plugin_s:.0f}x slower)")
-    identical = array("d", scored["engagement"].to_list()).tobytes() == array("d", expected).tobytes()
+    identical = (
+        array("d", scored["engagement"].to_list()).tobytes() == array("d", expected).tobytes()
+    )
     print(f"  bit-identical to the Python loop: {identical}")
 
     loop = numba_loop()
@@ -105,7 +108,9 @@ def main() -> int:
         start = time.perf_counter()
         jitted = loop(*arrays)  # type: ignore[operator]
         numba_s = time.perf_counter() - start
-        same = np.array_equal(np.asarray(jitted).view(np.uint64), scored["engagement"].to_numpy().view(np.uint64))
+        same = np.array_equal(
+            np.asarray(jitted).view(np.uint64), scored["engagement"].to_numpy().view(np.uint64)
+        )
         print(f"  numba @njit loop    {numba_s:7.3f} s  (compile excluded); bit-identical: {same}")
         identical = identical and same
     return 0 if identical else 1

@@ -23,7 +23,19 @@ from polars_scores.streaming import score_to_parquet
 INPUT_NAMES = ("dt", "w")
 
 special = st.sampled_from(
-    [0.0, -0.0, 1.0, -1.0, 0.5, math.inf, -math.inf, math.nan, 5e-324, 2.2250738585072014e-308, 1e308]
+    [
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        0.5,
+        math.inf,
+        -math.inf,
+        math.nan,
+        5e-324,
+        2.2250738585072014e-308,
+        1e308,
+    ]
 )
 floats = st.one_of(special, st.floats(-1e3, 1e3), st.floats(allow_nan=True, allow_infinity=True))
 literals = st.one_of(
@@ -84,7 +96,9 @@ def cases(draw: st.DrawFn, *, keyed: bool = False) -> dict[str, object]:
         "inputs": {
             name: draw(st.lists(nullable, min_size=length, max_size=length)) for name in names
         },
-        "keys": draw(st.lists(st.one_of(st.none(), st.integers(0, 3)), min_size=length, max_size=length))
+        "keys": draw(
+            st.lists(st.one_of(st.none(), st.integers(0, 3)), min_size=length, max_size=length)
+        )
         if keyed
         else None,
         "initial": draw(st.one_of(st.just(0.0), st.floats(-10, 10))),
@@ -193,7 +207,9 @@ def test_rolling_is_the_builtin_rule(
     s = pl.Series("x", values, dtype=pl.Float64)
     rule = f"prev * {rise!r} + value if value > prev else prev * {fall!r}"
     got = s.scores.scan(rule, initial=initial)
-    assert_bit_identical(got.to_list(), s.scores.rolling(rise=rise, fall=fall, initial=initial).to_list())
+    assert_bit_identical(
+        got.to_list(), s.scores.rolling(rise=rise, fall=fall, initial=initial).to_list()
+    )
 
 
 def test_parallel_runs_are_bit_identical_to_serial(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -259,7 +275,9 @@ def test_everywhere_rolling_goes() -> None:
     )
     for key, scores in grouped.iter_rows():
         rows = df.filter(pl.col("k").eq_missing(key))
-        want_key = scan_by_key("prev + value * s", rows["x"].to_list(), inputs={"s": rows["s"].to_list()})
+        want_key = scan_by_key(
+            "prev + value * s", rows["x"].to_list(), inputs={"s": rows["s"].to_list()}
+        )
         assert_bit_identical(scores, want_key)
 
 
@@ -337,7 +355,7 @@ REFUSED = [
 
 @pytest.mark.parametrize(("rule", "problem", "quoted"), REFUSED)
 def test_refused_rules_name_the_method_and_the_part(rule: str, problem: str, quoted: str) -> None:
-    with pytest.raises(ValueError, match="^scores.scan: ") as error:
+    with pytest.raises(ValueError, match=r"^scores\.scan: ") as error:
         pl.col("x").scores.scan(rule)
     assert problem in str(error.value)
     assert quoted in str(error.value)
@@ -354,25 +372,29 @@ def test_refused_rules_name_the_method_and_the_part(rule: str, problem: str, quo
     ],
 )
 def test_refused_input_names(inputs: dict[str, str], problem: str) -> None:
-    with pytest.raises(ValueError, match=f"^scores.scan: .*{problem}"):
+    with pytest.raises(ValueError, match=rf"^scores\.scan: .*{problem}"):
         pl.col("x").scores.scan("prev + value", inputs=inputs)  # type: ignore[arg-type]
 
 
 def test_bad_arguments_are_named_errors() -> None:
-    with pytest.raises(TypeError, match="scores.scan: rule must be a string"):
+    with pytest.raises(TypeError, match=r"scores\.scan: rule must be a string"):
         pl.col("x").scores.scan(3)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="scores.scan: inputs must be a mapping"):
+    with pytest.raises(TypeError, match=r"scores\.scan: inputs must be a mapping"):
         pl.col("x").scores.scan("prev", inputs=["t"])  # type: ignore[arg-type]
     df = pl.DataFrame({"x": [1.0, 2.0], "s": ["a", "b"], "t": [1.0, 2.0]})
-    with pytest.raises(pl.exceptions.ComputeError, match="scores.scan: column .s. has dtype str"):
+    with pytest.raises(pl.exceptions.ComputeError, match=r"scores\.scan: column .s. has dtype str"):
         df.select(pl.col("x").scores.scan("prev + s", inputs={"s": "s"}))
-    with pytest.raises(pl.exceptions.ComputeError, match="scores.scan: input 't' .* has 3 rows"):
-        df.select(pl.col("x").scores.scan("prev + t", inputs={"t": pl.lit(pl.Series([1.0, 2.0, 3.0]))}))
+    with pytest.raises(pl.exceptions.ComputeError, match=r"scores\.scan: input 't' .* has 3 rows"):
+        df.select(
+            pl.col("x").scores.scan("prev + t", inputs={"t": pl.lit(pl.Series([1.0, 2.0, 3.0]))})
+        )
 
 
 def test_the_readme_example_runs() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    blocks = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL) if "scan(" in b]
+    blocks = [
+        b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL) if "scan(" in b
+    ]
     assert blocks
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {})
@@ -419,30 +441,68 @@ def test_score_to_parquet_and_the_cli_take_a_rule(tmp_path: Path) -> None:
     frame.write_parquet(source)
     rule = "prev * exp(-gap / 3600) + max(value, 0)"
     want_scores = scan_by_key(
-        rule, frame["x"].to_list(), inputs={"gap": frame["gap"].to_list()}, keys=frame["user"].to_list()
+        rule,
+        frame["x"].to_list(),
+        inputs={"gap": frame["gap"].to_list()},
+        keys=frame["user"].to_list(),
     )
     out = tmp_path / "out.parquet"
     written = score_to_parquet(
-        pl.scan_parquet(source), out, value="x", by="user", rule=rule, inputs={"gap": "gap"}, batch_rows=700
+        pl.scan_parquet(source),
+        out,
+        value="x",
+        by="user",
+        rule=rule,
+        inputs={"gap": "gap"},
+        batch_rows=700,
     )
     assert written == n
     assert_bit_identical(pl.read_parquet(out)["x_score"].to_list(), want_scores)
     cli = tmp_path / "cli.parquet"
     done = subprocess.run(
         [
-            sys.executable, "-m", "polars_scores.cli", "score", str(source), "-o", str(cli),
-            "--value", "x", "--by", "user", "--rule", rule, "--input", "gap=gap", "-q",
+            sys.executable,
+            "-m",
+            "polars_scores.cli",
+            "score",
+            str(source),
+            "-o",
+            str(cli),
+            "--value",
+            "x",
+            "--by",
+            "user",
+            "--rule",
+            rule,
+            "--input",
+            "gap=gap",
+            "-q",
         ],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert_bit_identical(pl.read_parquet(cli)["x_score"].to_list(), want_scores)
     bad = subprocess.run(
         [
-            sys.executable, "-m", "polars_scores.cli", "score", str(source), "-o", str(cli),
-            "--value", "x", "--rule", "prev + gap",
+            sys.executable,
+            "-m",
+            "polars_scores.cli",
+            "score",
+            str(source),
+            "-o",
+            str(cli),
+            "--value",
+            "x",
+            "--rule",
+            "prev + gap",
         ],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert bad.returncode == 1
     assert "unknown name 'gap'" in bad.stderr

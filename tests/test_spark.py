@@ -200,9 +200,7 @@ def test_rolling_matches_polars_and_reference(
 
 @pytest.mark.parametrize("batch", BATCH_SIZES)
 @pytest.mark.parametrize("by", [["k"], ["k", "g"], []])
-def test_scan_matches_polars_and_reference(
-    spark: SparkSession, batch: int, by: list[str]
-) -> None:
+def test_scan_matches_polars_and_reference(spark: SparkSession, batch: int, by: list[str]) -> None:
     n = 60
     frame = pl.DataFrame(
         {

@@ -98,7 +98,9 @@ def parse_rule(rule: object, inputs: Sequence[str] = ()) -> Program:
         reason = error.msg if isinstance(error, SyntaxError) else str(error)
         raise _refuse(rule, f"not a Python expression ({reason})") from None
     except (RecursionError, MemoryError):
-        raise _refuse(rule, f"more than {MAX_NODES} nodes or nested deeper than {MAX_DEPTH}") from None
+        raise _refuse(
+            rule, f"more than {MAX_NODES} nodes or nested deeper than {MAX_DEPTH}"
+        ) from None
     _check_size(rule.strip(), tree.body)
     return _Emitter(rule.strip(), list(inputs)).program(tree.body)
 

@@ -1,8 +1,9 @@
 """The same scores on Apache Spark, for data that outgrows one machine.
 
-:func:`rolling` (and :func:`scan`, for your own rule) sends each key's rows to one partition, sorts them there and
-scores them with the plugin inside ``mapInArrow``, one Arrow batch at a time,
-carrying each key's state from batch to batch with a
+:func:`rolling` (and :func:`scan`, for your own rule) sends each key's rows to
+one partition, sorts them there and scores them with the plugin inside
+``mapInArrow``, one Arrow batch at a time, carrying each key's state from
+batch to batch with a
 :class:`~polars_scores.stateful.RollingScorer`. Its result equals, bit for
 bit, Polars' ``sort(by + order_by)`` followed by ``scores.rolling(by=by)``.
 
@@ -161,7 +162,8 @@ def scan(
     >>> session = SparkSession.builder.getOrCreate()
     >>> rows = [("a", 1, 1.0), ("a", 2, 0.5), ("b", 1, 3.0), ("a", 3, 2.0)]
     >>> df = session.createDataFrame(rows, "k string, t int, x double")
-    >>> scores.scan(df, "x", "prev * 0.5 + value * t", by="k", order_by="t").orderBy("k", "t").show()
+    >>> scored = scores.scan(df, "x", "prev * 0.5 + value * t", by="k", order_by="t")
+    >>> scored.orderBy("k", "t").show()
     +---+---+---+-------+
     |  k|  t|  x|x_score|
     +---+---+---+-------+
