@@ -1,11 +1,11 @@
 """Your own rule: a time-decayed engagement score per user, at native speed.
 
 Each event (a click, a like, a comment) adds its weight to the user's score,
-and the score decays with a half-life of one hour over the time since the
-user's previous event; the gaps are irregular. Written as a ``scores.scan``
+and the score decays by a factor e per hour over the time since the user's
+previous event; the gaps are irregular. Written as a ``scores.scan``
 rule, the recurrence runs compiled, by user, in one call:
 
-    prev * 0.5 ** (gap / 3600) + value
+    prev * exp(-gap / 3600) + value
 
 with ``value`` the event's weight and ``gap`` an input column. It is printed
 next to the same loop in Python and in numba (when installed), and all three
@@ -16,6 +16,7 @@ Run: ``python examples/custom_rule.py``; exits 1 if the check fails.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from array import array
@@ -27,7 +28,7 @@ import polars_scores as ps
 
 EVENTS = 2_000_000
 USERS = 10_000
-RULE = "prev * 0.5 ** (gap / 3600) + value"
+RULE = "prev * exp(-gap / 3600) + value"
 
 
 def events() -> pl.DataFrame:
@@ -49,7 +50,7 @@ def python_loop(users: list[int], gaps: list[float], weights: list[float]) -> li
     out = []
     for user, gap, weight in zip(users, gaps, weights, strict=True):
         prev = states.get(user, 0.0)
-        prev = prev * 0.5 ** (gap / 3600) + weight
+        prev = prev * math.exp(-gap / 3600) + weight
         states[user] = prev
         out.append(prev)
     return out
@@ -67,7 +68,7 @@ def numba_loop() -> object | None:
         states = np.zeros(users.max() + 1)
         out = np.empty(users.shape[0])
         for i in range(users.shape[0]):
-            prev = states[users[i]] * 0.5 ** (gaps[i] / 3600) + weights[i]
+            prev = states[users[i]] * np.exp(-gaps[i] / 3600) + weights[i]
             states[users[i]] = prev
             out[i] = prev
         return out
