@@ -5,6 +5,7 @@
 
 use polars::prelude::*;
 use polars_arrow::array::PrimitiveArray;
+use polars_arrow::compute::utils::combine_validities_and;
 use pyo3_polars::derive::polars_expr;
 use serde::Deserialize;
 
@@ -15,7 +16,9 @@ use crate::kernels::rolling_score::{
     rolling_score, rolling_score_grouped, rolling_score_grouped_parallel, rolling_score_parallel,
     Decay,
 };
-use crate::kernels::ToF64;
+use crate::kernels::rule::Rule;
+use crate::kernels::scan::{scan, scan_keyed, scan_keyed_parallel, scan_parallel};
+use crate::kernels::{ToF64, ValidMask};
 use crate::keys::{key_ids, KeyIds};
 use crate::numeric::{aligned_pieces, all_rows, ensure_numeric, rows, with_numeric};
 use crate::parallelism::{keyed_scoring_threads, scoring_threads};
@@ -23,6 +26,7 @@ use crate::parallelism::{keyed_scoring_threads, scoring_threads};
 const ROLLING: &str = "scores.rolling";
 const TOTAL: &str = "scores.total";
 const DOT: &str = "scores.dot";
+const SCAN: &str = "scores.scan";
 
 /// A Float64 output named after the first input, which must be numeric, as
 /// must the other `numeric_inputs` leading inputs.
@@ -66,15 +70,15 @@ enum Initial {
 }
 
 impl Initial {
-    fn new(column: Option<&Series>, constant: f64, len: usize) -> PolarsResult<Self> {
+    fn new(method: &str, column: Option<&Series>, constant: f64, len: usize) -> PolarsResult<Self> {
         let Some(column) = column else {
             return Ok(Self::Constant(constant));
         };
-        ensure_numeric(ROLLING, column.field().as_ref())?;
+        ensure_numeric(method, column.field().as_ref())?;
         polars_ensure!(
             column.len() == 1 || column.len() == len,
             ShapeMismatch:
-            "{ROLLING}: initial column '{}' has {} rows but the value column has {len}",
+            "{method}: initial column '{}' has {} rows but the value column has {len}",
             column.name(), column.len()
         );
         let as_f64 = column.cast(&DataType::Float64)?;
@@ -166,7 +170,7 @@ fn pl_rolling_score(inputs: &[Series], kwargs: RollingKwargs) -> PolarsResult<Se
         rise: kwargs.rise,
         fall: kwargs.fall,
     };
-    let initial = Initial::new(initial_column, kwargs.initial, values.len())?;
+    let initial = Initial::new(ROLLING, initial_column, kwargs.initial, values.len())?;
     let keys = key_ids(ROLLING, keys, values.len(), scoring_threads(values.len()))?;
     let scores = with_numeric!(ROLLING, values, |ca| score_chunks(
         ca,
@@ -262,4 +266,141 @@ fn dot_broadcast(column: &Series, scalar: &Series) -> PolarsResult<f64> {
             .fold(0.0, add),
     });
     Ok(total)
+}
+
+#[derive(Deserialize)]
+struct ScanKwargs {
+    /// The rule in postfix, as `polars_scores.rules` writes it.
+    ops: Vec<String>,
+    operands: Vec<f64>,
+    /// How many input columns follow the values (and the initial column).
+    inputs: usize,
+    /// The rule's name for each input column, for error messages.
+    input_names: Vec<String>,
+    initial: f64,
+    initial_column: bool,
+}
+
+/// A Float64 output; the values and every input must be numeric.
+fn scan_field(fields: &[Field], kwargs: ScanKwargs) -> PolarsResult<Field> {
+    let columns = 1 + usize::from(kwargs.initial_column) + kwargs.inputs;
+    polars_ensure!(
+        fields.len() >= columns,
+        InvalidOperation: "{SCAN}: expected at least {columns} columns, got {}", fields.len()
+    );
+    for field in &fields[1 + usize::from(kwargs.initial_column)..columns] {
+        ensure_numeric(SCAN, field)?;
+    }
+    float64_field(SCAN, fields, 1)
+}
+
+/// `column` as Float64 (converted like Python's `float()`), `len` rows long:
+/// one row broadcasts.
+fn float_column(name: &str, column: &Series, len: usize) -> PolarsResult<Float64Chunked> {
+    ensure_numeric(SCAN, column.field().as_ref())?;
+    let column = match column.len() {
+        n if n == len => column.clone(),
+        1 => column.new_from_index(0, len),
+        n => polars_bail!(
+            ShapeMismatch:
+            "{SCAN}: input '{name}' (column '{}') has {n} rows but the value column has {len}",
+            column.name()
+        ),
+    };
+    Ok(column.cast(&DataType::Float64)?.f64()?.clone())
+}
+
+/// Scores every chunk of `values` in order by `rule`, carrying the state(s)
+/// from chunk to chunk. The output keeps the values' chunks; a row is null
+/// where the value or any input is.
+fn scan_chunks(
+    values: &Float64Chunked,
+    inputs: &[Float64Chunked],
+    rule: &Rule,
+    initial: &Initial,
+    keys: Option<&KeyIds>,
+) -> PolarsResult<Float64Chunked> {
+    let mut arrays = Vec::with_capacity(values.chunks().len());
+    let mut state = initial.at(0);
+    let mut states = keys.map(|keys| initial.per_group(keys));
+    let mut offset = 0;
+    for array in values.downcast_iter() {
+        let len = array.len();
+        let columns: Vec<Float64Chunked> = inputs
+            .iter()
+            .map(|c| c.slice(offset as i64, len).rechunk().into_owned())
+            .collect();
+        let columns: Vec<&PrimitiveArray<f64>> =
+            columns.iter().map(|c| c.downcast_as_array()).collect();
+        let validity = columns
+            .iter()
+            .fold(array.validity().cloned(), |valid, column| {
+                combine_validities_and(valid.as_ref(), column.validity())
+            });
+        let mask = validity
+            .as_ref()
+            .filter(|v| v.unset_bits() > 0)
+            .map(|bitmap| {
+                let (bytes, offset, _) = bitmap.as_slice();
+                ValidMask::new(bytes, offset)
+            });
+        let slices: Vec<&[f64]> = columns.iter().map(|c| c.values().as_slice()).collect();
+        let rows = rule
+            .rows(array.values(), &slices, mask)
+            .map_err(|e| polars_err!(ComputeError: "{SCAN}: {e}"))?;
+        let mut out = output_buffer(len);
+        match (keys, states.as_mut()) {
+            (Some(keys), Some(states)) => {
+                let ids = &keys.ids[offset..offset + len];
+                match keyed_scoring_threads(len, keys.groups) {
+                    1 => scan_keyed(&rows, ids, states, &mut out),
+                    threads => {
+                        scan_keyed_parallel(&rows, ids, states, threads, &mut out);
+                    }
+                }
+            }
+            _ => match scoring_threads(len) {
+                1 => state = scan(&rows, len, state, &mut out),
+                threads => state = scan_parallel(&rows, len, state, threads, &mut out).last,
+            },
+        }
+        offset += len;
+        arrays.push(PrimitiveArray::from_vec(out).with_validity(validity));
+    }
+    Ok(Float64Chunked::from_chunk_iter(
+        values.name().clone(),
+        arrays,
+    ))
+}
+
+/// Inputs: the values, then the `initial` column if any, then the `inputs`
+/// columns in the order of the rule's names, then the key columns.
+#[polars_expr(output_type_func_with_kwargs=scan_field)]
+fn pl_scan(inputs: &[Series], kwargs: ScanKwargs) -> PolarsResult<Series> {
+    let (values, rest) = inputs
+        .split_first()
+        .ok_or_else(|| polars_err!(InvalidOperation: "{SCAN}: no input column"))?;
+    let (initial_column, rest) = match (kwargs.initial_column, rest) {
+        (true, [column, rest @ ..]) => (Some(column), rest),
+        (true, []) => polars_bail!(InvalidOperation: "{SCAN}: the initial column is missing"),
+        (false, rest) => (None, rest),
+    };
+    polars_ensure!(
+        rest.len() >= kwargs.inputs,
+        InvalidOperation: "{SCAN}: the rule reads {} inputs but {} columns came", kwargs.inputs, rest.len()
+    );
+    let (columns, keys) = rest.split_at(kwargs.inputs);
+    let rule = Rule::compile(&kwargs.ops, &kwargs.operands, kwargs.inputs)
+        .map_err(|e| polars_err!(ComputeError: "{SCAN}: invalid rule program: {e}"))?;
+    let len = values.len();
+    let initial = Initial::new(SCAN, initial_column, kwargs.initial, len)?;
+    let names = kwargs.input_names.iter().map(String::as_str);
+    let columns = (columns.iter().zip(names.chain(std::iter::repeat("?"))))
+        .map(|(column, name)| float_column(name, column, len))
+        .collect::<PolarsResult<Vec<_>>>()?;
+    let keys = key_ids(SCAN, keys, len, scoring_threads(len))?;
+    ensure_numeric(SCAN, values.field().as_ref())?;
+    let as_f64 = values.cast(&DataType::Float64)?;
+    let scores = scan_chunks(as_f64.f64()?, &columns, &rule, &initial, keys.as_ref())?;
+    Ok(scores.into_series())
 }

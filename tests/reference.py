@@ -9,7 +9,9 @@ checks the plugin against the specification rather than against itself.
 
 from __future__ import annotations
 
+import ast
 import math
+import operator
 from collections.abc import Hashable, Sequence
 
 Number = int | float
@@ -127,3 +129,134 @@ def dot(a: Sequence[Number | None], b: Sequence[Number | None]) -> float:
     if non_finite:
         return sum(non_finite)
     return math.fsum(terms)
+
+
+def evaluate_rule(rule: str, names: dict[str, float]) -> float:
+    """`rule` evaluated as Python does over floats, walking its syntax tree.
+
+    Literals are floats, ``sqrt``/``exp``/``log``/``floor``/``ceil`` are
+    ``math``'s (``floor`` and ``ceil`` converted back to float), ``abs``,
+    ``min``, ``max`` the builtins. Where Python raises, the IEEE 754 result
+    stands instead (``1/0`` is ``inf``, ``log(0)`` is ``-inf``).
+    """
+    return float(_evaluate(ast.parse(rule.strip(), mode="eval").body, names))
+
+
+def _ieee_divide(a: float, b: float) -> float:
+    if a == 0.0 or math.isnan(a):
+        return math.nan
+    return math.copysign(math.inf, a) * math.copysign(1.0, b)
+
+
+def _odd_integer(x: float) -> bool:
+    return math.isfinite(x) and x == math.floor(x) and math.fmod(x, 2.0) != 0.0
+
+
+def _ieee_power(a: float, b: float) -> float:
+    if math.isfinite(a) and a < 0.0 and math.isfinite(b) and b != math.floor(b):
+        return math.nan  # Python's result is complex (or it raises computing it)
+    try:
+        result = a**b
+    except ZeroDivisionError:  # 0.0 to a negative power
+        return math.copysign(math.inf, a) if _odd_integer(b) else math.inf
+    except OverflowError:
+        return -math.inf if a < 0.0 and _odd_integer(b) else math.inf
+    return result
+
+
+def _ieee_function(name: str, x: float) -> float:
+    try:
+        if name == "floor":
+            return float(math.floor(x))
+        if name == "ceil":
+            return float(math.ceil(x))
+        return float(getattr(math, name)(x))
+    except OverflowError:  # exp of a large number; floor or ceil of an infinity
+        return x if math.isinf(x) else math.inf
+    except ValueError:  # sqrt or log out of domain; floor or ceil of NaN
+        return -math.inf if name == "log" and x == 0.0 else math.nan
+
+
+def _evaluate(node: ast.expr, names: dict[str, float]) -> float | bool:
+    if isinstance(node, ast.Constant):
+        return float(node.value)
+    if isinstance(node, ast.Name):
+        return {"inf": math.inf, "nan": math.nan}.get(node.id, names.get(node.id, math.nan))
+    if isinstance(node, ast.UnaryOp):
+        operand = _evaluate(node.operand, names)
+        if isinstance(node.op, ast.Not):
+            return not operand
+        return -operand if isinstance(node.op, ast.USub) else +operand
+    if isinstance(node, ast.BinOp):
+        a, b = float(_evaluate(node.left, names)), float(_evaluate(node.right, names))
+        if isinstance(node.op, ast.Add):
+            return a + b
+        if isinstance(node.op, ast.Sub):
+            return a - b
+        if isinstance(node.op, ast.Mult):
+            return a * b
+        if isinstance(node.op, ast.Div):
+            return a / b if b != 0.0 else _ieee_divide(a, b)
+        return _ieee_power(a, b)
+    if isinstance(node, ast.Compare):
+        left = _evaluate(node.left, names)
+        for op, right_node in zip(node.ops, node.comparators, strict=True):
+            right = _evaluate(right_node, names)
+            holds = {
+                ast.Lt: operator.lt,
+                ast.LtE: operator.le,
+                ast.Gt: operator.gt,
+                ast.GtE: operator.ge,
+                ast.Eq: operator.eq,
+                ast.NotEq: operator.ne,
+            }[type(op)](left, right)
+            if not holds:
+                return False
+            left = right
+        return True
+    if isinstance(node, ast.BoolOp):
+        if isinstance(node.op, ast.And):
+            return all(_evaluate(value, names) for value in node.values)
+        return any(_evaluate(value, names) for value in node.values)
+    if isinstance(node, ast.IfExp):
+        if _evaluate(node.test, names):
+            return _evaluate(node.body, names)
+        return _evaluate(node.orelse, names)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        args = [float(_evaluate(arg, names)) for arg in node.args]
+        if node.func.id == "abs":
+            return abs(args[0])
+        if node.func.id == "min":
+            return min(args)
+        if node.func.id == "max":
+            return max(args)
+        return _ieee_function(node.func.id, args[0])
+    raise ValueError(f"not in the rule grammar: {ast.dump(node)}")
+
+
+def scan_by_key(
+    rule: str,
+    values: Sequence[Number | None],
+    *,
+    inputs: dict[str, Sequence[Number | None]] | None = None,
+    keys: Sequence[Hashable] | None = None,
+    initial: float = 0.0,
+) -> list[float | None]:
+    """`rule` run row by row (one state per key when `keys` are given): a row
+    whose value or any input is null scores null and leaves the state."""
+    inputs = inputs or {}
+    tree = ast.parse(rule.strip(), mode="eval").body
+    states: dict[Hashable, float] = {}
+    out: list[float | None] = []
+    for row, value in enumerate(values):
+        key = keys[row] if keys is not None else None
+        prev = states.setdefault(key, float(initial))
+        row_inputs = {name: column[row] for name, column in inputs.items()}
+        if value is None or any(x is None for x in row_inputs.values()):
+            out.append(None)
+            continue
+        names = {name: float(x) for name, x in row_inputs.items() if x is not None}
+        prev = float(_evaluate(tree, {**names, "prev": prev, "value": float(value)}))
+        states[key] = prev
+        out.append(prev)
+    return out

@@ -9,9 +9,12 @@ import pytest
 
 import polars_scores.namespace
 import polars_scores.reference
+import polars_scores.rules
 
 
-@pytest.mark.parametrize("module", [polars_scores.namespace, polars_scores.reference])
+@pytest.mark.parametrize(
+    "module", [polars_scores.namespace, polars_scores.reference, polars_scores.rules]
+)
 def test_docstring_examples(module: ModuleType) -> None:
     results = doctest.testmod(module, verbose=False, report=True)
     assert results.attempted > 0

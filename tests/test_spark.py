@@ -31,7 +31,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812  (Spark's own convention)
 from pyspark.sql import types as T  # noqa: N812
 from reference import dot as reference_dot
-from reference import dot_terms, score_by_key
+from reference import dot_terms, scan_by_key, score_by_key
 from reference import total as reference_total
 
 import polars_scores as ps
@@ -196,6 +196,43 @@ def test_rolling_matches_polars_and_reference(
     with batches_of(spark, batch, partitions):
         result = scores.rolling(df, "x", by=by, order_by="t", rise=rise, fall=fall, initial=initial)
         check_rolling(result, frame, "x", by, ["t"], "x_score", kwargs)
+
+
+@pytest.mark.parametrize("batch", BATCH_SIZES)
+@pytest.mark.parametrize("by", [["k"], ["k", "g"], []])
+def test_scan_matches_polars_and_reference(spark: SparkSession, batch: int, by: list[str]) -> None:
+    n = 60
+    frame = pl.DataFrame(
+        {
+            "k": [[None, "a", "bb", "hot"][(i * 7) % 4] for i in range(n)],
+            "g": [[None, 0, 1][(i * 5) % 3] for i in range(n)],
+            "t": [(i * 37) % n for i in range(n)],
+            "x": [float((i * 13) % 9) - 2.5 if i % 7 else None for i in range(n)],
+            "dt": [float((i * 11) % 5) for i in range(n)],
+        },
+        schema_overrides={"g": pl.Int32},
+    )
+    rule = "max(prev * 0.5 ** dt, value) if value == value else -1"
+    df = to_spark(spark, frame)
+    with batches_of(spark, batch):
+        result = scores.scan(
+            df, "x", rule, by=by, order_by="t", initial=0.25, inputs={"dt": "dt"}, name="s"
+        )
+        got = to_polars(result).sort([*by, "t"])
+    want = frame.sort([*by, "t"]).with_columns(
+        ps.col("x").scores.scan(rule, by=by, initial=0.25, inputs={"dt": "dt"}).alias("s")
+    )
+    assert got.columns == [*frame.columns, "s"]
+    assert_bit_identical(got["s"].to_list(), want["s"].to_list())
+    keys = [tuple(canonical(k) for k in row) for row in want.select(by).rows()] if by else None
+    reference = scan_by_key(
+        rule, want["x"].to_list(), inputs={"dt": want["dt"].to_list()}, keys=keys, initial=0.25
+    )
+    assert_bit_identical(got["s"].to_list(), reference)
+    with pytest.raises(ValueError, match=r"scores\.scan: unknown name 'y'"):
+        scores.scan(df, "x", "prev + y", order_by="t")
+    with pytest.raises(ValueError, match=r"spark\.scan: order_by must name"):
+        scores.scan(df, "x", "prev + value")
 
 
 @pytest.mark.parametrize("batch", BATCH_SIZES)
@@ -418,7 +455,8 @@ def test_executor_sets_polars_threads_before_importing_polars(tmp_path: Path) ->
     """The partition function, unpickled in a fresh interpreter as a Spark
     worker would, imports neither Polars nor this package until it runs, and
     then runs Polars with one thread (a task's share outside Spark)."""
-    function = polars_scores.spark._rolling_partitions("x", ["k"], 0.9, 0.5, 0.0, "x_score")
+    scorer = {"rise": 0.9, "fall": 0.5, "initial": 0.0, "name": "x_score"}
+    function = polars_scores.spark._rolling_partitions("x", ["k"], scorer, [])
     batch = pa.RecordBatch.from_pydict({"k": ["a", "a", None], "x": [1.0, 2.0, 3.0]})
     script = """
 import sys

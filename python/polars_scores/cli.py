@@ -71,6 +71,13 @@ def _finite(text: str) -> float:
     return number
 
 
+def _named_column(text: str) -> tuple[str, str]:
+    name, equals, column = text.partition("=")
+    if not equals or not name or not column:
+        raise argparse.ArgumentTypeError(f"expected NAME=COLUMN, got {text!r}")
+    return name, column
+
+
 def _positive(text: str) -> int:
     try:
         number = int(text.replace("_", ""))
@@ -134,6 +141,20 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--fall", type=_finite, default=0.5, metavar="F", help="default 0.5")
     score.add_argument(
         "--initial", type=_finite, default=0.0, metavar="I", help="start state, default 0.0"
+    )
+    score.add_argument(
+        "--rule",
+        metavar="RULE",
+        help='your own recurrence instead of rise/fall, e.g. "prev * exp(-dt / 3600) + value"',
+    )
+    score.add_argument(
+        "--input",
+        dest="rule_inputs",
+        action="append",
+        type=_named_column,
+        default=[],
+        metavar="NAME=COLUMN",
+        help="a column the rule reads under NAME (repeatable)",
     )
     score.add_argument("--name", help="score column name, default <value>_score")
     score.add_argument(
@@ -269,6 +290,8 @@ def _write(
             batch_rows=arguments.batch_rows,
             compression=arguments.compression,
             progress=report,
+            rule=arguments.rule,
+            inputs=dict(arguments.rule_inputs) or None,
         )
     return total_to_parquet(
         source,

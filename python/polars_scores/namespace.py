@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import cast
 
 import polars as pl
@@ -16,6 +16,7 @@ from polars_scores._plugin import (
     to_expr,
     to_keys,
 )
+from polars_scores.rules import check_input_names, parse_rule
 
 
 @pl.api.register_expr_namespace("scores")
@@ -93,6 +94,96 @@ class ScoresNamespace:
             kwargs["initial"] = finite(method, "initial", initial)
         args.extend(to_keys(method, by))
         return plugin("pl_rolling_score", args, kwargs, is_elementwise=False)
+
+    def scan(
+        self,
+        rule: str,
+        *,
+        initial: float | IntoExpr = 0.0,
+        by: IntoKeys | None = None,
+        inputs: Mapping[str, IntoExpr] | None = None,
+    ) -> pl.Expr:
+        """Your own score rule, run row by row at native speed: one Float64 per row.
+
+        ``rule`` is one Python expression over ``prev`` (the state before the
+        row), ``value`` (this row's value) and the names in ``inputs``; its
+        result is the new state and the row's score. It may use numbers,
+        ``inf``, ``nan``, ``+ - * / **``, comparisons (chained too), ``and``,
+        ``or``, ``not``, ``a if cond else b`` and ``abs``, ``min``, ``max``,
+        ``sqrt``, ``exp``, ``log``, ``floor``, ``ceil``. It is parsed, never
+        evaluated, and compiled to machine code once per process. Results
+        are bit-identical to evaluating the rule in Python over floats, with
+        IEEE results where Python would raise (``1/0`` is ``inf``, ``log(0)``
+        is ``-inf``). A row whose value or any input is null scores null and
+        leaves the state unchanged.
+
+        Parameters
+        ----------
+        rule
+            The recurrence, e.g. ``"prev * 0.9 + value if value > prev else prev * 0.5"``.
+        initial
+            The state before the first row, as for ``rolling``: a number, or
+            an expression read at each series' (each key's) first row, a null
+            there meaning 0.0.
+        by
+            Key column(s): one state per distinct key, in row order, as for
+            ``rolling``.
+        inputs
+            More columns the rule reads at the same row, by name: a mapping
+            from identifiers to expressions or column names. Numeric; a
+            one-row input broadcasts.
+
+        Raises
+        ------
+        ValueError
+            When the rule is outside the grammar, quoting the offending part.
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> import polars_scores  # noqa: F401
+        >>> df = pl.DataFrame({"x": [1.0, 3.0, 2.0], "dt": [0.0, 3600.0, 7200.0]})
+        >>> df.with_columns(
+        ...     capped=pl.col("x").scores.scan("min(prev + value, 4)"),
+        ...     decayed=pl.col("x").scores.scan(
+        ...         "prev * exp(-dt / 3600) + value", inputs={"dt": "dt"}
+        ...     ),
+        ... )
+        shape: (3, 4)
+        ┌─────┬────────┬────────┬──────────┐
+        │ x   ┆ dt     ┆ capped ┆ decayed  │
+        │ --- ┆ ---    ┆ ---    ┆ ---      │
+        │ f64 ┆ f64    ┆ f64    ┆ f64      │
+        ╞═════╪════════╪════════╪══════════╡
+        │ 1.0 ┆ 0.0    ┆ 1.0    ┆ 1.0      │
+        │ 3.0 ┆ 3600.0 ┆ 4.0    ┆ 3.367879 │
+        │ 2.0 ┆ 7200.0 ┆ 4.0    ┆ 2.455793 │
+        └─────┴────────┴────────┴──────────┘
+        """
+        method = "scores.scan"
+        named = dict(inputs or {}) if isinstance(inputs, Mapping) or inputs is None else None
+        if named is None:
+            raise TypeError(
+                f"{method}: inputs must be a mapping from names to expressions or column "
+                f"names, got {type(inputs).__name__} {inputs!r}"
+            )
+        program = parse_rule(rule, check_input_names(list(named)))
+        kwargs: dict[str, object] = {
+            "ops": program.ops,
+            "operands": program.operands,
+            "inputs": len(named),
+            "input_names": list(named),
+            "initial": 0.0,
+            "initial_column": isinstance(initial, (pl.Expr, str)),
+        }
+        args = [self._expr]
+        if kwargs["initial_column"]:
+            args.append(to_expr(method, "initial", initial))
+        else:
+            kwargs["initial"] = finite(method, "initial", initial)
+        args.extend(to_expr(method, f"input {name!r}", column) for name, column in named.items())
+        args.extend(to_keys(method, by))
+        return plugin("pl_scan", args, kwargs, is_elementwise=False)
 
     def total(self, *, exponent: float = 1.5) -> pl.Expr:
         """The sum of ``v ** exponent`` over the non-null ``v > 0``.
@@ -192,6 +283,47 @@ class ScoresSeriesNamespace:
             fall=fall,
             initial=pl.lit(initial) if isinstance(initial, pl.Series) else initial,
             by=[pl.lit(key) for key in series_keys("scores.rolling", by)],
+        )
+        return pl.select(expr).to_series()
+
+    def scan(
+        self,
+        rule: str,
+        *,
+        initial: float | pl.Series = 0.0,
+        by: pl.Series | Sequence[pl.Series] | None = None,
+        inputs: Mapping[str, pl.Series] | None = None,
+    ) -> pl.Series:
+        """Your own score rule over this Series; see ``pl.Expr.scores.scan``.
+
+        ``initial`` may be a Series (one row, or one per row), ``by`` a Series
+        or a list of Series, and ``inputs`` maps names to Series.
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> import polars_scores  # noqa: F401
+        >>> pl.Series("x", [1.0, 2.0, 3.0]).scores.scan("prev + value").to_list()
+        [1.0, 3.0, 6.0]
+        """
+        method = "scores.scan"
+        if inputs is not None and not isinstance(inputs, Mapping):
+            raise TypeError(
+                f"{method}: inputs must be a mapping from names to Series, "
+                f"got {type(inputs).__name__} {inputs!r}"
+            )
+        named = dict(inputs or {})
+        for name, column in named.items():
+            if not isinstance(column, pl.Series):
+                raise TypeError(
+                    f"{method}: input {name!r} must be a Series on a Series, "
+                    f"got {type(column).__name__} {column!r}"
+                )
+        expr = ScoresNamespace(pl.lit(self._series)).scan(
+            rule,
+            initial=pl.lit(initial) if isinstance(initial, pl.Series) else initial,
+            by=[pl.lit(key) for key in series_keys(method, by)],
+            inputs={name: pl.lit(column) for name, column in named.items()},
         )
         return pl.select(expr).to_series()
 

@@ -1,8 +1,9 @@
 """The same scores on Apache Spark, for data that outgrows one machine.
 
-:func:`rolling` sends each key's rows to one partition, sorts them there and
-scores them with the plugin inside ``mapInArrow``, one Arrow batch at a time,
-carrying each key's state from batch to batch with a
+:func:`rolling` (and :func:`scan`, for your own rule) sends each key's rows to
+one partition, sorts them there and scores them with the plugin inside
+``mapInArrow``, one Arrow batch at a time, carrying each key's state from
+batch to batch with a
 :class:`~polars_scores.stateful.RollingScorer`. Its result equals, bit for
 bit, Polars' ``sort(by + order_by)`` followed by ``scores.rolling(by=by)``.
 
@@ -21,8 +22,8 @@ the user (``spark.executorEnv.POLARS_MAX_THREADS``) wins.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from typing import cast
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, cast
 
 import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]  # no type hints
@@ -33,7 +34,7 @@ from pyspark.sql import types as T  # noqa: N812
 from polars_scores._plugin import finite
 from polars_scores.stateful import RollingScorer, key_names
 
-__all__ = ["dot", "rolling", "total"]
+__all__ = ["dot", "rolling", "scan", "total"]
 
 _NUMERIC_TYPES = (
     T.ByteType,
@@ -122,22 +123,94 @@ def rolling(
     <BLANKLINE>
     """
     method = "polars_scores.spark.rolling"
+    scorer = {
+        "rise": finite(method, "rise", rise),
+        "fall": finite(method, "fall", fall),
+        "initial": finite(method, "initial", initial),
+    }
+    return _score_in_partitions(method, df, value, by, order_by, scorer, name)
+
+
+def scan(
+    df: DataFrame,
+    value: str,
+    rule: str,
+    *,
+    by: str | Sequence[str] | None = None,
+    order_by: str | Sequence[str] | None = None,
+    initial: float = 0.0,
+    inputs: Mapping[str, str] | None = None,
+    name: str | None = None,
+) -> DataFrame:
+    """`df` with your own rule's score of `value` added, per key, in `order_by` order.
+
+    As :func:`rolling`, with the recurrence of ``pl.Expr.scores.scan``: the
+    scores equal, bit for bit, those of single-machine Polars::
+
+        df.sort(by + order_by).with_columns(
+            pl.col(value).scores.scan(rule, by=by, initial=initial, inputs=inputs).alias(name)
+        )
+
+    Each executor compiles the rule for itself. ``inputs`` maps the rule's
+    names to columns of `df`; ``by=None`` scores all rows as one series (in a
+    single partition); ``order_by`` is required.
+
+    Examples
+    --------
+    >>> from pyspark.sql import SparkSession
+    >>> from polars_scores import spark as scores
+    >>> session = SparkSession.builder.getOrCreate()
+    >>> rows = [("a", 1, 1.0), ("a", 2, 0.5), ("b", 1, 3.0), ("a", 3, 2.0)]
+    >>> df = session.createDataFrame(rows, "k string, t int, x double")
+    >>> scored = scores.scan(df, "x", "prev * 0.5 + value * t", by="k", order_by="t")
+    >>> scored.orderBy("k", "t").show()
+    +---+---+---+-------+
+    |  k|  t|  x|x_score|
+    +---+---+---+-------+
+    |  a|  1|1.0|    1.0|
+    |  a|  2|0.5|    1.5|
+    |  a|  3|2.0|   6.75|
+    |  b|  1|3.0|    3.0|
+    +---+---+---+-------+
+    <BLANKLINE>
+    """
+    method = "polars_scores.spark.scan"
+    if inputs is not None and not isinstance(inputs, Mapping):
+        raise TypeError(f"{method}: inputs must map names to column names, got {inputs!r}")
+    scorer = {
+        "initial": finite(method, "initial", initial),
+        "rule": rule,
+        "inputs": dict(inputs or {}),
+    }
+    return _score_in_partitions(method, df, value, by or [], order_by, scorer, name)
+
+
+def _score_in_partitions(
+    method: str,
+    df: DataFrame,
+    value: str,
+    by: str | Sequence[str],
+    order_by: str | Sequence[str] | None,
+    scorer: dict[str, Any],
+    name: str | None,
+) -> DataFrame:
+    """`df` sorted per key and scored by a ``RollingScorer(**scorer)`` in
+    ``mapInArrow``: the body of :func:`rolling` and :func:`scan`."""
     keys = key_names(method, by)
-    order = _names(method, "order_by", order_by)
+    order = _names(method, "order_by", order_by) if order_by is not None else []
     if not order:
         raise ValueError(
             f"{method}: order_by must name at least one column: Spark keeps no row order "
             "after the shuffle that groups the keys"
         )
-    rise = finite(method, "rise", rise)
-    fall = finite(method, "fall", fall)
-    initial = finite(method, "initial", initial)
     value = _name(method, "value", value)
     if name is not None:
         name = _name(method, "name", name)
-    _check_columns(method, df, [value, *keys, *order], numeric=[value])
-    # The scorer the executors will build, built here first for its name.
-    name = RollingScorer(value, by=keys, name=name).name
+    inputs = list(scorer.get("inputs", {}).values())
+    _check_columns(method, df, [value, *keys, *order, *inputs], numeric=[value, *inputs])
+    # The scorer the executors will build, built here first for its name and
+    # to check the rule before any task starts.
+    name = RollingScorer(value, by=keys, name=name, **scorer).name
     if name in df.columns:
         raise ValueError(
             f"{method}: the result column {name!r} would replace an input column "
@@ -146,7 +219,7 @@ def rolling(
     schema = T.StructType([*df.schema.fields, T.StructField(name, T.DoubleType(), True)])
     grouped = df.repartition(*_columns(keys)) if keys else df.repartition(1)
     ordered = grouped.sortWithinPartitions(*_columns([*keys, *order]))
-    function = _rolling_partitions(value, keys, rise, fall, initial, name)
+    function = _rolling_partitions(value, keys, {**scorer, "name": name}, inputs)
     return ordered.mapInArrow(function, schema)
 
 
@@ -345,7 +418,7 @@ def _sum_per_key(df: DataFrame, keys: Sequence[str], terms: Column, name: str) -
 
 
 def _rolling_partitions(
-    value: str, by: Sequence[str], rise: float, fall: float, initial: float, name: str
+    value: str, by: Sequence[str], scorer: dict[str, Any], inputs: Sequence[str]
 ) -> PartitionFunction:
     """The function ``mapInArrow`` runs on each partition.
 
@@ -365,7 +438,7 @@ def _rolling_partitions(
 
         from polars_scores.spark import _score_batches
 
-        return _score_batches(batches, value, by, rise, fall, initial, name)
+        return _score_batches(batches, value, by, scorer, inputs)
 
     return score_partition
 
@@ -374,23 +447,22 @@ def _score_batches(
     batches: Iterator[pa.RecordBatch],
     value: str,
     by: Sequence[str],
-    rise: float,
-    fall: float,
-    initial: float,
-    name: str,
+    scorer_kwargs: dict[str, Any],
+    inputs: Sequence[str],
 ) -> Iterator[pa.RecordBatch]:
     """Each batch of one sorted partition with its score column appended.
 
-    Only the value and key columns go through Polars; the score column is
-    appended to the batch Spark sent, so every other column keeps exactly
+    Only the value, key and input columns go through Polars; the score column
+    is appended to the batch Spark sent, so every other column keeps exactly
     the Arrow type Spark declared (no ``large_string`` coming back).
     """
-    scorer = RollingScorer(value, by=by, rise=rise, fall=fall, initial=initial, name=name)
-    inputs = list(dict.fromkeys([value, *by]))
+    scorer = RollingScorer(value, by=by, **scorer_kwargs)
+    name = scorer.name
+    columns = list(dict.fromkeys([value, *by, *inputs]))
     score_field = pa.field(name, pa.float64(), nullable=True)
     for batch in batches:
         # A RecordBatch always gives a DataFrame.
-        frame = cast(pl.DataFrame, pl.from_arrow(batch.select(inputs)))
+        frame = cast(pl.DataFrame, pl.from_arrow(batch.select(columns)))
         scores = scorer.score(frame).get_column(name).to_arrow().cast(pa.float64())
         yield pa.RecordBatch.from_arrays(
             [*batch.columns, scores],

@@ -16,6 +16,7 @@ import polars as pl
 from polars_scores._internal import DenseKeyStates
 from polars_scores._plugin import finite
 from polars_scores.namespace import ScoresExpr, col
+from polars_scores.rules import check_input_names, parse_rule
 
 SCORABLE_DTYPES: frozenset[pl.DataType] = frozenset(
     {
@@ -116,6 +117,11 @@ class RollingScorer:
     name
         The score column's name, by default ``"<value>_score"``. It must not be
         the name of a column of the batches.
+    rule, inputs
+        Your own recurrence instead of the rolling score, as in
+        ``scores.scan`` (``rise`` and ``fall`` are then unused); ``inputs``
+        maps the rule's names to columns of the batches. Keyed states then
+        live in the join-based store.
 
     Examples
     --------
@@ -148,6 +154,8 @@ class RollingScorer:
         fall: float = 0.5,
         initial: float = 0.0,
         name: str | None = None,
+        rule: str | None = None,
+        inputs: Mapping[str, str] | None = None,
     ) -> None:
         method = self._METHOD
         if not isinstance(value, str):
@@ -160,6 +168,8 @@ class RollingScorer:
         self._fall = finite(method, "fall", fall)
         self._initial = finite(method, "initial", initial)
         self._name = f"{value}_score" if name is None else name
+        self._rule = rule
+        self._inputs = input_columns(method, rule, inputs)
         # Without keys, one float; with keys, a store chosen at the first
         # batch, when the key dtypes are known.
         self._state = self._initial
@@ -183,7 +193,13 @@ class RollingScorer:
         ValueError
             The batch already has a column with the score's name.
         """
-        check_columns(f"{self._METHOD}.score", batch.schema, self._value, self._keys, self._name)
+        check_columns(
+            f"{self._METHOD}.score",
+            batch.schema,
+            self._value,
+            [*self._keys, *self._inputs.values()],
+            self._name,
+        )
         if self._keys:
             return self._score_by_key(batch)
         # The state may be NaN or infinite (the values may be), which the
@@ -196,6 +212,10 @@ class RollingScorer:
         return scored
 
     def _rolling(self, initial: pl.Expr, by: Sequence[str] = ()) -> pl.Expr:
+        if self._rule is not None:
+            return col(self._value).scores.scan(
+                self._rule, initial=initial, by=list(by), inputs=self._inputs
+            )
         return col(self._value).scores.rolling(
             rise=self._rise, fall=self._fall, initial=initial, by=list(by)
         )
@@ -203,9 +223,13 @@ class RollingScorer:
     def _score_by_key(self, batch: pl.DataFrame) -> pl.DataFrame:
         keys, name = self._keys, self._name
         if self._states is None:
-            self._states = DenseStates.create(
-                batch, keys, (self._rise, self._fall, self._initial)
-            ) or HashedStates.create(batch, keys, name)
+            # The dense store scores in Rust with the built-in rule only.
+            dense = (
+                DenseStates.create(batch, keys, (self._rise, self._fall, self._initial))
+                if self._rule is None
+                else None
+            )
+            self._states = dense or HashedStates.create(batch, keys, name)
         if isinstance(self._states, DenseStates):
             scores = self._states.score(batch, self._value, name)
             if scores is not None:
@@ -217,6 +241,22 @@ class RollingScorer:
         scored = batch.with_columns(self._rolling(pl.lit(starts), keys).alias(name))
         self._states.store(last_scores(scored, keys, name))
         return scored
+
+
+def input_columns(
+    method: str, rule: str | None, inputs: Mapping[str, str] | None
+) -> dict[str, str]:
+    """The rule's inputs (name: column), checked with the rule, which is
+    parsed now so that a bad one fails before any batch is read."""
+    if rule is None:
+        if inputs:
+            raise ValueError(f"{method}: inputs need a rule")
+        return {}
+    named = dict(inputs or {})
+    if not all(isinstance(column, str) for column in named.values()):
+        raise TypeError(f"{method}: inputs must map names to column names, got {inputs!r}")
+    parse_rule(rule, check_input_names(list(named)))
+    return named
 
 
 def last_scores(scored: pl.DataFrame, keys: list[str], name: str) -> pl.DataFrame:

@@ -19,7 +19,7 @@ import os
 import secrets
 import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Literal, get_args
@@ -57,6 +57,8 @@ def score_to_parquet(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     compression: Compression = "zstd",
     progress: Progress | None = None,
+    rule: str | None = None,
+    inputs: Mapping[str, str] | None = None,
 ) -> int:
     """Write `source`'s columns plus its rolling score to the parquet file `output`.
 
@@ -83,6 +85,10 @@ def score_to_parquet(
         zstd's time goes to it; "lz4" writes faster, larger files.
     progress
         Called with the number of rows done after each batch.
+    rule, inputs
+        Your own recurrence instead of the rolling score, and the columns it
+        reads, as in ``scores.scan``; the scores then equal
+        ``pl.col(value).scores.scan(rule, by=by, initial=initial, inputs=inputs)``.
 
     Returns
     -------
@@ -127,10 +133,12 @@ def score_to_parquet(
         fall=finite(method, "fall", fall),
         initial=finite(method, "initial", initial),
         name=name,
+        rule=rule,
+        inputs=inputs,
     )
     rows = _positive_int(method, "batch_rows", batch_rows)
     schema = source.collect_schema()
-    check_columns(method, schema, value, keys, scorer.name)
+    check_columns(method, schema, value, [*keys, *(inputs or {}).values()], scorer.name)
     out_schema = pl.Schema([*schema.items(), (scorer.name, pl.Float64())])
 
     def scored_batches(stop: _Interrupt) -> Iterator[pl.DataFrame]:

@@ -8,6 +8,9 @@ pub mod key_range;
 pub mod output;
 pub mod positive_power;
 pub mod rolling_score;
+pub mod rule;
+mod rule_jit;
+pub mod scan;
 mod summation;
 pub mod validity;
 

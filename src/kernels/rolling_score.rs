@@ -3,7 +3,9 @@
 
 use std::mem::MaybeUninit;
 
-use super::{on_threads, ToF64, ValidMask};
+pub use super::scan::ParallelRun;
+use super::scan::{scan_keyed_parallel, scan_parallel, Recurrence};
+use super::{ToF64, ValidMask};
 
 /// The recurrence's two factors.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -76,24 +78,35 @@ pub fn rolling_score<T: ToF64>(
     last
 }
 
-/// What a parallel run did: the state after the last row, and how many rows
-/// had to be scored a second time because a speculative start was wrong.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ParallelRun {
-    pub last: f64,
-    pub rerun_rows: usize,
+/// The rolling score's rows: values, validity and factors.
+struct DecayRows<'a, T> {
+    values: &'a [T],
+    mask: Option<ValidMask<'a>>,
+    decay: Decay,
 }
 
-/// [`rolling_score`] on up to `threads` threads, bit-identical to it.
-///
-/// The rows are cut into one part per thread. Every part but the first is
-/// scored from a guessed start (`state`) at the same time as the others. Two
-/// runs of the recurrence from different starts almost always reach the very
-/// same bits within some hundred rows, and from there on they agree for good,
-/// since each step depends only on the state and the row. So, part by part in
-/// order, the part is scored again from its true start (the previous part's
-/// last state) only until the new scores meet the speculative ones bit for
-/// bit; a part whose runs never meet is thus scored entirely twice.
+impl<T: ToF64 + Sync> Recurrence for DecayRows<'_, T> {
+    fn score(&self, start: usize, state: f64, out: &mut [MaybeUninit<f64>]) -> f64 {
+        let values = &self.values[start..start + out.len()];
+        let mask = self.mask.map(|m| m.skip(start));
+        rolling_score_into(values, mask, state, self.decay, out)
+    }
+
+    fn score_keyed(
+        &self,
+        start: usize,
+        ids: &[u32],
+        states: &mut [f64],
+        out: &mut [MaybeUninit<f64>],
+    ) {
+        let values = &self.values[start..start + out.len()];
+        let mask = self.mask.map(|m| m.skip(start));
+        grouped_into(values, mask, ids, states, self.decay, out);
+    }
+}
+
+/// [`rolling_score`] on up to `threads` threads, bit-identical to it, by the
+/// speculative scheme of [`scan_parallel`].
 pub fn rolling_score_parallel<T: ToF64 + Sync>(
     values: &[T],
     mask: Option<ValidMask>,
@@ -102,61 +115,12 @@ pub fn rolling_score_parallel<T: ToF64 + Sync>(
     threads: usize,
     out: &mut Vec<f64>,
 ) -> ParallelRun {
-    let len = values.len();
-    let parts = threads.clamp(1, len.max(1));
-    let part_len = len.div_ceil(parts).max(1);
-    let start = out.len();
-    out.reserve(len);
-    let slots = &mut out.spare_capacity_mut()[..len];
-    let pieces = values.chunks(part_len).zip(slots.chunks_mut(part_len));
-    on_threads(pieces.enumerate(), |(part, (values, slots))| {
-        let mask = mask.map(|m| m.skip(part * part_len));
-        rolling_score_into(values, mask, state, decay, slots);
-    });
-    // SAFETY: every thread has been joined, and together the parts wrote all
-    // `len` slots.
-    unsafe { out.set_len(start + len) };
-
-    let scores = &mut out[start..];
-    let mut rerun_rows = 0;
-    for part_start in (part_len..len).step_by(part_len) {
-        let true_start = scores[part_start - 1];
-        let part_end = (part_start + part_len).min(len);
-        let mask = mask.map(|m| m.skip(part_start));
-        rerun_rows += rescore_until_met(
-            &values[part_start..part_end],
-            mask,
-            true_start,
-            decay,
-            &mut scores[part_start..part_end],
-        );
-    }
-    ParallelRun {
-        last: scores.last().copied().unwrap_or(state),
-        rerun_rows,
-    }
-}
-
-/// Scores `values` from `state` over the speculative `scores`, stopping at the
-/// first row whose score is already bit-identical; returns the rows rewritten.
-fn rescore_until_met<T: ToF64>(
-    values: &[T],
-    mask: Option<ValidMask>,
-    state: f64,
-    decay: Decay,
-    scores: &mut [f64],
-) -> usize {
-    let mut prev = state;
-    for (i, (score, &v)) in scores.iter_mut().zip(values).enumerate() {
-        if mask.is_none_or(|m| m.is_valid(i)) {
-            prev = decay.step(prev, v.to_f64());
-        }
-        if prev.to_bits() == score.to_bits() {
-            return i;
-        }
-        *score = prev;
-    }
-    scores.len()
+    let rows = DecayRows {
+        values,
+        mask,
+        decay,
+    };
+    scan_parallel(&rows, values.len(), state, threads, out)
 }
 
 /// Scores `values` with one state per key: row `i` advances `states[ids[i]]`.
@@ -177,17 +141,8 @@ pub fn rolling_score_grouped<T: ToF64>(
     unsafe { out.set_len(start + values.len()) };
 }
 
-/// [`rolling_score_grouped`] on up to `threads` threads, bit-identical to it:
-/// the scheme of [`rolling_score_parallel`], key by key.
-///
-/// Every part but the first is scored at the same time from the start states
-/// `states` held on entry. Then, part by part in order, only the keys whose
-/// true start (their state after the earlier parts) differs from that guess
-/// are scored again, each until its new scores meet the speculative ones; the
-/// re-scoring walks the part's rows until no key is left to meet. It pays when
-/// every key has many rows in each part; a key with few rows there never
-/// meets, and the walk then reads the whole part (cheaply: the rows of keys
-/// already met are skipped). Returns the rows scored a second time.
+/// [`rolling_score_grouped`] on up to `threads` threads, bit-identical to it,
+/// by the scheme of [`scan_keyed_parallel`]. Returns the rows scored twice.
 pub fn rolling_score_grouped_parallel<T: ToF64 + Sync>(
     values: &[T],
     mask: Option<ValidMask>,
@@ -197,96 +152,12 @@ pub fn rolling_score_grouped_parallel<T: ToF64 + Sync>(
     threads: usize,
     out: &mut Vec<f64>,
 ) -> usize {
-    let len = values.len();
-    let parts = threads.clamp(1, len.max(1));
-    let part_len = len.div_ceil(parts).max(1);
-    let guess = states.to_vec();
-    let start = out.len();
-    out.reserve(len);
-    let slots = &mut out.spare_capacity_mut()[..len];
-    let pieces = (values.chunks(part_len))
-        .zip(ids.chunks(part_len))
-        .zip(slots.chunks_mut(part_len));
-    let mut ends = on_threads(pieces.enumerate(), |(part, ((values, ids), slots))| {
-        let mask = mask.map(|m| m.skip(part * part_len));
-        let mut states = guess.clone();
-        grouped_into(values, mask, ids, &mut states, decay, slots);
-        states
-    });
-    // The first part started from the true states, so it ended at them.
-    let speculative = if ends.is_empty() {
-        ends
-    } else {
-        states.copy_from_slice(&ends[0]);
-        ends.split_off(1)
+    let rows = DecayRows {
+        values,
+        mask,
+        decay,
     };
-    // SAFETY: every thread has been joined, and together the parts wrote all
-    // `len` slots.
-    unsafe { out.set_len(start + len) };
-
-    let scores = &mut out[start..];
-    let mut rerun_rows = 0;
-    for (part, part_states) in speculative.iter().enumerate() {
-        let part_start = (part + 1) * part_len;
-        let part_end = (part_start + part_len).min(len);
-        rerun_rows += rescore_keys_until_met(
-            &values[part_start..part_end],
-            mask.map(|m| m.skip(part_start)),
-            &ids[part_start..part_end],
-            (states, &guess, part_states),
-            decay,
-            &mut scores[part_start..part_end],
-        );
-    }
-    rerun_rows
-}
-
-/// Scores one part of a [`rolling_score_grouped_parallel`] run again from
-/// the true start states, key by key until each meets its speculative
-/// scores, and leaves in `states` the true states after the part. `states`
-/// holds the true starts, `guess` the starts the speculative run used, and
-/// `speculative` the states it ended with. Returns the rows rewritten.
-fn rescore_keys_until_met<T: ToF64>(
-    values: &[T],
-    mask: Option<ValidMask>,
-    ids: &[u32],
-    (states, guess, speculative): (&mut [f64], &[f64], &[f64]),
-    decay: Decay,
-    scores: &mut [f64],
-) -> usize {
-    let mut pending: Vec<bool> = (states.iter().zip(guess))
-        .map(|(truth, guess)| truth.to_bits() != guess.to_bits())
-        .collect();
-    let mut left = pending.iter().filter(|&&p| p).count();
-    let mut rewritten = 0;
-    for (i, (score, (&v, &id))) in scores.iter_mut().zip(values.iter().zip(ids)).enumerate() {
-        if left == 0 {
-            break;
-        }
-        let id = id as usize;
-        if !pending[id] {
-            continue;
-        }
-        let state = &mut states[id];
-        if mask.is_none_or(|m| m.is_valid(i)) {
-            *state = decay.step(*state, v.to_f64());
-        }
-        if state.to_bits() == score.to_bits() {
-            pending[id] = false;
-            left -= 1;
-        } else {
-            *score = *state;
-            rewritten += 1;
-        }
-    }
-    // Keys that met (or never differed) end where the speculative run ended;
-    // the others where their re-scoring did.
-    for ((state, &speculative), pending) in states.iter_mut().zip(speculative).zip(pending) {
-        if !pending {
-            *state = speculative;
-        }
-    }
-    rewritten
+    scan_keyed_parallel(&rows, &ids[..values.len()], states, threads, out)
 }
 
 /// [`rolling_score_grouped`] into `out`, one slot per value.
@@ -322,6 +193,7 @@ fn grouped_into<T: ToF64>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::scan::{speculate, speculate_keyed};
     use crate::kernels::test_support::pack;
     use proptest::prelude::*;
 
@@ -422,14 +294,32 @@ mod tests {
         assert_eq!(run.last, *out.last().unwrap());
     }
 
+    /// The speculative scheme alone, without the probe that would send
+    /// rows whose runs do not meet to the serial loop.
+    fn speculated(values: &[f64], initial: f64, threads: usize) -> (Vec<f64>, ParallelRun) {
+        let rows = DecayRows {
+            values,
+            mask: None,
+            decay: DECAY,
+        };
+        let mut out = Vec::new();
+        let part_len = values.len().div_ceil(threads).max(1);
+        let run = speculate(&rows, values.len(), initial, part_len, &mut out);
+        (out, run)
+    }
+
     #[test]
     fn parallel_never_meets_on_a_pure_decay() {
         // All values negative: both runs only halve, and from starts 1.0 and
         // 0.0 they never share bits until the true one underflows, far beyond
-        // these 200 rows: every part but the first is scored twice.
+        // these 200 rows: speculation would score every part but the first
+        // twice, so the probe keeps the run serial.
         let values = vec![-1.0; 200];
-        let (out, run) = parallel(&values, None, 1.0, 4);
         let want = serial(&values, None, 1.0, DECAY);
+        let (out, run) = parallel(&values, None, 1.0, 4);
+        assert_eq!(bits(&out), bits(&want));
+        assert_eq!((run.speculated, run.rerun_rows), (false, 0));
+        let (out, run) = speculated(&values, 1.0, 4);
         assert_eq!(bits(&out), bits(&want));
         assert_eq!(run.rerun_rows, 150);
     }
@@ -439,7 +329,7 @@ mod tests {
         // Halving 1.0 reaches 0.0 after about 1075 steps, where it meets the
         // speculative run, which started at 0.0 and stayed there.
         let values = vec![-1.0; 4000];
-        let (out, run) = parallel(&values, None, 1.0, 2);
+        let (out, run) = speculated(&values, 1.0, 2);
         assert_eq!(bits(&out), bits(&serial(&values, None, 1.0, DECAY)));
         assert!(
             run.rerun_rows > 1000 && run.rerun_rows < 2000,
@@ -512,7 +402,19 @@ mod tests {
             .collect();
         let starts = [1.0, 2.0];
         let want = grouped(&values, None, &ids, &starts, None);
+        // The probe sees runs that do not meet and stays serial.
         let (out, states, rerun) = grouped(&values, None, &ids, &starts, Some(2));
+        assert_eq!(bits(&out), bits(&want.0));
+        assert_eq!(bits(&states), bits(&want.1));
+        assert_eq!(rerun, 0);
+        let rows = DecayRows {
+            values: &values,
+            mask: None,
+            decay: DECAY,
+        };
+        let mut states = starts.to_vec();
+        let mut out = Vec::new();
+        let rerun = speculate_keyed(&rows, &ids, &mut states, 150, &mut out);
         assert_eq!(bits(&out), bits(&want.0));
         assert_eq!(bits(&states), bits(&want.1));
         assert_eq!(rerun, 75);

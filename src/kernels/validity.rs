@@ -39,6 +39,15 @@ impl<'a> ValidMask<'a> {
         Self { bytes, offset }
     }
 
+    /// The bitmap's bytes; row 0 is bit [`Self::offset`].
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
     // Inherent as well as the trait's, so code holding a `ValidMask` reads
     // it without importing `Validity`.
     #[inline(always)]
