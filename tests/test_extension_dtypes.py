@@ -19,14 +19,12 @@ from conftest import assert_bit_identical, chunked, cuts
 from hypothesis import given
 from hypothesis import strategies as st
 from polars.testing.parametric import series
+
+# Polars' parametric test extension: there from the floor (1.43.2) on.
+from polars.testing.parametric.strategies.dtype import TestExtension
 from reference import score_by_key
 
 import polars_scores  # noqa: F401  (registers the namespace)
-
-# Present from the Polars floor (1.43.2) on, under this private path.
-TestExtension = pytest.importorskip(
-    "polars.testing.parametric.strategies.dtype"
-).TestExtension
 
 NAME = "col_ext"
 """The column under test: a name that appears nowhere else in a message."""
@@ -154,7 +152,9 @@ def test_extension_keys_group_like_their_storage(key: Callable[[], pl.Series]) -
     data=st.data(),
 )
 def test_any_extension_keys_in_any_chunks(keys: pl.Series, data: st.DataObject) -> None:
-    x = pl.Series("x", data.draw(st.lists(st.floats(-1e3, 1e3), min_size=keys.len(), max_size=keys.len())))
+    x = pl.Series(
+        "x", data.draw(st.lists(st.floats(-1e3, 1e3), min_size=keys.len(), max_size=keys.len()))
+    )
     want = keyed_reference(x, keys)
     keys = chunked(keys, data.draw(cuts(keys.len())))
     got = pl.DataFrame([x, keys]).select(pl.col("x").scores.rolling(by="k"))["x"]
