@@ -34,6 +34,11 @@ def extension(values: list[int | None], name: str = NAME) -> pl.Series:
     return pl.Series(name, values, dtype=pl.Int32).cast(TestExtension)
 
 
+EXTENSION_COLUMNS = extension([1]).dtype != pl.Int32
+"""Whether this Polars makes extension columns: the floor (1.43.2) casts to
+the extension's storage, Int32, which the plugin then reads as such."""
+
+
 # The extension column alone, in a struct field and in a list, each with the
 # word that names its dtype in a message.
 COLUMNS: dict[str, tuple[Callable[[], pl.Series], str]] = {
@@ -60,7 +65,7 @@ CALLS: list[tuple[str, Callable[[pl.DataFrame], object]]] = [
     ("scores.rolling", lambda df: df.select(pl.col("ok").scores.rolling(initial=NAME))),
     ("scores.rolling", lambda df: df[NAME].scores.rolling()),
     ("scores.total", lambda df: df.select(pl.col(NAME).scores.total())),
-    ("scores.total", lambda df: df.group_by("ok").agg(pl.col(NAME).scores.total())),
+    ("scores.total", lambda df: df.group_by("ok", maintain_order=True).agg(pl.col(NAME).scores.total())),
     ("scores.total", lambda df: df[NAME].scores.total()),
     ("scores.dot", lambda df: df.select(pl.col(NAME).scores.dot("ok"))),
     ("scores.dot", lambda df: df.select(pl.col("ok").scores.dot(NAME))),
@@ -92,6 +97,10 @@ def test_extension_values_are_refused_by_name(
 ) -> None:
     column, dtype_word = COLUMNS[where]
     df = pl.DataFrame([column(), pl.Series("ok", [1.0, 2.0, 4.0])])
+    if where == "alone" and not EXTENSION_COLUMNS:
+        as_storage = df.with_columns(pl.col(NAME).cast(pl.Int32))
+        assert same(call(df), call(as_storage))
+        return
     error = raised(lambda: call(df))
     assert isinstance(error, pl.exceptions.PolarsError), repr(error)
     message = str(error)
@@ -101,6 +110,13 @@ def test_extension_values_are_refused_by_name(
     assert dtype_word in message, message
 
 
+def same(got: object, want: object) -> bool:
+    if isinstance(got, (pl.DataFrame, pl.Series)):
+        return got.equals(want)  # type: ignore[arg-type]
+    return got == want
+
+
+@pytest.mark.skipif(not EXTENSION_COLUMNS, reason="this Polars has no extension columns")
 def test_polars_own_sum_refuses_them_too() -> None:
     # The behaviour the plugin's errors mirror.
     with pytest.raises(pl.exceptions.InvalidOperationError, match="ext"):
