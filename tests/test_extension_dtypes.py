@@ -65,7 +65,10 @@ CALLS: list[tuple[str, Callable[[pl.DataFrame], object]]] = [
     ("scores.rolling", lambda df: df.select(pl.col("ok").scores.rolling(initial=NAME))),
     ("scores.rolling", lambda df: df[NAME].scores.rolling()),
     ("scores.total", lambda df: df.select(pl.col(NAME).scores.total())),
-    ("scores.total", lambda df: df.group_by("ok", maintain_order=True).agg(pl.col(NAME).scores.total())),
+    (
+        "scores.total",
+        lambda df: df.group_by("ok", maintain_order=True).agg(pl.col(NAME).scores.total()),
+    ),
     ("scores.total", lambda df: df[NAME].scores.total()),
     ("scores.dot", lambda df: df.select(pl.col(NAME).scores.dot("ok"))),
     ("scores.dot", lambda df: df.select(pl.col("ok").scores.dot(NAME))),
