@@ -15,11 +15,12 @@ rows per thread with at least 256 rows per key (below that it stays serial,
 and the figures show the serial kernel). On a 16-core machine,
 ``--rows 2e8 --threads 1,2,4,8,16 --keys 0`` gives the single-series curve.
 
-``--groups G`` (with ``--keys ''`` to time only that) adds ``group_by().agg(scores.rolling())`` over G groups of
-``--rows`` rows each, where Polars already calls the plugin from several
-threads at once: the plugin's parts then queue on its one thread pool, which
-must be no slower than one thread per call. The thresholds this measures
-live in ``src/parallelism.rs``.
+``--groups G`` (with ``--keys ''`` to time only that) adds
+``group_by().agg(scores.rolling())`` over G groups of ``--rows`` rows each,
+where Polars already calls the plugin from several threads at once: the
+plugin's parts then queue on its one thread pool, which must be no slower
+than one thread per call. The thresholds this measures live in
+``src/parallelism.rs``.
 """
 
 from __future__ import annotations
@@ -98,7 +99,10 @@ def main() -> None:
     if args.groups:
         rows = args.rows * args.groups
         grouped = pl.DataFrame(
-            {"g": np.repeat(np.arange(args.groups), args.rows), "x": rng.standard_normal(rows) * 10.0}
+            {
+                "g": np.repeat(np.arange(args.groups), args.rows),
+                "x": rng.standard_normal(rows) * 10.0,
+            }
         )
         by_group = grouped.group_by("g", maintain_order=True)
         medians = timed_with_threads(
