@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]  # no type hints
 import pytest
-from conftest import assert_bit_identical, column_values
+from helpers import assert_bit_identical, column_values
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from pyspark import cloudpickle

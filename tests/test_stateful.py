@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq  # type: ignore[import-untyped]  # no type hints
 import pytest
-from conftest import assert_bit_identical
+from helpers import assert_bit_identical
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import score_by_key
