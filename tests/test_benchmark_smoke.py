@@ -20,6 +20,8 @@ from reference import score_by_key, score_series
 
 import polars_scores as ps
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = ("1e3", "2e3")
 CASE_TITLES = (

@@ -21,6 +21,7 @@ from polars.testing.parametric import series
 from reference import dot, dot_terms, score_series, total
 
 import polars_scores as ps
+from polars_scores._checks import ACCEPTED_DTYPES
 from polars_scores.stateful import RollingScorer
 
 # The dtype classes Polars' strategies can make at the installed version,
@@ -180,3 +181,8 @@ def test_rolling_scorer_over_batches(cut: tuple[pl.DataFrame, list[pl.DataFrame]
     assert scored is not None, f"{[part.dtypes for part in parts]} were refused"
     got = [score for batch in scored for score in batch["x_score"].to_list()]
     assert_bit_identical(got, scores_per_group(whole["x"].to_list(), groups))
+
+
+def test_the_package_accepts_what_the_kernels_read() -> None:
+    """The Python-side checks (streaming, Spark) take their dtypes from Rust."""
+    assert ACCEPTED_DTYPES == READABLE

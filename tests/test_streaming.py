@@ -128,7 +128,8 @@ def test_stop_signals_stop_a_run_and_leave_nothing(
 
 @pytest.fixture
 def system_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    """The syncs, links and renames made, in order, each with what it touched."""
+    """The syncs, links and renames made, in order, each with what it touched
+    (the kind of file synced, the name linked or renamed to)."""
     calls: list[tuple[str, str]] = []
     fsync, link, replace = os.fsync, os.link, os.replace
 
@@ -136,13 +137,14 @@ def system_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
         calls.append(("fsync", "folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"))
         fsync(fd)
 
+    # Only calls that succeed count (a link onto an existing name fails).
     def record_link(source: str, target: str, **kwargs: int) -> None:
-        calls.append(("link", os.path.basename(target)))
         link(source, target, **kwargs)
+        calls.append(("link", os.path.basename(target)))
 
     def record_replace(source: str, target: str, **kwargs: int) -> None:
-        calls.append(("replace", os.path.basename(target)))
         replace(source, target, **kwargs)
+        calls.append(("replace", os.path.basename(target)))
 
     monkeypatch.setattr(os, "fsync", record_fsync)
     monkeypatch.setattr(os, "link", record_link)

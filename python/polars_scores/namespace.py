@@ -7,15 +7,8 @@ from typing import cast
 
 import polars as pl
 
-from polars_scores._plugin import (
-    IntoExpr,
-    IntoKeys,
-    finite,
-    plugin,
-    series_keys,
-    to_expr,
-    to_keys,
-)
+from polars_scores._checks import finite, series_keys, to_expr, to_keys
+from polars_scores._plugin import IntoExpr, IntoKeys, plugin
 
 
 @pl.api.register_expr_namespace("scores")

@@ -31,9 +31,16 @@ from typing import Any, Literal, get_args
 import polars as pl
 from polars.io.plugins import register_io_source
 
-from polars_scores._plugin import finite
+from polars_scores._checks import (
+    check_columns,
+    column_names,
+    finite,
+    new_column,
+    not_a_key,
+    positive_int,
+)
 from polars_scores.namespace import col
-from polars_scores.stateful import RollingScorer, check_columns, key_names
+from polars_scores.stateful import RollingScorer
 
 DEFAULT_BATCH_ROWS = 1_000_000
 """Rows per batch: large enough that each batch's per-key bookkeeping is
@@ -123,7 +130,7 @@ def score_to_parquet(
     """
     method = "score_to_parquet"
     # Checked here too so that errors name this function.
-    keys = key_names(method, by)
+    keys = column_names(method, "by", by)
     scorer = RollingScorer(
         value,
         by=keys,
@@ -132,7 +139,7 @@ def score_to_parquet(
         initial=finite(method, "initial", initial),
         name=name,
     )
-    rows = _positive_int(method, "batch_rows", batch_rows)
+    rows = positive_int(method, "batch_rows", batch_rows)
     schema = source.collect_schema()
     check_columns(method, schema, value, keys, scorer.name)
     out_schema = pl.Schema([*schema.items(), (scorer.name, pl.Float64())])
@@ -217,20 +224,13 @@ def total_to_parquet(
     [('a', 27.0), ('b', 8.0)]
     """
     method = "total_to_parquet"
-    keys = key_names(method, by)
+    keys = column_names(method, "by", by)
     power = finite(method, "exponent", exponent)
     total_name = f"{value}_total"
     schema = source.collect_schema()
     check_columns(method, schema, value, keys)
-    if value in keys:
-        raise ValueError(
-            f"{method}: the column {value!r} is both the value to total and a key; "
-            "total another column, or group by other keys"
-        )
-    if total_name in keys:
-        raise ValueError(
-            f"{method}: the result column {total_name!r} would replace the key column of that name"
-        )
+    not_a_key(method, value, keys)
+    new_column(method, total_name, keys)
     columns = [*keys, value]
 
     def input_batches(stop: _Interrupt) -> Iterator[pl.DataFrame]:
@@ -252,14 +252,6 @@ def total_to_parquet(
 
     in_schema = pl.Schema({column: schema[column] for column in columns})
     return _write_parquet(method, output, in_schema, input_batches, aggregate, compression)
-
-
-def _positive_int(method: str, name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{method}: {name} must be an integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{method}: {name} must be at least 1, got {value}")
-    return value
 
 
 def _write_parquet(
