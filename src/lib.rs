@@ -34,12 +34,35 @@ mod module {
         crate::kernels::avx2_enabled()
     }
 
+    /// The names of the value dtypes the kernels read, as `ensure_numeric`
+    /// decides: Python checks columns against them before streaming or Spark
+    /// runs start, with no list of its own that could drift.
+    #[pyfunction]
+    fn accepted_dtype_names() -> Vec<String> {
+        use polars::prelude::{DataType, Field};
+        use DataType::*;
+        // Every dtype without parameters; the rule itself picks among them.
+        let candidates = [
+            Boolean, Int8, Int16, Int32, Int64, Int128, UInt8, UInt16, UInt32, UInt64, UInt128,
+            Float16, Float32, Float64, String, Binary, Date, Time, Null,
+        ];
+        candidates
+            .into_iter()
+            .filter(|dtype| {
+                let field = Field::new("".into(), dtype.clone());
+                crate::numeric::ensure_numeric("", &field).is_ok()
+            })
+            .map(|dtype| format!("{dtype:?}"))
+            .collect()
+    }
+
     #[pymodule]
     fn _internal(module: &Bound<'_, PyModule>) -> PyResult<()> {
         // The one source of the version is Cargo.toml: maturin writes it into
         // the wheel's metadata, and the library reports the one it was built as.
         module.add("__version__", env!("CARGO_PKG_VERSION"))?;
         module.add_function(wrap_pyfunction!(avx2_enabled, module)?)?;
+        module.add_function(wrap_pyfunction!(accepted_dtype_names, module)?)?;
         module.add_class::<crate::states::DenseKeyStates>()
     }
 }

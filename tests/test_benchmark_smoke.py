@@ -12,6 +12,14 @@ import sys
 from pathlib import Path
 
 from matplotlib.image import imread
+import numpy as np
+import polars as pl
+import pytest
+from reference import score_by_key, score_series
+
+import polars_scores as ps
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = ("1e3", "2e3")
@@ -64,12 +72,20 @@ def test_suite_writes_its_table_and_chart(tmp_path: Path) -> None:
     assert (image[..., :3] < 0.99).mean() > 0.01, "the chart is blank"
 
 
-def test_threads_bench_checks_every_thread_count() -> None:
+# Above both parallel thresholds on two threads: 550k rows per thread (one
+# series goes parallel from 64k, keys from 512k), 110k rows per key and thread
+# with 5 keys (keys need 256).
+THREADS_ROWS = 1_100_000
+THREADS_KEYS = 5
+
+
+def test_threads_bench_runs_parallel_and_checks_every_thread_count() -> None:
     done = subprocess.run(
         [
             sys.executable,
             str(ROOT / "benchmarks" / "threads_bench.py"),
-            *("--rows", "3000", "--threads", "1,2,3", "--keys", "0,5", "--repeat", "1"),
+            *("--rows", str(THREADS_ROWS), "--threads", "1,2"),
+            *("--keys", f"0,{THREADS_KEYS}", "--repeat", "1"),
         ],
         capture_output=True,
         text=True,
@@ -78,5 +94,24 @@ def test_threads_bench_checks_every_thread_count() -> None:
     )
     assert done.returncode == 0, done.stderr
     rows = [line.split("|")[0].strip() for line in done.stdout.splitlines() if "|" in line]
-    assert rows == ["keys", "none", "5"]
+    assert rows == ["keys", "none", str(THREADS_KEYS)]
     assert "every thread count bit-identical to one thread" in done.stdout
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_benchmarked_inputs_on_forced_threads_match_the_reference(
+    monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    """The bench checks threads against one thread; this checks both against
+    the reference loops, on inputs of the bench's shape and size."""
+    monkeypatch.setenv("POLARS_SCORES_MAX_THREADS", str(threads))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(THREADS_ROWS) * 10.0
+    k = rng.integers(0, THREADS_KEYS, THREADS_ROWS)
+    frame = pl.DataFrame({"x": x, "k": k})
+    got = frame.select(plain=ps.col("x").scores.rolling(), keyed=ps.col("x").scores.rolling(by="k"))
+    values, keys = x.tolist(), k.tolist()
+    for name, want in [("plain", score_series(values)), ("keyed", score_by_key(values, keys))]:
+        assert np.array_equal(
+            got[name].to_numpy().view(np.uint64), np.array(want).view(np.uint64)
+        ), name

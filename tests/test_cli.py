@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-import doctest
+import contextlib
 import math
+import os
+import resource
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import assert_bit_identical
+from helpers import assert_bit_identical
+from reference import score_series
 from reference import total as reference_total
 
 import polars_scores as ps
 import polars_scores.cli
 
+CLI = "polars_scores.cli"
 OLD = b"an earlier output that a failed run must leave alone"
 
 
@@ -111,6 +116,7 @@ def test_total(data: Path) -> None:
         assert math.isclose(total, reference_total(values, exponent=2), rel_tol=1e-12)
 
 
+@pytest.mark.slow
 def test_demo() -> None:
     result = run("demo", "--rows", "30000", "--keys", "40")
     assert result.returncode == 0, result.stderr
@@ -218,7 +224,38 @@ def long_input(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kill", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def start_slow_score(
+    source: Path, output: Path, *, batch_rows: int = 50, command: Sequence[str] = ("-m", CLI)
+) -> subprocess.Popen[str]:
+    """`score` with tiny batches, which makes it last long enough to be stopped,
+    returned once it writes its work file. `command` runs the CLI."""
+    process = subprocess.Popen(
+        [sys.executable, *command, "score", str(source), "-o", str(output), "--value", "x",
+         "--by", "k", "--batch-rows", str(batch_rows)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not writes_into(process.pid, output.parent):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    return process
+
+
+def writes_into(pid: int, folder: Path) -> bool:
+    """Whether process `pid` has a work file open in `folder`: a hidden named
+    one, or one with no name yet (Linux shows it as ``folder/#inode (deleted)``)."""
+    for link in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = Path(os.readlink(link))
+            if target.parent == folder and target.name.startswith(("#", ".")):
+                return True
+    return False
+
+
+@pytest.mark.parametrize(
+    "kill", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL], ids=str
+)
 @pytest.mark.parametrize("existing", [False, True])
 def test_a_run_killed_midway_leaves_no_output(
     long_input: Path, kill: signal.Signals, existing: bool
@@ -226,17 +263,7 @@ def test_a_run_killed_midway_leaves_no_output(
     output = long_input.with_name("out.parquet")
     if existing:
         output.write_bytes(OLD)
-    # Tiny batches make the run last long enough to be interrupted.
-    process = subprocess.Popen(
-        [sys.executable, "-m", "polars_scores.cli", "score", str(long_input), "-o",
-         str(output), "--value", "x", "--by", "k", "--batch-rows", "50"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not list(long_input.parent.glob(".out.parquet.*.partial")):
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    process = start_slow_score(long_input, output)
     process.send_signal(kill)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode != 0
@@ -244,17 +271,231 @@ def test_a_run_killed_midway_leaves_no_output(
         assert output.read_bytes() == OLD
     else:
         assert not output.exists()
+    # Not even SIGKILL leaves a work file behind.
+    expected = ["long.parquet", "out.parquet"] if existing else ["long.parquet"]
+    assert sorted(p.name for p in long_input.parent.iterdir()) == expected
     if kill != signal.SIGKILL:
-        assert process.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[kill]
-        what = "interrupted" if kill == signal.SIGINT else "terminated"
+        assert process.returncode == 128 + kill
+        what = "interrupted" if kill == signal.SIGINT else f"terminated by {kill.name}"
         assert stderr.strip().splitlines() == [
             f"polars-scores score: error: {what}; no output written"
         ]
-        # Only a SIGKILL can leave the hidden partial file behind.
-        assert not list(long_input.parent.glob(".out.parquet.*"))
 
 
-def test_docstring_examples() -> None:
-    results = doctest.testmod(polars_scores.cli, verbose=False, report=True)
-    assert results.attempted > 0
-    assert results.failed == 0
+def earlier_result(output: Path) -> pl.DataFrame:
+    """A valid earlier output in `output`'s folder, beside another file of the same
+    schema, so that the folder scans as one dataset."""
+    earlier = pl.DataFrame({"k": [1], "x": [2.0], "x_score": [2.0]})
+    earlier.write_parquet(output)
+    earlier.write_parquet(output.with_name("other.parquet"))
+    return earlier
+
+
+@pytest.mark.parametrize(
+    "fallback",
+    [False, True],
+    ids=["unnamed work file", "named work file (no O_TMPFILE)"],
+)
+def test_a_killed_run_breaks_neither_a_scan_of_the_folder_nor_a_rerun(
+    long_input: Path, fallback: bool
+) -> None:
+    output = long_input.parent / "results" / "out.parquet"
+    output.parent.mkdir()
+    earlier = earlier_result(output)
+    # Without O_TMPFILE (other systems, some file systems) the work file has
+    # a name: simulated by taking the unnamed kind away.
+    command = ["-c", NO_UNNAMED_FILES] if fallback else ["-m", CLI]
+    process = start_slow_score(long_input, output, command=command)
+    process.kill()
+    process.communicate(timeout=60)
+    assert pl.read_parquet(output).equals(earlier)
+    if fallback:
+        # The killed run's work file is left, and the next run removes it.
+        assert len(list(output.parent.glob(".out.parquet.*.partial"))) == 1
+    else:
+        assert pl.scan_parquet(output.parent).collect().equals(pl.concat([earlier, earlier]))
+        assert pl.scan_parquet(output.parent / "*.parquet").collect().height == 2
+
+    result = run("score", long_input, "-o", output, "--value", "x", "--by", "k", "-q")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in output.parent.iterdir()) == ["other.parquet", "out.parquet"]
+    frame = pl.read_parquet(long_input)
+    scanned = pl.scan_parquet(output.parent).collect()
+    assert scanned.height == frame.height + 1
+    expected = frame.select(ps.col("x").scores.rolling(by="k")).to_series()
+    assert_bit_identical(pl.read_parquet(output)["x_score"].to_list(), expected.to_list())
+
+
+# Runs the command with the unnamed work files of Linux taken away.
+NO_UNNAMED_FILES = """
+import sys
+import polars_scores.streaming as streaming
+from polars_scores.cli import main
+streaming._unnamed_file = lambda *args: None
+sys.exit(main())
+"""
+
+
+def test_sighup_ignored_on_purpose_stays_ignored(long_input: Path) -> None:
+    """Under nohup, a closed terminal must not stop the run."""
+    output = long_input.with_name("out.parquet")
+    ignore_hup = (
+        "import signal, runpy; signal.signal(signal.SIGHUP, signal.SIG_IGN); "
+        f"runpy.run_module({CLI!r}, run_name='__main__')"
+    )
+    process = start_slow_score(long_input, output, batch_rows=500, command=["-c", ignore_hup])
+    process.send_signal(signal.SIGHUP)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert pl.read_parquet(output).height == pl.read_parquet(long_input).height
+
+
+@pytest.fixture
+def parts(tmp_path: Path) -> Path:
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for i in range(3):
+        pl.DataFrame({"k": [i, i], "x": [1.0 + i, 0.5]}).write_parquet(folder / f"p{i}.parquet")
+    return folder
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file below `folder` with its content and modification time."""
+    return {
+        str(path.relative_to(folder)): (path.read_bytes(), path.stat().st_mtime_ns)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and not path.is_symlink()
+    }
+
+
+@pytest.mark.parametrize(
+    ("spec", "output"),
+    [
+        ("parts/p1.parquet", "parts/p1.parquet"),  # the same path
+        ("parts/p1.parquet", "parts/../parts/./p1.parquet"),  # another path to it
+        ("parts/p1.parquet", "link.parquet"),  # a symbolic link to the input
+        ("link.parquet", "parts/p1.parquet"),  # an input given through a link
+        ("parts/p1.parquet", "hard.parquet"),  # a hard link: the same file
+        ("parts/*.parquet", "parts/p0.parquet"),  # matched by the glob
+        ("parts/*.parquet", "parts/new.parquet"),  # would be matched once written
+        ("parts/**/*.parquet", "parts/sub/new.parquet"),
+        ("parts/p[0-9].parquet", "parts/p7.parquet"),
+        ("parts/*.parquet", "parts/.p.parquet"),  # Polars' globs match hidden files
+        ("parts/p?.parquet", "parts/p5.parquet"),
+        ("parts", "parts/p2.parquet"),  # in the folder
+        ("parts", "parts/new.parquet"),
+        ("parts", "parts/sub/deeper.parquet"),  # Polars reads sub-folders too
+        ("linked-parts", "parts/new.parquet"),  # the folder through a link
+    ],
+)
+@pytest.mark.parametrize("command", ["score", "total"])
+def test_output_may_not_be_an_input(
+    parts: Path, spec: str, output: str, command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = parts.parent
+    (root / "link.parquet").symlink_to(parts / "p1.parquet")
+    os.link(parts / "p1.parquet", root / "hard.parquet")
+    (root / "linked-parts").symlink_to(parts)
+    (parts / "sub").mkdir()
+    monkeypatch.chdir(root)
+    before = snapshot(root)
+    result = run(command, spec, "-o", output, "--value", "x")
+    assert_one_line_error(result, repr(output), repr(spec), "read by the input")
+    assert snapshot(root) == before
+
+
+def test_an_output_beside_the_inputs_but_not_read_is_fine(parts: Path) -> None:
+    output = parts / "scored.out"
+    result = run("score", parts / "*.parquet", "-o", output, "--value", "x", "-q")
+    assert result.returncode == 0, result.stderr
+    assert pl.read_parquet(output).height == 6
+
+
+def test_files_read_are_those_polars_reads(tmp_path: Path) -> None:
+    """The command's idea of what a glob or folder reads (to refuse an OUTPUT
+    among them) is Polars' own: hidden files and sub-folders included."""
+    frame = pl.DataFrame({"x": [1.0]})
+    for name in ["a.parquet", ".hidden.parquet", "b1.parquet", "b22.parquet",
+                 "sub/c.parquet", ".work/d.parquet", "sub/deep/e.parquet"]:  # fmt: skip
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        frame.write_parquet(tmp_path / name)
+    specs = ["", "/*.parquet", "/**/*.parquet", "/b?.parquet", "/b[0-9]*.parquet",
+             "/[!a]*.parquet", "/*/*.parquet", "/sub/**/*.parquet"]  # fmt: skip
+    for spec in (f"{tmp_path}{suffix}" for suffix in specs):
+        polars_reads = pl.scan_parquet(spec, include_file_paths="path").collect()["path"]
+        mine = polars_scores.cli._files_read(spec)
+        assert sorted(map(os.path.normpath, mine)) == sorted(polars_reads.to_list()), spec
+        for path in polars_reads:
+            assert polars_scores.cli._reads_path(spec, Path(path)), (spec, path)
+    assert not polars_scores.cli._reads_path(f"{tmp_path}/*.parquet", tmp_path / "sub/c.parquet")
+
+
+def test_several_inputs_are_read_in_the_order_given(parts: Path) -> None:
+    output = parts.parent / "out.parquet"
+    order = ["p2", "p0", "p1"]
+    inputs = [parts / f"{name}.parquet" for name in order]
+    result = run("score", *inputs, "-o", output, "--value", "x", "-q")
+    assert result.returncode == 0, result.stderr
+    frame = pl.concat([pl.read_parquet(path) for path in inputs])
+    got = pl.read_parquet(output)
+    assert got.drop("x_score").equals(frame)
+    expected = score_series(frame["x"].to_list())
+    assert_bit_identical(got["x_score"].to_list(), expected)
+
+
+def test_help_says_in_which_order_files_are_read() -> None:
+    text = " ".join(run("score", "--help").stdout.split())
+    assert "lexicographic order" in text and "part-10 before part-2" in text
+    text = " ".join(run("--help").stdout.split())
+    assert "zero-padded" in text and "pl.scan_parquet([...])" in text
+
+
+def test_a_key_that_is_also_the_value(data: Path, old_output: Path) -> None:
+    result = run("total", data, "-o", old_output, "--value", "amount", "--by", "amount")
+    assert_one_line_error(result, "'amount'", "both the value to sum and a key")
+    result = run("total", data, "-o", old_output, "--value", "amount", "--by", "amount_total")
+    # No such column: the message lists the real ones.
+    assert_one_line_error(result, "'amount_total'", "available")
+    assert old_output.read_bytes() == OLD
+
+
+def ignore_sigxfsz_and_limit_file_size(limit: int) -> Callable[[], None]:
+    def limit_in_the_child() -> None:
+        # Ignored, SIGXFSZ no longer kills: the write fails with EFBIG instead.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return limit_in_the_child
+
+
+@pytest.mark.parametrize("command", ["score", "total"])
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_write_failure_names_the_output(long_input: Path, command: str, existing: bool) -> None:
+    output = long_input.parent / "results" / "out.parquet"
+    output.parent.mkdir()
+    if existing:
+        output.write_bytes(OLD)
+    # A file-size limit stands in for a full disk: the write fails midway.
+    limit = 20_000 if command == "score" else 2_000
+    result = subprocess.run(
+        [sys.executable, "-m", "polars_scores.cli", command, str(long_input), "-o", str(output),
+         "--value", "x", "--by", "k", "--compression", "uncompressed"],
+        capture_output=True, text=True, timeout=120, check=False,
+        preexec_fn=ignore_sigxfsz_and_limit_file_size(limit),
+    )  # fmt: skip
+    assert_one_line_error(result, f"cannot write {str(output)!r}", "File too large")
+    assert "long.parquet" not in result.stderr
+    assert [p.name for p in output.parent.iterdir()] == (["out.parquet"] if existing else [])
+    if existing:
+        assert output.read_bytes() == OLD
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into any folder")
+def test_a_folder_without_write_permission(data: Path) -> None:
+    folder = data.parent / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    output = folder / "out.parquet"
+    result = run("score", data, "-o", output, "--value", "amount")
+    assert_one_line_error(result, f"cannot write {str(output)!r}", "Permission denied")
+    assert list(folder.iterdir()) == []

@@ -1,13 +1,16 @@
-"""Concurrent and repeated calls: the same answers, and no memory growth."""
+"""Concurrent and repeated calls: the reference loops' answers, and no memory growth."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import polars as pl
+from helpers import assert_bit_identical
+from reference import dot, score_by_key, score_series, total
 
 import polars_scores  # noqa: F401
 
@@ -28,57 +31,108 @@ def frame(seed: int, n: int = 20_000) -> pl.DataFrame:
     )
 
 
-def queries(df: pl.DataFrame) -> list[Callable[[], pl.DataFrame]]:
-    """Calls of every method through every route, each giving a frame."""
+Case = tuple[Callable[[], pl.DataFrame], pl.DataFrame]
+
+
+def cases(df: pl.DataFrame) -> list[Case]:
+    """Calls of every method through every route, each with the frame the
+    reference loops give for it."""
     lazy = df.lazy()
+    x, k, j, b = (df[name].to_list() for name in ("x", "k", "j", "b"))
+    height = df.height
+    group_keys = sorted(set(j))
+    grouped_scores = [
+        score_series([v for v, g in zip(x, j, strict=True) if g == key]) for key in group_keys
+    ]
     return [
-        lambda: df.select(
-            pl.col("x").scores.rolling().alias("plain"),
-            pl.col("x").scores.rolling(by="k", rise=0.8).alias("hashed"),
-            pl.col("x").scores.rolling(by="j", initial="b").alias("dense"),
-            # Integer squares sum exactly, so however Polars orders the partial
-            # sums across its threads the bits cannot change.
-            pl.col("b").scores.total(exponent=2.0).alias("total"),
-            pl.col("x").scores.dot("b").alias("dot"),
+        (
+            lambda: df.select(
+                pl.col("x").scores.rolling().alias("plain"),
+                pl.col("x").scores.rolling(by="k", rise=0.8).alias("hashed"),
+                pl.col("x").scores.rolling(by="j", initial="b").alias("dense"),
+                pl.col("b").scores.total(exponent=2.0).alias("total"),
+                pl.col("x").scores.dot("b").alias("dot"),
+            ),
+            pl.DataFrame(
+                {
+                    "plain": score_series(x),
+                    "hashed": score_by_key(x, k, rise=0.8),
+                    "dense": score_by_key(x, j, initial=b),
+                    "total": [total(b, exponent=2.0)] * height,
+                    "dot": [dot(x, b)] * height,
+                }
+            ),
         ),
-        lambda: lazy.select(pl.col("x").scores.rolling(by=["j", "k"])).collect(engine="streaming"),
-        lambda: (
-            df.group_by("j")
-            .agg(pl.col("x").scores.rolling(), pl.col("b").scores.total(exponent=2.0))
-            .sort("j")
-            .explode("x", empty_as_null=False)
+        (
+            lambda: lazy.select(pl.col("x").scores.rolling(by=["j", "k"])).collect(
+                engine="streaming"
+            ),
+            pl.DataFrame({"x": score_by_key(x, list(zip(j, k, strict=True)))}),
         ),
-        lambda: df["x"].scores.rolling(by=df["j"]).to_frame(),
-        lambda: pl.DataFrame(
-            {"total": [df["x"].scores.total()], "dot": [df["x"].scores.dot(df["b"])]}
+        (
+            lambda: (
+                df.group_by("j")
+                .agg(pl.col("x").scores.rolling(), pl.col("b").scores.total(exponent=2.0))
+                .sort("j")
+                .explode("x", empty_as_null=False)
+            ),
+            pl.DataFrame(
+                [
+                    (
+                        key,
+                        score,
+                        total([v for v, g in zip(b, j, strict=True) if g == key], exponent=2.0),
+                    )
+                    for key, scores in zip(group_keys, grouped_scores, strict=True)
+                    for score in scores
+                ],
+                schema={"j": pl.Int8, "x": pl.Float64, "b": pl.Float64},
+                orient="row",
+            ),
+        ),
+        (
+            lambda: df["x"].scores.rolling(by=df["j"]).to_frame(),
+            pl.DataFrame({"x": score_by_key(x, j)}),
+        ),
+        (
+            lambda: pl.DataFrame(
+                {"total": [df["x"].scores.total()], "dot": [df["x"].scores.dot(df["b"])]}
+            ),
+            pl.DataFrame({"total": [total(x)], "dot": [dot(x, b)]}),
         ),
     ]
 
 
-def fingerprint(result: pl.DataFrame) -> list[tuple[str, bytes, bytes]]:
-    """Each column's name, null mask and value bits: NaN == NaN, but -0.0 != 0.0."""
-    columns = []
-    for column in result.get_columns():
-        values = column.fill_null(0).to_numpy()
-        if values.dtype == np.float64:
-            values = values.view(np.uint64)
-        columns.append((column.name, column.is_null().to_numpy().tobytes(), values.tobytes()))
-    return columns
+# Sums of floats: Polars adds the partial sums of its threads in any order,
+# so these match the exact sum only to rounding.
+ROUNDED = ("total", "dot")
 
 
-def test_threads_get_the_serial_results() -> None:
-    frames = [frame(seed) for seed in range(3)]
-    calls = [call for df in frames for call in queries(df)]
-    serial = [fingerprint(call()) for call in calls]
+def assert_matches(got: pl.DataFrame, want: pl.DataFrame) -> None:
+    """The same columns; each the reference's bit for bit, sums to 1e-12."""
+    assert got.columns == want.columns
+    for name in got.columns:
+        if name in ROUNDED and got[name].dtype == pl.Float64:
+            for g, w in zip(got[name].to_list(), want[name].to_list(), strict=True):
+                assert math.isclose(g, w, rel_tol=1e-12, abs_tol=1e-300), (name, g, w)
+        elif got[name].dtype == pl.Float64:
+            assert_bit_identical(got[name].to_list(), want[name].cast(pl.Float64).to_list())
+        else:
+            assert got[name].equals(want[name]), name
 
-    def run_all(_: int) -> list[list[tuple[str, bytes, bytes]]]:
+
+def test_threads_get_the_reference_results() -> None:
+    calls = [case for seed in range(3) for case in cases(frame(seed))]
+
+    def run_all(_: int) -> list[pl.DataFrame]:
         # Several rounds, so that the threads' calls overlap in many ways.
-        return [fingerprint(call()) for _ in range(ROUNDS) for call in calls]
+        return [call() for _ in range(ROUNDS) for call, _ in calls]
 
     with ThreadPoolExecutor(THREADS) as pool:
         results = list(pool.map(run_all, range(THREADS)))
     for result in results:
-        assert result == serial * ROUNDS
+        for got, (_, want) in zip(result, calls * ROUNDS, strict=True):
+            assert_matches(got, want)
 
 
 def resident_bytes() -> int:

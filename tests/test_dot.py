@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
-from conftest import (
+from helpers import (
     NUMERIC_DTYPES,
     assert_close,
     chunked,

@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from conftest import (
+from helpers import (
     NUMERIC_DTYPES,
     assert_bit_identical,
     assert_close,

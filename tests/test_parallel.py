@@ -16,7 +16,7 @@ import functools
 import numpy as np
 import polars as pl
 import pytest
-from conftest import chunked
+from helpers import chunked
 from reference import score_by_key, score_series
 
 import polars_scores  # noqa: F401  (registers the namespace)
@@ -54,7 +54,7 @@ def reference(shape: str) -> tuple[pl.Series, pl.Series]:
 
 
 def assert_bit_identical(got: pl.Series, want: pl.Series) -> None:
-    """conftest's check, in numpy for a million rows: nulls and NaNs in the
+    """helpers' check, in numpy for a million rows: nulls and NaNs in the
     same rows, every other value bit for bit."""
     assert got.dtype == want.dtype == pl.Float64
     assert got.len() == want.len()

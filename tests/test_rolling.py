@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
-from conftest import (
+from helpers import (
     INT_DTYPES,
     NUMERIC_DTYPES,
     assert_bit_identical,

@@ -10,7 +10,6 @@ a heavily skewed key, empty partitions, and nulls in values and keys.
 from __future__ import annotations
 
 import contextlib
-import doctest
 import math
 import os
 import subprocess
@@ -19,11 +18,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+pytest.importorskip("pyspark", reason="the spark extra is not installed")
+
 import numpy as np
 import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]  # no type hints
-import pytest
-from conftest import assert_bit_identical, column_values
+from helpers import assert_bit_identical, column_values
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from pyspark import cloudpickle
@@ -38,16 +40,15 @@ import polars_scores as ps
 import polars_scores.spark
 from polars_scores import spark as scores
 
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
 BATCH_SIZES = [1, 3, 7]
 
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
     """A local SparkSession with two cores and five shuffle partitions."""
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    # The Python workers must run this interpreter, which has the plugin.
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    # conftest.py points Spark's Python workers at this interpreter.
     builder = (
         SparkSession.builder.master("local[2]")
         .appName("polars-scores tests")
@@ -441,7 +442,7 @@ def test_errors_name_the_function_and_the_column(spark: SparkSession) -> None:
         scores.rolling(df, "x", by="k", order_by=[])
     with pytest.raises(ValueError, match=r"result column 's'"):
         scores.rolling(df, "x", by="k", order_by="t", name="s")
-    with pytest.raises(ValueError, match=r"spark\.dot: column 'x' is both summed and a key"):
+    with pytest.raises(ValueError, match=r"spark\.dot: the column 'x' is both the value to sum"):
         scores.dot(df, "x", "t", by="x")
     with pytest.raises(ValueError, match=r"spark\.rolling: rise must be finite"):
         scores.rolling(df, "x", by="k", order_by="t", rise=math.inf)
@@ -485,9 +486,3 @@ print(polars.thread_pool_size(), out.column("x_score").to_pylist())
     assert threads == "1"
     want = score_by_key(batch.column("x").to_pylist(), batch.column("k").to_pylist())
     assert scored.strip() == str(want)
-
-
-def test_docstring_examples(spark: SparkSession) -> None:
-    results = doctest.testmod(polars_scores.spark, verbose=False, report=True)
-    assert results.attempted > 0
-    assert results.failed == 0

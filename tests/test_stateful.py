@@ -3,7 +3,6 @@ against the in-memory plugin and an independent Python loop."""
 
 from __future__ import annotations
 
-import doctest
 import itertools
 import math
 from collections.abc import Sequence
@@ -12,15 +11,13 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq  # type: ignore[import-untyped]  # no type hints
 import pytest
-from conftest import assert_bit_identical
+from helpers import assert_bit_identical
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import score_by_key
 from reference import total as reference_total
 
 import polars_scores as ps
-import polars_scores.stateful
-import polars_scores.streaming
 from polars_scores._internal import DenseKeyStates
 from polars_scores.stateful import RollingScorer
 from polars_scores.streaming import score_to_parquet, total_to_parquet
@@ -419,10 +416,3 @@ def test_total_to_parquet_errors(events: Path) -> None:
     with pytest.raises(ValueError, match="total_to_parquet: exponent"):
         total_to_parquet(pl.scan_parquet(events), output, value="x", exponent=math.nan)
     assert not output.exists()
-
-
-@pytest.mark.parametrize("module", [polars_scores.stateful, polars_scores.streaming])
-def test_docstring_examples(module: object) -> None:
-    results = doctest.testmod(module, verbose=False, report=True)  # type: ignore[arg-type]
-    assert results.attempted > 0
-    assert results.failed == 0

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import polars as pl
 import pytest
-from conftest import (
+from helpers import (
     INT_DTYPES,
     NUMERIC_DTYPES,
     assert_close,

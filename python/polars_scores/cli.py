@@ -9,21 +9,19 @@ import argparse
 import glob
 import math
 import os
+import re
 import signal
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn, TextIO
+from typing import NoReturn, TextIO, TypeVar
 
 import polars as pl
 
-from polars_scores import __version__
-from polars_scores.namespace import col
-from polars_scores.reference import score, score_series
-from polars_scores.stateful import check_columns
+from polars_scores import __version__, demo
+from polars_scores._checks import ParameterError, check_columns, finite, positive_int
 from polars_scores.streaming import (
     COMPRESSIONS,
     DEFAULT_BATCH_ROWS,
@@ -33,6 +31,8 @@ from polars_scores.streaming import (
 
 PROG = "polars-scores"
 
+T = TypeVar("T")
+
 EXAMPLES = """\
 examples:
   polars-scores score events.parquet -o scored.parquet --value amount --by user_id
@@ -40,9 +40,17 @@ examples:
   polars-scores total data/ -o totals.parquet --value amount --by user_id --exponent 2
   polars-scores demo --rows 2000000 --keys 10000
 
-INPUT is a parquet file, a glob (quote it) or a folder of parquet files. The
-output is written to a hidden temporary file beside OUTPUT and renamed into
-place only on success: a failure or Ctrl-C leaves an existing OUTPUT as it was.
+INPUT is a parquet file, a glob (quote it) or a folder of parquet files, or
+several of them, read one after the other. The files of a glob or a folder
+are read in the lexicographic order of their paths (part-10 before part-2),
+and that order is the order the rolling score sees: name the files with
+zero-padded numbers (part-02, part-10), or list them in the order wanted
+(from Python: pl.scan_parquet([...]) with the paths in that order).
+
+OUTPUT may not be one of the inputs, nor in a folder or glob that is read.
+It is written to a work file beside it and renamed into place only on
+success: a failure, Ctrl-C, SIGTERM or SIGHUP leaves an existing OUTPUT as it
+was, and nothing that a later scan of the folder would read.
 """
 
 
@@ -51,7 +59,17 @@ class _CommandError(Exception):
 
 
 class _TerminatedError(Exception):
-    """SIGTERM arrived."""
+    """SIGTERM or SIGHUP arrived."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+_TERMINATING = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+"""The signals that end a run cleanly (Ctrl-C's SIGINT raises KeyboardInterrupt)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,9 +84,7 @@ def _finite(text: str) -> float:
         number = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(number):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-    return number
+    return _argument(finite, number)
 
 
 def _named_column(text: str) -> tuple[str, str]:
@@ -83,9 +99,15 @@ def _positive(text: str) -> int:
         number = int(text.replace("_", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
-    return number
+    return _argument(positive_int, number)
+
+
+def _argument(check: Callable[[str, str, object], T], value: object) -> T:
+    """`value` through the library's own check; argparse names the option."""
+    try:
+        return check(PROG, "argument", value)
+    except ParameterError as error:
+        raise argparse.ArgumentTypeError(error.problem) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -102,7 +124,13 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("input", metavar="INPUT", help="parquet file, glob or folder")
+        sub.add_argument(
+            "input",
+            nargs="+",
+            metavar="INPUT",
+            help="parquet file, glob or folder (a glob's or folder's files are read in "
+            "lexicographic order: part-10 before part-2); several are read in the order given",
+        )
         sub.add_argument("-o", "--output", required=True, help="parquet file to write")
         sub.add_argument("--value", required=True, metavar="COL", help="numeric column")
         sub.add_argument(
@@ -202,31 +230,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line `argv` (default ``sys.argv[1:]``); return its exit status.
 
     0 on success, 1 on an error (reported as one line on stderr), 2 on a usage
-    error, 130 on Ctrl-C and 143 on SIGTERM.
+    error, 130 on Ctrl-C, 143 on SIGTERM and 129 on SIGHUP.
     """
     arguments = _parser().parse_args(argv)
     label = f"{PROG} {arguments.command}"
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    # A signal ignored on purpose (nohup) stays ignored.
+    previous = {
+        signum: signal.signal(signum, _raise_terminated)
+        for signum in _TERMINATING
+        if signal.getsignal(signum) is not signal.SIG_IGN
+    }
     try:
         if arguments.command == "demo":
-            _demo(arguments.rows, arguments.keys)
+            demo.run(arguments.rows, arguments.keys)
         else:
             _run(arguments)
-    except _CommandError as failure:
+    except (_CommandError, demo.MismatchError) as failure:
         return _fail(label, str(failure), 1)
     except (pl.exceptions.PolarsError, OSError, ValueError, TypeError) as error:
         return _fail(label, _one_line(error), 1)
     except KeyboardInterrupt:
         return _fail(label, "interrupted; no output written", 130)
-    except _TerminatedError:
-        return _fail(label, "terminated; no output written", 143)
+    except _TerminatedError as stop:
+        return _fail(label, f"terminated by {stop}; no output written", 128 + stop.signum)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return 0
 
 
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    raise _TerminatedError
+    raise _TerminatedError(signum)
 
 
 def _fail(label: str, message: str, status: int) -> int:
@@ -242,7 +276,11 @@ _LIBRARY_PREFIXES = ("score_to_parquet: ", "total_to_parquet: ", "RollingScorer.
 
 def _one_line(error: BaseException) -> str:
     """The first line of an error's message (Polars appends plans and contexts)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = str(error)
+    if isinstance(error, OSError) and error.strerror:
+        # Without the "[Errno N]" that str() puts first.
+        text = error.strerror + (f": {error.filename!r}" if error.filename else "")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     line = lines[0] if lines else type(error).__name__
     for prefix in _LIBRARY_PREFIXES:
         line = line.removeprefix(prefix)
@@ -252,6 +290,7 @@ def _one_line(error: BaseException) -> str:
 def _run(arguments: argparse.Namespace) -> None:
     command = arguments.command
     source, rows = _scan(arguments.input)
+    _check_output_is_not_read(arguments.input, arguments.output)
     label = f"{PROG} {command}"
     keys = list(arguments.by)
     # Checked here too so that the messages name the command.
@@ -266,7 +305,8 @@ def _run(arguments: argparse.Namespace) -> None:
         written = _write(arguments, source, keys, report)
     except pl.exceptions.PolarsError as error:
         # The columns were checked: what fails now is reading or writing data.
-        raise _CommandError(f"failed on {arguments.input!r}: {_one_line(error)}") from None
+        # Failures to write are OSErrors naming the output.
+        raise _CommandError(f"failed on {_names(arguments.input)}: {_one_line(error)}") from None
     report.finish(
         f"{command}: {rows:,} rows read, {written:,} rows written to {arguments.output} "
         f"in {time.perf_counter() - start:.1f} s"
@@ -304,23 +344,115 @@ def _write(
     )
 
 
-def _scan(spec: str) -> tuple[pl.LazyFrame, int]:
-    """The parquet input `spec` (a file, glob or folder) and its row count."""
-    if glob.has_magic(spec):
-        if not glob.glob(spec, recursive=True):
-            raise _CommandError(f"no file matches {spec!r}")
-    elif not os.path.exists(spec):
-        raise _CommandError(f"cannot read {spec!r}: no such file or folder")
-    elif not os.access(spec, os.R_OK):
-        raise _CommandError(f"cannot read {spec!r}: permission denied")
-    source = pl.scan_parquet(spec)
+def _scan(specs: Sequence[str]) -> tuple[pl.LazyFrame, int]:
+    """The parquet inputs `specs` (files, globs or folders), in order, and their row count."""
+    for spec in specs:
+        if glob.has_magic(spec):
+            if next(_files_read(spec), None) is None:
+                raise _CommandError(f"no file matches {spec!r}")
+        elif not os.path.exists(spec):
+            raise _CommandError(f"cannot read {spec!r}: no such file or folder")
+        elif not os.access(spec, os.R_OK):
+            raise _CommandError(f"cannot read {spec!r}: permission denied")
+    source = pl.scan_parquet(list(specs))
     try:
         # Both come from the parquet footers, which this reads and checks.
         source.collect_schema()
         rows: int = source.select(pl.len()).collect().item()
     except (pl.exceptions.PolarsError, OSError) as error:
-        raise _CommandError(f"cannot read {spec!r} as parquet: {_one_line(error)}") from None
+        raise _CommandError(f"cannot read {_names(specs)} as parquet: {_one_line(error)}") from None
     return source, rows
+
+
+def _names(specs: Sequence[str]) -> str:
+    return ", ".join(repr(spec) for spec in specs)
+
+
+# Which files an input reads ----------------------------------------------------------
+
+
+def _check_output_is_not_read(specs: Sequence[str], output: str) -> None:
+    """Refuse an OUTPUT that an input reads, or would read once written: the run
+    would replace its own data, or a later run would read its result as data."""
+    target = Path(os.path.realpath(output))
+    try:
+        existing = os.stat(output)
+    except OSError:
+        existing = None
+    for spec in specs:
+        # Through any path or link: the same place, or the same file.
+        same = _reads_path(spec, target) or (
+            existing is not None
+            and any(os.path.samestat(existing, os.stat(path)) for path in _files_read(spec))
+        )
+        if same:
+            raise _CommandError(
+                f"the output {output!r} is read by the input {spec!r}; write it elsewhere"
+            )
+
+
+def _reads_path(spec: str, target: Path) -> bool:
+    """Whether `spec` reads the file at the resolved path `target` (existing or not)."""
+    if not glob.has_magic(spec):
+        resolved = Path(os.path.realpath(spec))
+        # Polars reads every file below a folder, in sub-folders too.
+        return target == resolved or (resolved.is_dir() and resolved in target.parents)
+    root, pattern = _split_glob(spec)
+    resolved_root = Path(os.path.realpath(root))
+    if resolved_root not in target.parents:
+        return False
+    return pattern.fullmatch(target.relative_to(resolved_root).as_posix()) is not None
+
+
+def _files_read(spec: str) -> Iterator[str]:
+    """The files Polars reads for `spec`: the file itself, every file below a
+    folder, or the files a glob matches (hidden ones too, as Polars does)."""
+    if glob.has_magic(spec):
+        root, pattern = _split_glob(spec)
+    elif os.path.isdir(spec):
+        root, pattern = spec, None
+    else:
+        yield spec
+        return
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            if pattern is None or pattern.fullmatch(Path(os.path.relpath(path, root)).as_posix()):
+                yield path
+
+
+def _split_glob(spec: str) -> tuple[str, re.Pattern[str]]:
+    """A glob's leading folder without wildcards, and the rest as a regular expression
+    over paths relative to it, with Polars' rules: ``*``, ``?`` and ``[...]`` stay
+    within one folder level and match hidden names; ``**/`` is any number of levels."""
+    parts = spec.split("/")
+    literal = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    root = "/".join(parts[:literal]) or ("/" if spec.startswith("/") else ".")
+    rest = "/".join(parts[literal:])
+    pieces, at = [], 0
+    while at < len(rest):
+        if rest.startswith("**/", at):
+            pieces.append("(?:[^/]*/)*")
+            at += 3
+        elif rest.startswith("**", at):
+            pieces.append(".*")
+            at += 2
+        elif rest[at] == "*":
+            pieces.append("[^/]*")
+            at += 1
+        elif rest[at] == "?":
+            pieces.append("[^/]")
+            at += 1
+        elif rest[at] == "[" and (close := rest.find("]", at + 2)) != -1:
+            inside = rest[at + 1 : close]
+            negate = inside.startswith("!")
+            body = re.escape(inside[1:] if negate else inside).replace(r"\-", "-")
+            pieces.append(f"[{'^' if negate else ''}{body}]")
+            at = close + 1
+        else:
+            pieces.append(re.escape(rest[at]))
+            at += 1
+    return root, re.compile("".join(pieces))
 
 
 class _Progress:
@@ -365,131 +497,6 @@ class _Progress:
         clear = "\r\x1b[K" if self._terminal else ""
         self._stream.write(f"{clear}{summary}\n")
         self._stream.flush()
-
-
-# The demo ----------------------------------------------------------------------------
-
-
-def _python_loops_by_key(keys: Sequence[int], values: Sequence[float | None]) -> float:
-    """Seconds the reference loops take over these rows, with a state per key."""
-    start = time.perf_counter()
-    states: dict[int, float] = {}
-    totals: dict[int, float] = {}
-    scores: list[float | None] = []
-    for key, v in zip(keys, values, strict=True):
-        if v is None:
-            scores.append(None)
-            continue
-        prev = states.get(key, 0.0)
-        prev = prev * 0.9 + v if v > prev else prev * 0.5
-        states[key] = prev
-        scores.append(prev)
-        if v > 0:
-            totals[key] = totals.get(key, 0.0) + v**1.5
-    return time.perf_counter() - start
-
-
-def synthetic(rows: int, keys: int, *, seed: int = 0) -> pl.LazyFrame:
-    """`rows` rows of an Int64 ``key`` (about `keys` distinct) and a Float64 ``value``
-    in [0, 100), 1% null, in a reproducible pseudo-random order.
-
-    Examples
-    --------
-    >>> from polars_scores.cli import synthetic
-    >>> synthetic(1000, 10).collect().shape
-    (1000, 2)
-    """
-    row = pl.int_range(0, rows, dtype=pl.Int64)
-    key_hash = row.hash(seed)
-    value_hash = row.hash(seed + 1)
-    return pl.LazyFrame().select(
-        key=(key_hash % keys).cast(pl.Int64),
-        value=pl.when(value_hash % 100 != 0).then((value_hash % 10_000).cast(pl.Float64) / 100),
-    )
-
-
-def _timed(step: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    step()
-    return time.perf_counter() - start
-
-
-def _demo(rows: int, keys: int, out: TextIO = sys.stdout) -> None:
-    sample_rows = min(rows, 1_000_000)
-    with tempfile.TemporaryDirectory(prefix="polars-scores-demo-") as folder:
-        data, scored, totals = (Path(folder) / f"{n}.parquet" for n in ("data", "scored", "totals"))
-        print(f"{PROG} demo: {rows:,} rows, {keys:,} keys, in {folder}", file=out)
-        source = pl.scan_parquet(data)
-        steps = [
-            ("write the synthetic parquet data", lambda: synthetic(rows, keys).sink_parquet(data)),
-            (
-                "score --by key (parquet to parquet)",
-                lambda: score_to_parquet(source, scored, value="value", by="key"),
-            ),
-            (
-                "total --by key (parquet to parquet)",
-                lambda: total_to_parquet(source, totals, value="value", by="key"),
-            ),
-        ]
-        timings = [(step, rows, _timed(run)) for step, run in steps]
-
-        # Like for like on the first rows, in memory: the plugin, then the
-        # Python loops it replaces.
-        head = source.head(sample_rows).collect()
-        value = col("value")
-        in_memory = _timed(
-            lambda: (
-                head.with_columns(value.scores.rolling(by="key")),
-                head.group_by("key").agg(value.scores.total()),
-            )
-        )
-        python_s = _python_loops_by_key(head["key"].to_list(), head["value"].to_list())
-        timings += [
-            ("in memory: rolling(by) + total()", sample_rows, in_memory),
-            ("in memory: the Python loops", sample_rows, python_s),
-        ]
-        checks = _check_sample(scored, totals, sample_keys=head["key"].unique()[:3].to_list())
-
-        print(f"\n{'step':<38}{'rows':>12}{'seconds':>9}{'ns/row':>8}", file=out)
-        for step, n, seconds in timings:
-            print(f"{step:<38}{n:>12,}{seconds:>9.2f}{seconds / n * 1e9:>8.0f}", file=out)
-        print(f"\nthe plugin is {python_s / in_memory:.0f}x faster than the Python loops", file=out)
-        print("\n" + "\n".join(checks), file=out)
-        with pl.Config(tbl_rows=6, tbl_hide_dataframe_shape=True):
-            print("\nfirst rows of score's output:", file=out)
-            print(pl.scan_parquet(scored).head(5).collect(), file=out)
-            print("\nlargest totals:", file=out)
-            print(pl.scan_parquet(totals).top_k(5, by="value_total").collect(), file=out)
-
-
-def _check_sample(scored: Path, totals: Path, *, sample_keys: list[int]) -> list[str]:
-    """Compare the output for a few keys with the reference loops; raise on a mismatch."""
-    rows = pl.scan_parquet(scored).filter(pl.col("key").is_in(sample_keys)).collect()
-    sums = pl.scan_parquet(totals).filter(pl.col("key").is_in(sample_keys)).collect()
-    checked_rows = 0
-    worst = 0.0
-    for key in sample_keys:
-        mine = rows.filter(pl.col("key") == key)
-        values = mine["value"].drop_nulls().to_list()
-        expected = score_series(values)
-        got = mine["value_score"].drop_nulls().to_list()
-        nulls_match = mine["value"].is_null().equals(mine["value_score"].is_null())
-        if got != expected or not nulls_match:
-            raise _CommandError(f"demo: the scores of key {key} differ from the Python loop")
-        checked_rows += mine.height
-        reference = score(values)
-        total = sums.filter(pl.col("key") == key)["value_total"].item()
-        error = abs(total - reference) / max(abs(reference), 1e-300)
-        # The total is summed in another order than the loop's, so it may
-        # differ in the last bits.
-        if error > 1e-12:
-            raise _CommandError(f"demo: the total of key {key} differs from the Python loop")
-        worst = max(worst, error)
-    return [
-        f"check: the scores of {len(sample_keys)} keys ({checked_rows:,} rows) are "
-        "bit-identical to the Python loop",
-        f"check: their totals match the Python loop to {worst:.1e} relative error",
-    ]
 
 
 if __name__ == "__main__":

@@ -7,15 +7,8 @@ from typing import cast
 
 import polars as pl
 
-from polars_scores._plugin import (
-    IntoExpr,
-    IntoKeys,
-    finite,
-    plugin,
-    series_keys,
-    to_expr,
-    to_keys,
-)
+from polars_scores._checks import finite, series_keys, to_expr, to_keys
+from polars_scores._plugin import IntoExpr, IntoKeys, plugin
 from polars_scores.rules import check_input_names, parse_rule
 
 

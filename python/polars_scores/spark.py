@@ -31,21 +31,33 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F  # noqa: N812  (Spark's own convention)
 from pyspark.sql import types as T  # noqa: N812
 
-from polars_scores._plugin import finite
-from polars_scores.stateful import RollingScorer, key_names
+from polars_scores._checks import (
+    ACCEPTED_DTYPES,
+    column_name,
+    column_names,
+    finite,
+    new_column,
+    not_a_key,
+    not_numeric,
+    require_columns,
+)
+from polars_scores.stateful import RollingScorer
 
 __all__ = ["dot", "rolling", "scan", "total"]
 
-_NUMERIC_TYPES = (
-    T.ByteType,
-    T.ShortType,
-    T.IntegerType,
-    T.LongType,
-    T.FloatType,
-    T.DoubleType,
-    T.NullType,
-)
-"""The Spark types whose Arrow form the plugin reads (a null column reads as Float64)."""
+_ARRIVES_AS: dict[type[T.DataType], pl.DataType] = {
+    T.ByteType: pl.Int8(),
+    T.ShortType: pl.Int16(),
+    T.IntegerType: pl.Int32(),
+    T.LongType: pl.Int64(),
+    T.FloatType: pl.Float32(),
+    T.DoubleType: pl.Float64(),
+    T.NullType: pl.Null(),
+}
+"""The Polars dtype that each Spark type of a fixed-width number arrives as, through Arrow."""
+
+_NUMERIC_TYPES = tuple(spark for spark, dtype in _ARRIVES_AS.items() if dtype in ACCEPTED_DTYPES)
+"""The Spark types the kernels read, as the kernels decide for their Polars dtypes."""
 
 PartitionFunction = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 
@@ -196,26 +208,22 @@ def _score_in_partitions(
 ) -> DataFrame:
     """`df` sorted per key and scored by a ``RollingScorer(**scorer)`` in
     ``mapInArrow``: the body of :func:`rolling` and :func:`scan`."""
-    keys = key_names(method, by)
-    order = _names(method, "order_by", order_by) if order_by is not None else []
+    keys = column_names(method, "by", by)
+    order = column_names(method, "order_by", order_by) if order_by is not None else []
     if not order:
         raise ValueError(
             f"{method}: order_by must name at least one column: Spark keeps no row order "
             "after the shuffle that groups the keys"
         )
-    value = _name(method, "value", value)
+    value = column_name(method, "value", value)
     if name is not None:
-        name = _name(method, "name", name)
+        name = column_name(method, "name", name)
     inputs = list(scorer.get("inputs", {}).values())
     _check_columns(method, df, [value, *keys, *order, *inputs], numeric=[value, *inputs])
     # The scorer the executors will build, built here first for its name and
     # to check the rule before any task starts.
     name = RollingScorer(value, by=keys, name=name, **scorer).name
-    if name in df.columns:
-        raise ValueError(
-            f"{method}: the result column {name!r} would replace an input column "
-            "of that name; choose another name"
-        )
+    new_column(method, name, df.columns)
     schema = T.StructType([*df.schema.fields, T.StructField(name, T.DoubleType(), True)])
     grouped = df.repartition(*_columns(keys)) if keys else df.repartition(1)
     ordered = grouped.sortWithinPartitions(*_columns([*keys, *order]))
@@ -274,11 +282,11 @@ def total(
     <BLANKLINE>
     """
     method = "polars_scores.spark.total"
-    keys = key_names(method, by)
+    keys = column_names(method, "by", by)
     exponent = finite(method, "exponent", exponent)
-    value = _name(method, "value", value)
+    value = column_name(method, "value", value)
     _check_columns(method, df, [value, *keys], numeric=[value])
-    _check_result_name(method, value, keys)
+    not_a_key(method, value, keys)
     v = _column(value).cast("double")
     # Spark ranks NaN above every number, so `v > 0` alone would count it.
     counts = (v > 0) & ~F.isnan(v)
@@ -328,28 +336,12 @@ def dot(df: DataFrame, a: str, b: str, *, by: str | Sequence[str]) -> DataFrame:
     <BLANKLINE>
     """
     method = "polars_scores.spark.dot"
-    keys = key_names(method, by)
-    a, b = _name(method, "a", a), _name(method, "b", b)
+    keys = column_names(method, "by", by)
+    a, b = column_name(method, "a", a), column_name(method, "b", b)
     _check_columns(method, df, [a, b, *keys], numeric=[a, b])
-    _check_result_name(method, a, keys)
+    not_a_key(method, a, keys)
     product = _column(a).cast("double") * _column(b).cast("double")
     return _sum_per_key(df, keys, product, a)
-
-
-def _names(method: str, parameter: str, names: str | Sequence[str]) -> list[str]:
-    """One column name or several, as a list."""
-    if isinstance(names, str):
-        return [names]
-    if isinstance(names, Sequence) and all(isinstance(n, str) for n in names):
-        return list(names)
-    raise TypeError(f"{method}: {parameter} must be a column name or a list of them, got {names!r}")
-
-
-def _name(method: str, parameter: str, name: object) -> str:
-    """A column name."""
-    if isinstance(name, str) and name:
-        return name
-    raise TypeError(f"{method}: {parameter} must be a column name, got {name!r}")
 
 
 def _check_columns(
@@ -359,30 +351,15 @@ def _check_columns(
 
     Names match exactly (Polars' rule), whatever ``spark.sql.caseSensitive`` says.
     """
-    fields = {field.name: field for field in df.schema.fields}
-    missing = list(dict.fromkeys(n for n in names if n not in fields))
-    if missing:
-        available = ", ".join(repr(n) for n in fields) or "none"
-        raise pl.exceptions.ColumnNotFoundError(
-            f"{method}: no column {', '.join(repr(m) for m in missing)}; "
-            f"the available columns are {available}"
-        )
+    fields = {field.name: field.dataType for field in df.schema.fields}
+    require_columns(method, fields, names)
     for name in numeric:
-        data_type = fields[name].dataType
-        if not isinstance(data_type, _NUMERIC_TYPES):
-            raise pl.exceptions.InvalidOperationError(
-                f"{method}: column {name!r} has type {data_type.simpleString()}, but the "
-                "score needs a numeric column (tinyint, smallint, int, bigint, float or double)"
+        if not isinstance(fields[name], _NUMERIC_TYPES):
+            numbers = [spark for spark in _NUMERIC_TYPES if spark is not T.NullType]
+            readable = ", ".join(spark().simpleString() for spark in numbers)
+            raise not_numeric(
+                method, name, fields[name].simpleString(), f"a numeric column ({readable})"
             )
-
-
-def _check_result_name(method: str, name: str, keys: Sequence[str]) -> None:
-    """The aggregate is named after its column, which must not also be a key (as in Polars)."""
-    if name in keys:
-        raise ValueError(
-            f"{method}: column {name!r} is both summed and a key; the result would "
-            "have two columns of that name"
-        )
 
 
 def _column(name: str) -> Column:

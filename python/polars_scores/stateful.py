@@ -13,81 +13,10 @@ from typing import cast
 
 import polars as pl
 
+from polars_scores._checks import check_columns, column_name, column_names, finite
 from polars_scores._internal import DenseKeyStates
-from polars_scores._plugin import finite
 from polars_scores.namespace import ScoresExpr, col
 from polars_scores.rules import check_input_names, parse_rule
-
-SCORABLE_DTYPES: frozenset[pl.DataType] = frozenset(
-    {
-        pl.Int8(),
-        pl.Int16(),
-        pl.Int32(),
-        pl.Int64(),
-        pl.Int128(),
-        pl.UInt8(),
-        pl.UInt16(),
-        pl.UInt32(),
-        pl.UInt64(),
-        pl.UInt128(),
-        pl.Float32(),
-        pl.Float64(),
-        pl.Null(),
-    }
-)
-"""The value dtypes the Rust kernels read (an all-null column reads as Float64)."""
-
-
-def key_names(method: str, by: str | Sequence[str]) -> list[str]:
-    """`by` (one column name or several) as a list of distinct names."""
-    keys = [by] if isinstance(by, str) else list(by) if isinstance(by, Sequence) else None
-    if keys is None or not all(isinstance(key, str) for key in keys):
-        raise TypeError(f"{method}: by must be a column name or a list of them, got {by!r}")
-    duplicates = sorted({key for key in keys if keys.count(key) > 1})
-    if duplicates:
-        raise ValueError(
-            f"{method}: by names a column more than once: {', '.join(map(repr, duplicates))}"
-        )
-    return keys
-
-
-def check_columns(
-    method: str,
-    schema: Mapping[str, pl.DataType],
-    value: str,
-    by: Sequence[str],
-    output: str | None = None,
-) -> None:
-    """Check that `schema` has a numeric `value` column and the `by` columns, and
-    that it has no column called `output`, the name the result would take.
-
-    Raises
-    ------
-    polars.exceptions.ColumnNotFoundError
-        A column is missing; the message lists the available ones.
-    polars.exceptions.InvalidOperationError
-        The value column is not numeric.
-    ValueError
-        The output name is already taken.
-    """
-    missing = [column for column in (value, *by) if column not in schema]
-    if missing:
-        available = ", ".join(repr(column) for column in schema) or "none"
-        raise pl.exceptions.ColumnNotFoundError(
-            f"{method}: no column {', '.join(repr(m) for m in missing)}; "
-            f"the available columns are {available}"
-        )
-    dtype = schema[value]
-    if dtype not in SCORABLE_DTYPES:
-        raise pl.exceptions.InvalidOperationError(
-            f"{method}: column {value!r} has dtype {dtype}, but the score needs a numeric "
-            "column (an integer or Float32/Float64)"
-        )
-    if output is not None and output in schema:
-        raise ValueError(
-            f"{method}: the result column {output!r} would replace an input column "
-            "of that name; choose another name"
-        )
 
 
 class RollingScorer:
@@ -158,12 +87,10 @@ class RollingScorer:
         inputs: Mapping[str, str] | None = None,
     ) -> None:
         method = self._METHOD
-        if not isinstance(value, str):
-            raise TypeError(f"{method}: value must be a column name, got {value!r}")
-        if name is not None and (not isinstance(name, str) or not name):
-            raise TypeError(f"{method}: name must be a non-empty string, got {name!r}")
-        self._value = value
-        self._keys = key_names(method, by)
+        self._value = column_name(method, "value", value)
+        if name is not None:
+            name = column_name(method, "name", name)
+        self._keys = column_names(method, "by", by)
         self._rise = finite(method, "rise", rise)
         self._fall = finite(method, "fall", fall)
         self._initial = finite(method, "initial", initial)

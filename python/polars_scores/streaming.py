@@ -7,15 +7,19 @@ itself: it reads the input in order, batch by batch, scores each batch with a
 state) and hands the scored batches to Polars' own parquet sink. Memory holds
 a few batches and one float per key, whatever the row count.
 
-Both writers put the result in a temporary file beside the output and rename
-it into place only when everything succeeded: an error or an interrupt never
-leaves a partial output nor touches an existing one.
+Both writers put the result in a work file beside the output and rename it
+into place, synced, only when everything succeeded: an error, an interrupt
+(SIGINT, SIGTERM, SIGHUP) or a power loss never leaves a partial output nor
+touches an existing one, and a killed run leaves nothing that a later scan of
+the folder would read.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import secrets
 import signal
 import threading
@@ -27,9 +31,16 @@ from typing import Any, Literal, get_args
 import polars as pl
 from polars.io.plugins import register_io_source
 
-from polars_scores._plugin import finite
+from polars_scores._checks import (
+    check_columns,
+    column_names,
+    finite,
+    new_column,
+    not_a_key,
+    positive_int,
+)
 from polars_scores.namespace import col
-from polars_scores.stateful import RollingScorer, check_columns, key_names
+from polars_scores.stateful import RollingScorer
 
 DEFAULT_BATCH_ROWS = 1_000_000
 """Rows per batch: large enough that each batch's per-key bookkeeping is
@@ -125,7 +136,7 @@ def score_to_parquet(
     """
     method = "score_to_parquet"
     # Checked here too so that errors name this function.
-    keys = key_names(method, by)
+    keys = column_names(method, "by", by)
     scorer = RollingScorer(
         value,
         by=keys,
@@ -136,7 +147,7 @@ def score_to_parquet(
         rule=rule,
         inputs=inputs,
     )
-    rows = _positive_int(method, "batch_rows", batch_rows)
+    rows = positive_int(method, "batch_rows", batch_rows)
     schema = source.collect_schema()
     check_columns(method, schema, value, [*keys, *(inputs or {}).values()], scorer.name)
     out_schema = pl.Schema([*schema.items(), (scorer.name, pl.Float64())])
@@ -221,15 +232,13 @@ def total_to_parquet(
     [('a', 27.0), ('b', 8.0)]
     """
     method = "total_to_parquet"
-    keys = key_names(method, by)
+    keys = column_names(method, "by", by)
     power = finite(method, "exponent", exponent)
     total_name = f"{value}_total"
     schema = source.collect_schema()
     check_columns(method, schema, value, keys)
-    if total_name in keys:
-        raise ValueError(
-            f"{method}: the result column {total_name!r} would replace the key column of that name"
-        )
+    not_a_key(method, value, keys)
+    new_column(method, total_name, keys)
     columns = [*keys, value]
 
     def input_batches(stop: _Interrupt) -> Iterator[pl.DataFrame]:
@@ -253,14 +262,6 @@ def total_to_parquet(
     return _write_parquet(method, output, in_schema, input_batches, aggregate, compression)
 
 
-def _positive_int(method: str, name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{method}: {name} must be an integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{method}: {name} must be at least 1, got {value}")
-    return value
-
-
 def _write_parquet(
     method: str,
     output: str | os.PathLike[str],
@@ -269,14 +270,14 @@ def _write_parquet(
     query: Callable[[pl.LazyFrame], pl.LazyFrame],
     compression: Compression,
 ) -> int:
-    """Sink ``query(frame of batches)`` into `output` through a temporary file;
+    """Sink ``query(frame of batches)`` into `output` through a work file;
     the number of rows written."""
     if compression not in COMPRESSIONS:
         raise ValueError(
             f"{method}: compression must be one of {', '.join(COMPRESSIONS)}, got {compression!r}"
         )
     failures: list[BaseException] = []
-    with _replaced_on_success(method, Path(output)) as partial, _Interrupt() as stop:
+    with _replaced_on_success(method, Path(output)) as work, _Interrupt() as stop:
 
         def read(
             with_columns: list[str] | None,
@@ -307,43 +308,180 @@ def _write_parquet(
 
         frame = register_io_source(read, schema=schema)
         try:
-            query(frame).sink_parquet(partial, compression=compression, maintain_order=True)
-        except Exception:
+            query(frame).sink_parquet(work, compression=compression, maintain_order=True)
+        except Exception as error:
             # Polars re-raises a source's error as a ComputeError quoting it
             # (at some versions): raise the original instead.
             if failures:
                 raise failures[0] from None
-            raise
+            # Otherwise the sink failed, and an error of the system says why
+            # (disk full, file too large): say it of the output, not the input.
+            code = _os_error_code(str(error))
+            if code is None:
+                raise
+            raise _cannot_write(method, output, code) from None
         if stop.requested():
             # The original handler decides what happens (Ctrl-C raises
             # KeyboardInterrupt); the truncated result goes in any case.
             stop.deliver()
             raise KeyboardInterrupt(f"{method}: interrupted")
-        return int(pl.scan_parquet(partial).select(pl.len()).collect().item())
+        return int(pl.scan_parquet(work).select(pl.len()).collect().item())
+
+
+def _os_error_code(message: str) -> int | None:
+    """The errno that a Polars I/O error quotes as "(os error N)", if any."""
+    found = re.search(r"\(os error (\d+)\)", message)
+    return int(found.group(1)) if found else None
+
+
+def _cannot_write(method: str, output: str | os.PathLike[str], code: int) -> OSError:
+    return OSError(code, f"{method}: cannot write {str(output)!r}: {os.strerror(code)}")
 
 
 @contextlib.contextmanager
-def _replaced_on_success(method: str, output: Path) -> Iterator[Path]:
-    """A temporary path beside `output`, renamed to `output` if the block succeeds
-    and removed if it fails."""
+def _replaced_on_success(method: str, output: Path) -> Iterator[str]:
+    """A path to write the result to, which becomes `output` if the block succeeds.
+
+    The usual atomic replace: the data is written to a work file in `output`'s
+    folder (a rename cannot cross file systems), synced, renamed over `output`,
+    and then the folder is synced, so that neither an error nor a power loss
+    leaves `output` partial or gone. Where the system allows it, the work file
+    has no name until it is complete (Linux's ``O_TMPFILE``): a run that is
+    killed leaves nothing behind, which matters because Polars' folder scans
+    read every file below the folder, hidden ones and sub-folders included.
+    Elsewhere it is a hidden file named after the process, removed on failure,
+    and by the next run into that folder if its process died without doing so.
+    """
     if output.is_dir():
         raise IsADirectoryError(f"{method}: the output {str(output)!r} is a folder")
     folder = output.parent
     if not folder.is_dir():
         raise FileNotFoundError(f"{method}: the output folder {str(folder)!r} does not exist")
-    # Hidden, and not ending in .parquet, so that no glob over the folder
-    # reads it while it is incomplete. A run killed by SIGKILL leaves it.
-    partial = folder / f".{output.name}.{secrets.token_hex(4)}.partial"
     try:
-        yield partial
-        os.replace(partial, output)
+        folder_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError as error:
+        raise _cannot_write(method, output, error.errno or errno.EIO) from None
+    try:
+        _remove_stale_work_files(folder, output.name)
+        unnamed = _unnamed_file(method, output, folder_fd)
+        if unnamed is not None:
+            try:
+                yield f"/proc/self/fd/{unnamed}"
+                _finish(method, output, lambda: _link_into_place(unnamed, folder_fd, output.name))
+            finally:
+                os.close(unnamed)
+        else:
+            work = folder / f".{output.name}.{os.getpid()}-{secrets.token_hex(4)}{_WORK_SUFFIX}"
+            try:
+                yield str(work)
+                _finish(method, output, lambda: _sync_then_replace(work, output))
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    work.unlink()
+        # The rename is durable only once the folder's entry is on disk.
+        _finish(method, output, lambda: _fsync_folder(folder_fd))
     finally:
+        os.close(folder_fd)
+
+
+_WORK_SUFFIX = ".partial"
+"""Work files do not end in ``.parquet``, so a ``*.parquet`` glob never reads one."""
+
+
+def _unnamed_file(method: str, output: Path, folder_fd: int) -> int | None:
+    """A writable file in `output`'s folder with no name yet, if the system makes one.
+
+    Polars opens it again through ``/proc/self/fd``; None where there is no
+    ``O_TMPFILE`` or ``/proc``, or where the file system cannot make one.
+    """
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        return os.open(".", flag | os.O_WRONLY, 0o666, dir_fd=folder_fd)
+    except OSError as error:
+        if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+            raise _cannot_write(method, output, error.errno) from None
+        return None  # not supported here (EOPNOTSUPP, EISDIR, EINVAL...)
+
+
+def _link_into_place(unnamed: int, folder_fd: int, name: str) -> None:
+    """Give the synced unnamed file the name `name`, replacing a file of that name."""
+    os.fsync(unnamed)
+    source = f"/proc/self/fd/{unnamed}"
+    # A `src_dir_fd` makes Python call linkat, which follows the /proc link
+    # to the file itself (plain link() would link the /proc entry).
+    try:
+        os.link(source, name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
+        return
+    except FileExistsError:
+        pass
+    # linkat cannot replace: name it beside, then rename over (a kill in
+    # between leaves a complete hidden file, removed by the next run).
+    temporary = f".{name}.{os.getpid()}-{secrets.token_hex(4)}{_WORK_SUFFIX}"
+    os.link(source, temporary, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
+    try:
+        os.replace(temporary, name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
+    except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
+            os.unlink(temporary, dir_fd=folder_fd)
+        raise
+
+
+def _sync_then_replace(work: Path, output: Path) -> None:
+    with open(work, "rb+") as file:
+        os.fsync(file.fileno())
+    os.replace(work, output)
+
+
+def _fsync_folder(folder_fd: int) -> None:
+    try:
+        os.fsync(folder_fd)
+    except OSError as error:
+        # Some file systems cannot sync a folder; the data itself is synced.
+        if error.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
+            raise
+
+
+def _finish(method: str, output: Path, step: Callable[[], None]) -> None:
+    """Run a step of the replace, reporting a failure of the system as one of `output`."""
+    try:
+        step()
+    except OSError as error:
+        raise _cannot_write(method, output, error.errno or errno.EIO) from None
+
+
+def _remove_stale_work_files(folder: Path, name: str) -> None:
+    """Remove the work files for `name` that runs which died (SIGKILL, power loss) left."""
+    if os.name != "posix":
+        return  # no cheap, safe way to ask whether a process is alive
+    pattern = re.compile(rf"\.{re.escape(name)}\.(\d+)-[0-9a-f]{{8}}{re.escape(_WORK_SUFFIX)}")
+    for entry in os.scandir(folder):
+        found = pattern.fullmatch(entry.name)
+        if found is None or _process_alive(int(found.group(1))):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(entry.path)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True
+
+
+_STOP_SIGNALS: frozenset[int] = frozenset(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+"""The signals that stop a run: Ctrl-C, a polite kill, a closed terminal."""
 
 
 class _Interrupt:
-    """Notices SIGINT (and SIGTERM, where Python handles it) while Polars runs.
+    """Notices SIGINT, SIGTERM and SIGHUP (where Python handles them) while Polars runs.
 
     Python runs signal handlers only between bytecodes of the main thread,
     which waits inside Polars for the whole sink; and a KeyboardInterrupt
@@ -351,6 +489,11 @@ class _Interrupt:
     the handlers only note the signal, its arrival is written to a pipe (the
     wakeup fd) that the batch source polls from Polars' thread to stop early,
     and afterwards the signal is delivered to the original handler.
+
+    Python writes every signal it handles to that pipe, so the other ones
+    (SIGUSR1 for log rotation, SIGCHLD, SIGWINCH, SIGALRM...) are passed on to
+    the wakeup fd that was set before, and their handlers run after the sink,
+    as they would after any long call: they never stop the run.
     """
 
     def __init__(self) -> None:
@@ -362,7 +505,7 @@ class _Interrupt:
     def __enter__(self) -> _Interrupt:
         if threading.current_thread() is not threading.main_thread():
             return self
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in sorted(_STOP_SIGNALS):
             if callable(signal.getsignal(signum)):
                 self._saved[signum] = signal.signal(signum, self._note)
         if self._saved:
@@ -378,12 +521,15 @@ class _Interrupt:
             self.received = signum
 
     def requested(self) -> bool:
-        """Whether a signal arrived (callable from any thread)."""
+        """Whether a stop signal arrived (callable from any thread)."""
         if self.received is None and self._pipe is not None:
             with contextlib.suppress(BlockingIOError):
-                received = os.read(self._pipe[0], 16)
-                if received:
-                    self.received = received[0]
+                for signum in os.read(self._pipe[0], 64):
+                    if signum in _STOP_SIGNALS:
+                        self.received = self.received or signum
+                    elif self._saved_fd >= 0:
+                        with contextlib.suppress(OSError):
+                            os.write(self._saved_fd, bytes([signum]))
         return self.received is not None
 
     def deliver(self) -> None:

@@ -1,0 +1,192 @@
+"""Every check a parameter or a column goes through on the Python side, in one place.
+
+Each error names the function the user called (``method``), the parameter or
+column, and the problem. The dtypes the kernels read are asked of the Rust
+side, which decides them, so the streaming and Spark checks cannot drift
+from the kernels.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
+
+import polars as pl
+
+from polars_scores._internal import accepted_dtype_names
+
+ACCEPTED_DTYPES: frozenset[pl.DataType] = frozenset(
+    getattr(pl, name)() for name in accepted_dtype_names() if hasattr(pl, name)
+)
+"""The value dtypes the kernels read: every integer width, Float32 and Float64,
+and Null (an all-null column, read as Float64)."""
+
+NUMERIC = "a numeric column (an integer or Float32/Float64)"
+"""What a value column must be, in the words of the errors."""
+
+
+class ParameterError(ValueError):
+    """A parameter with a value out of its range; `problem` says how, without
+    the method and the parameter (for the command line's own messages)."""
+
+    def __init__(self, method: str, name: str, problem: str) -> None:
+        super().__init__(f"{method}: {name} {problem}")
+        self.problem = problem
+
+
+def finite(method: str, name: str, value: object) -> float:
+    """`value` as a float, if it is a finite real number (bools are not).
+
+    Examples
+    --------
+    >>> finite("scores.rolling", "rise", 1)
+    1.0
+    >>> finite("scores.rolling", "rise", float("nan"))
+    Traceback (most recent call last):
+    ...
+    polars_scores._checks.ParameterError: scores.rolling: rise must be finite, got nan
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{method}: {name} must be a finite real number, got {type(value).__name__} {value!r}"
+        )
+    as_float = float(value)
+    if not math.isfinite(as_float):
+        raise ParameterError(method, name, f"must be finite, got {value!r}")
+    return as_float
+
+
+def positive_int(method: str, name: str, value: object) -> int:
+    """`value`, if it is an integer of at least 1 (bools are not)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{method}: {name} must be an integer, got {value!r}")
+    if value < 1:
+        raise ParameterError(method, name, f"must be at least 1, got {value}")
+    return value
+
+
+def column_name(method: str, name: str, value: object) -> str:
+    """`value`, if it is a column name (a non-empty string)."""
+    if isinstance(value, str) and value:
+        return value
+    raise TypeError(f"{method}: {name} must be a column name, got {value!r}")
+
+
+def column_names(method: str, name: str, names: object) -> list[str]:
+    """`names` (one column name or several) as a list of distinct names."""
+    listed = [names] if isinstance(names, str) else names
+    if not isinstance(listed, Sequence) or not all(isinstance(n, str) for n in listed):
+        raise TypeError(f"{method}: {name} must be a column name or a list of them, got {names!r}")
+    duplicates = sorted({n for n in listed if listed.count(n) > 1})
+    if duplicates:
+        raise ValueError(
+            f"{method}: {name} names a column more than once: {', '.join(map(repr, duplicates))}"
+        )
+    return list(listed)
+
+
+def to_expr(method: str, name: str, value: object) -> pl.Expr:
+    """An expression, or a column name, as an expression."""
+    if isinstance(value, pl.Expr):
+        return value
+    if isinstance(value, str):
+        return pl.col(value)
+    raise TypeError(
+        f"{method}: {name} must be an expression or a column name, "
+        f"got {type(value).__name__} {value!r}"
+    )
+
+
+def to_keys(method: str, by: object) -> list[pl.Expr]:
+    """`by` (nothing, one key, or a sequence of keys) as a list of expressions."""
+    if by is None:
+        return []
+    if isinstance(by, (pl.Expr, str)):
+        return [to_expr(method, "by", by)]
+    if isinstance(by, Sequence):
+        return [to_expr(method, "by", key) for key in by]
+    raise TypeError(
+        f"{method}: by must be a column name, an expression or a list of them, "
+        f"got {type(by).__name__} {by!r}"
+    )
+
+
+def series_keys(method: str, by: object) -> list[pl.Series]:
+    """`by` for the Series API (nothing, a Series, or a sequence of Series)."""
+    if by is None:
+        return []
+    if isinstance(by, pl.Series):
+        return [by]
+    if isinstance(by, Sequence) and not isinstance(by, str):
+        keys = list(by)
+        if all(isinstance(key, pl.Series) for key in keys):
+            return keys
+    raise TypeError(
+        f"{method}: by must be a Series or a list of Series on a Series, "
+        f"got {type(by).__name__} {by!r}"
+    )
+
+
+def require_columns(method: str, available: Iterable[str], names: Iterable[str]) -> None:
+    """Raise if a column of `names` is not among `available`, listing those."""
+    columns = list(available)
+    missing = list(dict.fromkeys(name for name in names if name not in columns))
+    if missing:
+        listed = ", ".join(repr(column) for column in columns) or "none"
+        raise pl.exceptions.ColumnNotFoundError(
+            f"{method}: no column {', '.join(repr(m) for m in missing)}; "
+            f"the available columns are {listed}"
+        )
+
+
+def not_numeric(method: str, column: str, dtype: object, expected: str = NUMERIC) -> Exception:
+    """The error for a value column the kernels cannot read."""
+    return pl.exceptions.InvalidOperationError(
+        f"{method}: column {column!r} has dtype {dtype}, but the score needs {expected}"
+    )
+
+
+def new_column(method: str, name: str, existing: Iterable[str]) -> None:
+    """Raise if the result column `name` would replace one of `existing`."""
+    if name in existing:
+        raise ValueError(
+            f"{method}: the result column {name!r} would replace an input column "
+            "of that name; choose another name"
+        )
+
+
+def not_a_key(method: str, value: str, keys: Sequence[str]) -> None:
+    """Raise if the column to sum is also a key: a sum per key, named after its
+    column, would give two columns of one name."""
+    if value in keys:
+        raise ValueError(
+            f"{method}: the column {value!r} is both the value to sum and a key; "
+            "sum another column, or group by other keys"
+        )
+
+
+def check_columns(
+    method: str,
+    schema: Mapping[str, pl.DataType],
+    value: str,
+    by: Sequence[str],
+    output: str | None = None,
+) -> None:
+    """Check that `schema` has a numeric `value` column and the `by` columns, and
+    that it has no column called `output`, the name the result would take.
+
+    Raises
+    ------
+    polars.exceptions.ColumnNotFoundError
+        A column is missing; the message lists the available ones.
+    polars.exceptions.InvalidOperationError
+        The value column is not numeric.
+    ValueError
+        The output name is already taken.
+    """
+    require_columns(method, schema, [value, *by])
+    if schema[value] not in ACCEPTED_DTYPES:
+        raise not_numeric(method, value, schema[value])
+    if output is not None:
+        new_column(method, output, schema)
