@@ -108,8 +108,12 @@ def main() -> None:
     def select(expr: pl.Expr) -> Callable[[], pl.Series]:
         return lambda: frame.select(expr).to_series()
 
-    def in_map_batches(loop: Callable[[NDArray[np.float64]], NDArray[np.float64]]) -> Callable[[], pl.Series]:
-        expr = pl.col("x").map_batches(lambda s: pl.Series(s.name, loop(s.to_numpy())), return_dtype=pl.Float64)
+    def in_map_batches(
+        loop: Callable[[NDArray[np.float64]], NDArray[np.float64]],
+    ) -> Callable[[], pl.Series]:
+        expr = pl.col("x").map_batches(
+            lambda s: pl.Series(s.name, loop(s.to_numpy())), return_dtype=pl.Float64
+        )
         return select(expr)
 
     col = ps.col("x")
@@ -161,7 +165,9 @@ def main() -> None:
     )
 
     groups = 10_000
-    small = pl.DataFrame({"g": np.repeat(np.arange(groups), 10), "x": rng.standard_normal(groups * 10)})
+    small = pl.DataFrame(
+        {"g": np.repeat(np.arange(groups), 10), "x": rng.standard_normal(groups * 10)}
+    )
     for label, expr in [
         ("scan(built-in rule).over(g)", col.scores.scan(BUILTIN).over("g")),
         ("rolling().over(g)", col.scores.rolling().over("g")),
@@ -180,7 +186,9 @@ def main() -> None:
         start = time.perf_counter()
         one.select(col.scores.scan(rule))
         compiles.append(time.perf_counter() - start)
-    print(f"a new rule, parsed and compiled, on one row: {statistics.median(compiles) * 1e3:.2f} ms")
+    print(
+        f"a new rule, parsed and compiled, on one row: {statistics.median(compiles) * 1e3:.2f} ms"
+    )
 
 
 if __name__ == "__main__":
