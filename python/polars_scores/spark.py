@@ -174,7 +174,8 @@ def scan(
     >>> session = SparkSession.builder.getOrCreate()
     >>> rows = [("a", 1, 1.0), ("a", 2, 0.5), ("b", 1, 3.0), ("a", 3, 2.0)]
     >>> df = session.createDataFrame(rows, "k string, t int, x double")
-    >>> scored = scores.scan(df, "x", "prev * 0.5 + value * t", by="k", order_by="t")
+    >>> rule = "prev * 0.5 + value * t"
+    >>> scored = scores.scan(df, "x", rule, by="k", order_by="t", inputs={"t": "t"})
     >>> scored.orderBy("k", "t").show()
     +---+---+---+-------+
     |  k|  t|  x|x_score|
