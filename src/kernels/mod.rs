@@ -5,6 +5,7 @@
 
 pub mod dot;
 pub mod key_range;
+pub mod key_table;
 pub mod positive_power;
 pub mod rolling_score;
 mod summation;
