@@ -27,6 +27,6 @@ mod module {
 
     #[pymodule]
     fn _internal(module: &Bound<'_, PyModule>) -> PyResult<()> {
-        module.add_class::<crate::states::DenseKeyStates>()
+        module.add_class::<crate::states::KeyStates>()
     }
 }

@@ -9,13 +9,12 @@ value; before the next one, those scores go back in through the plugin's
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import cast
 
 import polars as pl
 
-from polars_scores._internal import DenseKeyStates
+from polars_scores._internal import KeyStates
 from polars_scores._plugin import finite
-from polars_scores.namespace import ScoresExpr, col
+from polars_scores.namespace import col
 
 SCORABLE_DTYPES: frozenset[pl.DataType] = frozenset(
     {
@@ -97,11 +96,22 @@ class RollingScorer:
     ``pl.col(value).scores.rolling(by=by, ...)`` over all of them. Memory holds
     the batch and about one float per key seen so far.
 
-    Each key's state is the score at its last non-null value. With one
-    integer key column whose values stay within a few times the number of
-    keys (ids), the states sit in an array indexed by key, read and written by
-    position; with other keys (or ids too far apart), in a frame found by a
-    join, which is several times slower with a million keys.
+    Each key's state is the score at its last non-null value, kept in Rust
+    (``src/states.rs``), so that a batch is one call: with one integer key
+    column whose values stay within a few times the number of keys (ids),
+    in an array indexed by key; with any other keys (strings, categoricals,
+    floats, booleans, temporal values, several columns, or ids too far
+    apart), in a hash table that each batch reads once per distinct key.
+
+    A key is the same key in every batch whatever its column's dtype there,
+    as when the batches come from parquet files written at different times:
+    integers of every width are numbers (``1`` as Int32 and as Int64 is one
+    key), Float32 values are their Float64 values, a categorical is its
+    string, and a batch whose key column is all null (dtype Null) holds the
+    null key. -0.0 and 0.0 are one key, and so are all NaNs, as in Polars'
+    ``group_by``. Kinds that can never be equal (an integer column in one
+    batch, a string column in another) raise ``polars.exceptions.SchemaError``,
+    as Polars refuses to join them; cast the column in every batch instead.
 
     Parameters
     ----------
@@ -116,6 +126,14 @@ class RollingScorer:
     name
         The score column's name, by default ``"<value>_score"``. It must not be
         the name of a column of the batches.
+    key_sorted
+        The batches arrive sorted by the key columns (ascending, nulls first,
+        NaN last: Polars' ``sort(by)`` and Spark's ``sortWithinPartitions``
+        order), as each of Spark's partitions does. Then a key's rows are
+        contiguous, every key before the current one is finished, and only
+        the current key's state is kept: memory and time per row stay the
+        same however many keys go by. A batch whose keys are out of that
+        order raises ``polars.exceptions.InvalidOperationError``.
 
     Examples
     --------
@@ -135,6 +153,22 @@ class RollingScorer:
     └─────┴─────┴─────────┘
     >>> scorer.score(pl.DataFrame({"k": [1, 2], "x": [2.0, None]}))["x_score"].to_list()
     [2.45, None]
+
+    The key column's dtype may change from batch to batch:
+
+    >>> batch = pl.DataFrame({"k": [2, 1], "x": [1.0, 1.0]}).cast({"k": pl.Int8})
+    >>> scorer.score(batch)["x_score"].to_list()
+    [1.5, 1.225]
+
+    In a stream sorted by key, only the current key's state is kept:
+
+    >>> sorted_scorer = RollingScorer("x", by="user", key_sorted=True)
+    >>> sorted_scorer.score(pl.DataFrame({"user": ["a", "a", "b"], "x": [1.0, 3.0, 2.0]}))[
+    ...     "x_score"
+    ... ].to_list()
+    [1.0, 3.9, 2.0]
+    >>> sorted_scorer.score(pl.DataFrame({"user": ["b", "c"], "x": [4.0, 1.0]}))["x_score"].to_list()
+    [5.8, 1.0]
     """
 
     _METHOD = "RollingScorer"
@@ -148,6 +182,7 @@ class RollingScorer:
         fall: float = 0.5,
         initial: float = 0.0,
         name: str | None = None,
+        key_sorted: bool = False,
     ) -> None:
         method = self._METHOD
         if not isinstance(value, str):
@@ -159,11 +194,14 @@ class RollingScorer:
         self._rise = finite(method, "rise", rise)
         self._fall = finite(method, "fall", fall)
         self._initial = finite(method, "initial", initial)
+        if not isinstance(key_sorted, bool):
+            raise TypeError(f"{method}: key_sorted must be True or False, got {key_sorted!r}")
         self._name = f"{value}_score" if name is None else name
-        # Without keys, one float; with keys, a store chosen at the first
-        # batch, when the key dtypes are known.
+        # Without keys, one float; with keys, every key's state, in Rust.
         self._state = self._initial
-        self._states: DenseStates | HashedStates | None = None
+        self._states = (
+            KeyStates(self._rise, self._fall, self._initial, key_sorted) if self._keys else None
+        )
 
     @property
     def name(self) -> str:
@@ -179,13 +217,20 @@ class RollingScorer:
             The value or a key column is missing (the message lists the
             available ones).
         polars.exceptions.InvalidOperationError
-            The value column is not numeric.
+            The value column is not numeric, a key column's dtype cannot be
+            a key (nested types), or, with ``key_sorted``, the keys are out
+            of order.
+        polars.exceptions.SchemaError
+            A key column holds another kind of key than in earlier batches
+            (say strings after integers).
         ValueError
             The batch already has a column with the score's name.
         """
         check_columns(f"{self._METHOD}.score", batch.schema, self._value, self._keys, self._name)
-        if self._keys:
-            return self._score_by_key(batch)
+        if self._states is not None:
+            keys = [batch.get_column(key) for key in self._keys]
+            scores = self._states.score(keys, batch.get_column(self._value), self._name)
+            return batch.with_columns(scores)
         # The state may be NaN or infinite (the values may be), which the
         # numeric `initial` parameter rejects, so it goes in as a literal.
         start = pl.lit(self._state, dtype=pl.Float64)
@@ -195,117 +240,5 @@ class RollingScorer:
             self._state = last[-1]
         return scored
 
-    def _rolling(self, initial: pl.Expr, by: Sequence[str] = ()) -> pl.Expr:
-        return col(self._value).scores.rolling(
-            rise=self._rise, fall=self._fall, initial=initial, by=list(by)
-        )
-
-    def _score_by_key(self, batch: pl.DataFrame) -> pl.DataFrame:
-        keys, name = self._keys, self._name
-        if self._states is None:
-            self._states = DenseStates.create(
-                batch, keys, (self._rise, self._fall, self._initial)
-            ) or HashedStates.create(batch, keys, name)
-        if isinstance(self._states, DenseStates):
-            scores = self._states.score(batch, self._value, name)
-            if scores is not None:
-                return batch.with_columns(scores)
-            self._states = self._states.hashed(name)
-        # Only each key's first row of `starts` is read; a key never seen (or
-        # only ever null) starts from `initial`.
-        starts = self._states.lookup(batch).fill_null(self._initial)
-        scored = batch.with_columns(self._rolling(pl.lit(starts), keys).alias(name))
-        self._states.store(last_scores(scored, keys, name))
-        return scored
-
-
-def last_scores(scored: pl.DataFrame, keys: list[str], name: str) -> pl.DataFrame:
-    """The key columns and `name` at each key's last row where `name` is not null.
-
-    A null value scores null and leaves its key's state alone, so these are
-    the states the batch leaves. The rolling kernel finds the rows itself,
-    grouping exactly as it grouped for the scores, and faster than a
-    group-by: read backwards, a key's run of 1.0s scores 1.0 at its first row
-    only, when it starts from -1 with rise 0 and fall 2 (then 2, 4, ...).
-    """
-    rows = scored.select(*keys, name)
-    if rows.get_column(name).has_nulls():
-        rows = rows.filter(pl.col(name).is_not_null())
-    ones = cast(ScoresExpr, pl.repeat(1.0, pl.len(), dtype=pl.Float64))
-    backwards = ones.scores.rolling(
-        rise=0.0, fall=2.0, initial=-1.0, by=[pl.col(key).reverse() for key in keys]
-    )
-    return rows.filter((backwards == 1.0).reverse())
-
-
-class HashedStates:
-    """Each key's state as a row of a frame (key columns, state), found by a join."""
-
-    def __init__(self, states: pl.DataFrame, keys: list[str], name: str) -> None:
-        self._states = states
-        self._keys = keys
-        self._name = name
-
-    @classmethod
-    def create(cls, batch: pl.DataFrame, keys: list[str], name: str) -> HashedStates:
-        """No state yet, for keys of `batch`'s dtypes."""
-        return cls(pl.DataFrame(schema={**batch.select(keys).schema, name: pl.Float64}), keys, name)
-
-    def lookup(self, batch: pl.DataFrame) -> pl.Series:
-        """The state of each row's key; null for a key without one."""
-        keys = batch.select(self._keys)
-        found = keys.join(
-            self._states, on=self._keys, how="left", nulls_equal=True, maintain_order="left"
-        )
-        return found.get_column(self._name)
-
-    def store(self, latest: pl.DataFrame) -> None:
-        """Replace the states of the keys of `latest` (key columns, state) by its."""
-        kept = self._states.join(latest, on=self._keys, how="anti", nulls_equal=True)
-        self._states = pl.concat([kept, latest.select(self._states.columns)])
-
-
-class DenseStates:
-    """The states of one integer key column (of at most 64 bits) in Rust, in
-    an array indexed by key, so that a batch is scored in one call, with no
-    hashing and no join: several times faster than HashedStates with many
-    keys. The array may take a few slots per key seen and per batch row
-    (`src/states.rs`); keys further apart than that go on in a HashedStates.
-    """
-
-    def __init__(self, key: str, dtype: pl.DataType, decay: tuple[float, float, float]) -> None:
-        self._key = key
-        self._dtype = dtype
-        self._states = DenseKeyStates(*decay)
-
-    @classmethod
-    def create(
-        cls, batch: pl.DataFrame, keys: list[str], decay: tuple[float, float, float]
-    ) -> DenseStates | None:
-        """An empty store if the keys are one integer column of at most 64 bits.
-
-        `decay` is the score's (rise, fall, initial).
-        """
-        if len(keys) != 1:
-            return None
-        dtype = batch.schema[keys[0]]
-        if not dtype.is_integer() or dtype in (pl.Int128(), pl.UInt128()):
-            return None
-        return cls(keys[0], dtype, decay)
-
-    def score(self, batch: pl.DataFrame, value: str, name: str) -> pl.Series | None:
-        """The batch's scores, named `name`, each key going on from its state;
-        None (no state changed) if its keys are too far apart to index."""
-        keys = batch.get_column(self._key)
-        return self._states.score(keys, batch.get_column(value), name)
-
-    def hashed(self, name: str) -> HashedStates:
-        """The same states in a HashedStates, for keys too spread out to index."""
-        keys, states, null_key_state = self._states.export()
-        frame = pl.DataFrame({self._key: keys.cast(self._dtype), name: states})
-        if null_key_state is not None:
-            null_row = pl.DataFrame(
-                {self._key: [None], name: [null_key_state]}, schema=frame.schema
-            )
-            frame = pl.concat([frame, null_row])
-        return HashedStates(frame, [self._key], name)
+    def _rolling(self, initial: pl.Expr) -> pl.Expr:
+        return col(self._value).scores.rolling(rise=self._rise, fall=self._fall, initial=initial)
