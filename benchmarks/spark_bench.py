@@ -73,15 +73,15 @@ def string_key_data(rows: int, keys: int, seed: int = 0) -> pl.DataFrame:
     )
 
 
-def rolling_scaling(
-    spark: SparkSession, row_counts: Sequence[int], keys: int, repeat: int
-) -> None:
+def rolling_scaling(spark: SparkSession, row_counts: Sequence[int], keys: int, repeat: int) -> None:
     """Spark ``rolling`` by string key at each row count: seconds and ns per row.
 
     The smallest run's result is checked bit for bit against Polars.
     """
-    print(f"rolling, {keys:,} string keys, {spark.conf.get('spark.sql.shuffle.partitions')} "
-          f"partitions; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"rolling, {keys:,} string keys, {spark.conf.get('spark.sql.shuffle.partitions')} "
+        f"partitions; load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"{'rows':>12} {'seconds':>9} {'ns/row':>8}")
     for rows in sorted(row_counts):
         frame = string_key_data(rows, keys)

@@ -146,8 +146,10 @@ def profile(path: Path, scored: Path, batch_rows: int) -> None:
             scorer.score(batch)
         states = scorer._states
         if states is not None and len(states):
-            held.append(f"{len(states):,} keys in a {states.layout} store, "
-                        f"{states.heap_bytes() / len(states):.1f} bytes per key")
+            held.append(
+                f"{len(states):,} keys in a {states.layout} store, "
+                f"{states.heap_bytes() / len(states):.1f} bytes per key"
+            )
 
     held: list[str] = []
 

@@ -162,12 +162,11 @@ class RollingScorer:
 
     In a stream sorted by key, only the current key's state is kept:
 
-    >>> sorted_scorer = RollingScorer("x", by="user", key_sorted=True)
-    >>> sorted_scorer.score(pl.DataFrame({"user": ["a", "a", "b"], "x": [1.0, 3.0, 2.0]}))[
-    ...     "x_score"
-    ... ].to_list()
+    >>> sorted_by_u = RollingScorer("x", by="u", key_sorted=True)
+    >>> first = pl.DataFrame({"u": ["a", "a", "b"], "x": [1.0, 3.0, 2.0]})
+    >>> sorted_by_u.score(first)["x_score"].to_list()
     [1.0, 3.9, 2.0]
-    >>> sorted_scorer.score(pl.DataFrame({"user": ["b", "c"], "x": [4.0, 1.0]}))["x_score"].to_list()
+    >>> sorted_by_u.score(pl.DataFrame({"u": ["b", "c"], "x": [4.0, 1.0]}))["x_score"].to_list()
     [5.8, 1.0]
     """
 
