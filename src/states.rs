@@ -19,7 +19,7 @@
 use std::cmp::Ordering;
 use std::hash::BuildHasher;
 
-use hashbrown::{DefaultHashBuilder, HashTable};
+use hashbrown::DefaultHashBuilder;
 use polars::prelude::*;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -27,8 +27,8 @@ use pyo3_polars::PySeries;
 
 use crate::kernels::key_range::slots;
 use crate::kernels::key_table::{
-    compare, decode, push_bool, push_bytes, push_float, push_int, push_null, push_uint,
-    BatchGroups, Cell, Codec, EncodedRows, KeyTable,
+    compare, decode, push_bool, push_bytes, push_float, push_int, push_null, push_uint, shard,
+    BatchGroups, Cell, Codec, EncodedRows, HashScratch, KeyTable, SHARDS,
 };
 use crate::kernels::rolling_score::{rolling_score_grouped, Decay};
 use crate::numeric::{all_rows, ensure_numeric, output_buffer, with_numeric};
@@ -91,7 +91,7 @@ impl KeyStates {
         match &self.store {
             None => 0,
             Some(Store::Dense(dense)) => dense.len(),
-            Some(Store::Hashed(hashed)) => hashed.keys.len(),
+            Some(Store::Hashed(hashed)) => hashed.len,
             Some(Store::Sorted(sorted)) => usize::from(sorted.last.is_some()),
         }
     }
@@ -187,7 +187,7 @@ impl KeyStates {
             } else if keys.len() == 1 {
                 Store::Dense(DenseKeyStates::new(self.initial))
             } else {
-                Store::Hashed(HashedKeyStates::default())
+                Store::Hashed(HashedKeyStates::new())
             });
         }
         self.kinds = kinds;
@@ -433,26 +433,48 @@ fn score_values(
     Ok(scores.into_series())
 }
 
-/// Any keys, one column or several, as bytes in a hash table: one look-up
-/// per distinct key of a batch.
-#[derive(Default)]
+/// Any keys, one column or several, as bytes in hash tables: one look-up
+/// per distinct key of a batch. The keys are spread over [`SHARDS`] tables
+/// by hash, as the batch's rows are grouped (`BatchGroups::by_hash`), so a
+/// batch's look-ups go through the tables one after the other, each small
+/// enough to stay in cache.
 struct HashedKeyStates {
     hasher: DefaultHashBuilder,
-    keys: KeyTable,
-    /// Slot `s` holds the state of the key in the table's slot `s`.
-    states: Vec<f64>,
-    /// Scratch space kept from batch to batch: the batch's groups, the
-    /// table that finds them, and each group's slot and state.
+    shards: Vec<Shard>,
+    /// The number of keys in all shards.
+    len: usize,
+    /// Scratch space kept from batch to batch: the batch's groups, what
+    /// finds them, and each group's slot in its shard and state.
     groups: BatchGroups,
-    batch_table: HashTable<u32>,
+    scratch: HashScratch,
     slots: Vec<u32>,
     batch_states: Vec<f64>,
 }
 
+/// One shard's keys and their states: `states[s]` is the state of the key
+/// in `keys`' slot `s`.
+#[derive(Default)]
+struct Shard {
+    keys: KeyTable,
+    states: Vec<f64>,
+}
+
 impl HashedKeyStates {
-    /// The states of `dense`, moved into a hash table.
+    fn new() -> Self {
+        Self {
+            hasher: DefaultHashBuilder::default(),
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            len: 0,
+            groups: BatchGroups::default(),
+            scratch: HashScratch::default(),
+            slots: Vec::new(),
+            batch_states: Vec::new(),
+        }
+    }
+
+    /// The states of `dense`, moved into hash tables.
     fn from_dense(dense: &DenseKeyStates) -> PolarsResult<Self> {
-        let mut hashed = Self::default();
+        let mut hashed = Self::new();
         let mut key = Vec::new();
         for (integer, state) in dense.export() {
             key.clear();
@@ -466,14 +488,16 @@ impl HashedKeyStates {
         Ok(hashed)
     }
 
-    /// The slot of `key`, whose hash is `hash`; a new one, holding `initial`,
-    /// if the key is new.
+    /// The slot of `key` in its shard, whose hash is `hash`; a new one,
+    /// holding `initial`, if the key is new.
     fn slot(&mut self, hash: u64, key: &[u8], initial: f64) -> PolarsResult<u32> {
-        let slot = self.keys.slot(hash, key, &self.hasher).ok_or_else(
-            || polars_err!(ComputeError: "{METHOD}: more than {} distinct keys", u32::MAX - 1),
-        )?;
-        if slot as usize == self.states.len() {
-            self.states.push(initial);
+        let shard = &mut self.shards[shard(hash)];
+        let slot = shard.keys.slot(hash, key, &self.hasher).ok_or_else(|| {
+            polars_err!(ComputeError: "{METHOD}: more than {} distinct keys in one shard", u32::MAX - 1)
+        })?;
+        if slot as usize == shard.states.len() {
+            shard.states.push(initial);
+            self.len += 1;
         }
         Ok(slot)
     }
@@ -487,24 +511,33 @@ impl HashedKeyStates {
         name: &str,
     ) -> PolarsResult<Series> {
         let mut groups = std::mem::take(&mut self.groups);
-        groups.by_hash(rows, &self.hasher, &mut self.batch_table);
+        groups.by_hash(rows, &self.hasher, &mut self.scratch);
         self.slots.clear();
         self.batch_states.clear();
         for (&row, &hash) in groups.first_rows.iter().zip(&groups.hashes) {
             let slot = self.slot(hash, rows.row(row as usize), initial)?;
             self.slots.push(slot);
-            self.batch_states.push(self.states[slot as usize]);
+            self.batch_states
+                .push(self.shards[shard(hash)].states[slot as usize]);
         }
         let scores = score_values(values, &groups.ids, &mut self.batch_states, decay, name);
-        self.groups = groups;
-        for (&slot, &state) in self.slots.iter().zip(&self.batch_states) {
-            self.states[slot as usize] = state;
+        for ((&slot, &state), &hash) in self
+            .slots
+            .iter()
+            .zip(&self.batch_states)
+            .zip(&groups.hashes)
+        {
+            self.shards[shard(hash)].states[slot as usize] = state;
         }
+        self.groups = groups;
         scores
     }
 
     fn heap_bytes(&self) -> usize {
-        self.keys.heap_bytes() + self.states.capacity() * std::mem::size_of::<f64>()
+        let shards = self.shards.iter().map(|shard| {
+            shard.keys.heap_bytes() + shard.states.capacity() * std::mem::size_of::<f64>()
+        });
+        shards.sum::<usize>() + self.shards.capacity() * std::mem::size_of::<Shard>()
     }
 }
 

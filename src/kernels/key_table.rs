@@ -107,7 +107,14 @@ pub fn push_bytes(out: &mut Vec<u8>, value: &[u8]) {
         len >>= 7;
     }
     out.push(len as u8);
-    out.extend_from_slice(value);
+    if value.len() <= STUB_BYTES {
+        // A fixed-size copy, then the padding dropped (see `head`).
+        let end = out.len() + value.len();
+        out.extend_from_slice(&head(value));
+        out.truncate(end);
+    } else {
+        out.extend_from_slice(value);
+    }
 }
 
 /// One column's value read back from its encoding, for ordering and display.
@@ -275,8 +282,85 @@ impl EncodedRows {
     }
 }
 
-/// Each row's group within one batch: equal keys share a group, numbered
-/// in order of first appearance.
+/// A key's first bytes and its length, kept in a hash table's entry beside
+/// the key's number, so that comparing a key with an entry reads no other
+/// memory when the key is short (most keys: an Int64 takes 9 bytes, a
+/// 14-character string 16). Longer keys are then compared in full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stub {
+    head: [u8; STUB_BYTES],
+    len: u32,
+}
+
+const STUB_BYTES: usize = 16;
+
+impl Stub {
+    #[inline]
+    pub fn of(key: &[u8]) -> Self {
+        Self {
+            head: head(key),
+            len: u32::try_from(key.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Whether the stub holds the whole key, so that equal stubs mean
+    /// equal keys.
+    #[inline]
+    fn is_whole(&self) -> bool {
+        self.len as usize <= STUB_BYTES
+    }
+}
+
+/// The first [`STUB_BYTES`] bytes of `bytes`, zero-padded.
+///
+/// Copied in at most two fixed-size, overlapping moves: a copy of a length
+/// known only at run time is a call into the C library's `memmove`, which
+/// for a few bytes per row cost more than everything else done to the row.
+#[inline]
+fn head(bytes: &[u8]) -> [u8; STUB_BYTES] {
+    let mut head = [0; STUB_BYTES];
+    let n = bytes.len();
+    if let Some(first) = bytes.first_chunk::<STUB_BYTES>() {
+        head = *first;
+    } else if n >= 8 {
+        head[..8].copy_from_slice(&bytes[..8]);
+        head[n - 8..n].copy_from_slice(&bytes[n - 8..]);
+    } else if n >= 4 {
+        head[..4].copy_from_slice(&bytes[..4]);
+        head[n - 4..n].copy_from_slice(&bytes[n - 4..]);
+    } else {
+        for (to, &from) in head.iter_mut().zip(bytes) {
+            *to = from;
+        }
+    }
+    head
+}
+
+/// A hash table's entry: a key's stub and its number (group or slot).
+pub type Entry32 = (Stub, u32);
+
+/// How many shards keys are spread over by their hash (see
+/// [`BatchGroups::by_hash`]): a million keys make shards of about 4,000.
+pub const SHARDS: usize = 256;
+
+/// The shard of a key with hash `hash`: bits that neither the bucket index
+/// (the low bits) nor the tag (the top 7) of a hashbrown table use, so that
+/// the keys of one shard still spread over its table.
+#[inline]
+pub fn shard(hash: u64) -> usize {
+    (hash >> 40) as usize % SHARDS
+}
+
+/// Scratch space for [`BatchGroups::by_hash`], kept from batch to batch.
+#[derive(Debug, Default)]
+pub struct HashScratch {
+    table: HashTable<Entry32>,
+    row_hashes: Vec<u64>,
+    sharded: Vec<(Stub, u64, u32)>,
+    starts: Vec<usize>,
+}
+
+/// Each row's group within one batch: equal keys share a group.
 #[derive(Debug, Default)]
 pub struct BatchGroups {
     /// One group per row.
@@ -309,34 +393,70 @@ impl BatchGroups {
         group
     }
 
-    /// Groups `rows` by key, hashing each row once; `table` is scratch space
-    /// kept from batch to batch. Rows must number at most `u32::MAX`.
+    /// Groups `rows` by key, hashing each row once; `scratch` is kept from
+    /// batch to batch. Rows must number at most `u32::MAX`.
+    ///
+    /// The rows are first put in order of their key's [`shard`], and grouped
+    /// shard by shard: each shard's keys and its table of groups are then a
+    /// small, contiguous piece of memory that stays in cache, where grouping
+    /// a million random keys in one table would wait on memory at every
+    /// row. Groups are numbered shard by shard, so that their look-ups in a
+    /// [`shard`]ed store go through it in order, too.
     pub fn by_hash(
         &mut self,
         rows: &EncodedRows,
         hasher: &impl BuildHasher,
-        table: &mut HashTable<u32>,
+        scratch: &mut HashScratch,
     ) {
         self.clear();
-        table.clear();
-        self.ids.reserve(rows.len());
-        for row in 0..rows.len() {
-            let key = rows.row(row);
-            let hash = hasher.hash_one(key);
-            let (first_rows, hashes) = (&self.first_rows, &self.hashes);
-            let group = match table.entry(
-                hash,
-                |&group| rows.row(first_rows[group as usize] as usize) == key,
-                |&group| hashes[group as usize],
-            ) {
-                Entry::Occupied(entry) => *entry.get(),
-                Entry::Vacant(entry) => {
-                    let group = self.start_group(row, hash);
-                    entry.insert(group);
-                    group
-                }
-            };
-            self.ids.push(group);
+        let n = rows.len();
+        let HashScratch {
+            table,
+            row_hashes,
+            sharded,
+            starts,
+        } = scratch;
+        row_hashes.clear();
+        row_hashes.extend((0..n).map(|row| hasher.hash_one(rows.row(row))));
+        starts.clear();
+        starts.resize(SHARDS + 1, 0);
+        for &hash in row_hashes.iter() {
+            starts[shard(hash) + 1] += 1;
+        }
+        for s in 0..SHARDS {
+            starts[s + 1] += starts[s];
+        }
+        // Rows in shard order, each with what grouping needs to know of it.
+        sharded.clear();
+        sharded.resize(n, (Stub::of(&[]), 0, 0));
+        let mut next = starts.clone();
+        for (row, &hash) in row_hashes.iter().enumerate() {
+            let at = &mut next[shard(hash)];
+            sharded[*at] = (Stub::of(rows.row(row)), hash, row as u32);
+            *at += 1;
+        }
+        self.ids.clear();
+        self.ids.resize(n, 0);
+        for range in starts.windows(2) {
+            table.clear();
+            for &(stub, hash, row) in &sharded[range[0]..range[1]] {
+                let key = || rows.row(row as usize);
+                let (first_rows, hashes) = (&self.first_rows, &self.hashes);
+                let same = |&(other, group): &Entry32| {
+                    other == stub
+                        && (stub.is_whole()
+                            || rows.row(first_rows[group as usize] as usize) == key())
+                };
+                let group = match table.entry(hash, same, |&(_, group)| hashes[group as usize]) {
+                    Entry::Occupied(entry) => entry.get().1,
+                    Entry::Vacant(entry) => {
+                        let group = self.start_group(row as usize, hash);
+                        entry.insert((stub, group));
+                        group
+                    }
+                };
+                self.ids[row as usize] = group;
+            }
         }
     }
 
@@ -360,7 +480,7 @@ impl BatchGroups {
 /// first appearance) that indexes its state.
 #[derive(Debug, Default)]
 pub struct KeyTable {
-    table: HashTable<u32>,
+    table: HashTable<Entry32>,
     keys: Vec<u8>,
     ends: Vec<usize>,
 }
@@ -384,17 +504,18 @@ impl KeyTable {
     /// free slot if the key is new; `None` once `u32::MAX` keys are held.
     pub fn slot(&mut self, hash: u64, key: &[u8], hasher: &impl BuildHasher) -> Option<u32> {
         let Self { table, keys, ends } = self;
-        match table.entry(
-            hash,
-            |&slot| key_at(keys, ends, slot as usize) == key,
-            |&slot| hasher.hash_one(key_at(keys, ends, slot as usize)),
-        ) {
-            Entry::Occupied(entry) => Some(*entry.get()),
+        let stub = Stub::of(key);
+        let same = |&(other, slot): &Entry32| {
+            other == stub && (stub.is_whole() || key_at(keys, ends, slot as usize) == key)
+        };
+        let rehash = |&(_, slot): &Entry32| hasher.hash_one(key_at(keys, ends, slot as usize));
+        match table.entry(hash, same, rehash) {
+            Entry::Occupied(entry) => Some(entry.get().1),
             Entry::Vacant(entry) => {
                 let slot = u32::try_from(ends.len()).ok().filter(|&s| s < u32::MAX)?;
                 keys.extend_from_slice(key);
                 ends.push(keys.len());
-                entry.insert(slot);
+                entry.insert((stub, slot));
                 Some(slot)
             }
         }
@@ -481,6 +602,23 @@ mod tests {
         // Trailing bytes mean the key had more columns than asked.
         assert_eq!(decode(&[Codec::Bool], &[TRUE, TRUE]), None);
         assert_eq!(compare(&[Codec::Int], &[7], &int(1)), None);
+    }
+
+    proptest! {
+        #[test]
+        fn stubs_hold_the_first_bytes_and_strings_are_copied_whole(
+            bytes in prop::collection::vec(any::<u8>(), 0..40)
+        ) {
+            let n = bytes.len().min(STUB_BYTES);
+            let mut want = [0; STUB_BYTES];
+            want[..n].copy_from_slice(&bytes[..n]);
+            prop_assert_eq!(head(&bytes), want);
+            prop_assert_eq!(Stub::of(&bytes).is_whole(), bytes.len() <= STUB_BYTES);
+            let mut out = vec![9];
+            push_bytes(&mut out, &bytes);
+            prop_assert_eq!(&out[out.len() - bytes.len()..], &bytes[..]);
+            prop_assert_eq!(decode(&[Codec::Bytes], &out[1..]), Some(vec![Cell::Bytes(&bytes)]));
+        }
     }
 
     #[test]
@@ -573,29 +711,34 @@ mod tests {
         }
 
         #[test]
-        fn groups_by_hash_are_groups_of_equal_keys(keys in prop::collection::vec(0i128..6, 0..200)) {
+        fn groups_by_hash_are_groups_of_equal_keys(keys in prop::collection::vec(0i128..60, 0..300)) {
+            // Odd keys are long, alike in their first 16 bytes and length.
             let mut rows = EncodedRows::default();
             for &key in &keys {
-                push_int(rows.buffer(), key);
+                if key % 2 == 1 {
+                    push_bytes(rows.buffer(), format!("{}{key}", "x".repeat(20)).as_bytes());
+                } else {
+                    push_int(rows.buffer(), key);
+                }
                 rows.end_row();
             }
             let hasher = DefaultHashBuilder::default();
             let mut groups = BatchGroups::default();
-            groups.by_hash(&rows, &hasher, &mut HashTable::new());
+            groups.by_hash(&rows, &hasher, &mut HashScratch::default());
             prop_assert_eq!(groups.ids.len(), keys.len());
-            let mut firsts: Vec<i128> = Vec::new();
-            for &key in &keys {
-                if !firsts.contains(&key) {
-                    firsts.push(key);
-                }
-            }
-            prop_assert_eq!(groups.len(), firsts.len());
+            let distinct: std::collections::HashSet<i128> = keys.iter().copied().collect();
+            prop_assert_eq!(groups.len(), distinct.len());
             for (row, &key) in keys.iter().enumerate() {
                 let group = groups.ids[row] as usize;
-                prop_assert_eq!(firsts[group], key);
-                prop_assert_eq!(keys[groups.first_rows[group] as usize], key);
+                let first = groups.first_rows[group] as usize;
+                // A group's first row is its key's first row.
+                prop_assert_eq!(keys[first], key);
+                prop_assert_eq!(keys.iter().position(|&k| k == key), Some(first));
                 prop_assert_eq!(groups.hashes[group], hasher.hash_one(rows.row(row)));
             }
+            // Groups come shard by shard.
+            let shards: Vec<usize> = groups.hashes.iter().map(|&h| shard(h)).collect();
+            prop_assert!(shards.windows(2).all(|w| w[0] <= w[1]));
         }
 
         #[test]
@@ -626,7 +769,9 @@ mod tests {
             let hasher = DefaultHashBuilder::default();
             let mut table = KeyTable::default();
             let mut seen: Vec<Vec<u8>> = Vec::new();
-            for key in &keys {
+            // Long keys alike in their first 16 bytes, too.
+            let long: Vec<Vec<u8>> = keys.iter().map(|k| [&[7u8; 20][..], k].concat()).collect();
+            for key in keys.iter().chain(&long) {
                 let encoded = bytes(key);
                 let slot = table.slot(hasher.hash_one(&encoded[..]), &encoded, &hasher).unwrap();
                 let want = seen.iter().position(|k| k == key).unwrap_or_else(|| {
