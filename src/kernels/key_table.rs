@@ -477,45 +477,61 @@ impl BatchGroups {
 }
 
 /// The distinct keys met so far, each with a slot (0, 1, 2... in order of
-/// first appearance) that indexes its state.
+/// first appearance) that indexes its state. A key that fits its entry's
+/// stub (most keys) is stored only there; a longer one is stored in
+/// `long_keys`, its entry's stub holding its first bytes and where it starts.
 #[derive(Debug, Default)]
 pub struct KeyTable {
     table: HashTable<Entry32>,
-    keys: Vec<u8>,
-    ends: Vec<usize>,
+    long_keys: Vec<u8>,
+    len: u32,
 }
+
+/// The bytes of a long key's stub that hold its first bytes; the rest hold
+/// where it starts in `long_keys`.
+const LONG_PREFIX: usize = STUB_BYTES - 8;
 
 impl KeyTable {
     /// The number of keys.
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.len as usize
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    /// The key in slot `slot`; empty if there is no such slot.
-    pub fn key(&self, slot: usize) -> &[u8] {
-        key_at(&self.keys, &self.ends, slot)
+        self.len == 0
     }
 
     /// The slot of `key` (whose hash by `hasher` is `hash`), given the next
     /// free slot if the key is new; `None` once `u32::MAX` keys are held.
     pub fn slot(&mut self, hash: u64, key: &[u8], hasher: &impl BuildHasher) -> Option<u32> {
-        let Self { table, keys, ends } = self;
+        let Self {
+            table,
+            long_keys,
+            len,
+        } = self;
         let stub = Stub::of(key);
-        let same = |&(other, slot): &Entry32| {
-            other == stub && (stub.is_whole() || key_at(keys, ends, slot as usize) == key)
+        let same = |&(other, _): &Entry32| {
+            if stub.is_whole() {
+                other == stub
+            } else {
+                other.len == stub.len
+                    && other.head[..LONG_PREFIX] == stub.head[..LONG_PREFIX]
+                    && stored_key(long_keys, &other) == key
+            }
         };
-        let rehash = |&(_, slot): &Entry32| hasher.hash_one(key_at(keys, ends, slot as usize));
+        let rehash = |(other, _): &Entry32| hasher.hash_one(stored_key(long_keys, other));
         match table.entry(hash, same, rehash) {
             Entry::Occupied(entry) => Some(entry.get().1),
             Entry::Vacant(entry) => {
-                let slot = u32::try_from(ends.len()).ok().filter(|&s| s < u32::MAX)?;
-                keys.extend_from_slice(key);
-                ends.push(keys.len());
-                entry.insert((stub, slot));
+                let slot = (*len < u32::MAX).then_some(*len)?;
+                let mut stored = stub;
+                if !stub.is_whole() {
+                    let start = long_keys.len() as u64;
+                    stored.head[LONG_PREFIX..].copy_from_slice(&start.to_le_bytes());
+                    long_keys.extend_from_slice(key);
+                }
+                entry.insert((stored, slot));
+                *len += 1;
                 Some(slot)
             }
         }
@@ -523,19 +539,20 @@ impl KeyTable {
 
     /// The bytes the table holds on the heap.
     pub fn heap_bytes(&self) -> usize {
-        self.table.allocation_size()
-            + self.keys.capacity()
-            + self.ends.capacity() * std::mem::size_of::<usize>()
+        self.table.allocation_size() + self.long_keys.capacity()
     }
 }
 
-fn key_at<'a>(keys: &'a [u8], ends: &[usize], slot: usize) -> &'a [u8] {
-    let start = match slot.checked_sub(1) {
-        Some(before) => ends.get(before).copied().unwrap_or(0),
-        None => 0,
-    };
-    let end = ends.get(slot).copied().unwrap_or(start);
-    keys.get(start..end).unwrap_or_default()
+/// The key that a stored entry's stub stands for.
+fn stored_key<'a>(long_keys: &'a [u8], stub: &'a Stub) -> &'a [u8] {
+    if stub.is_whole() {
+        return &stub.head[..stub.len as usize];
+    }
+    let mut start = [0; 8];
+    start.copy_from_slice(&stub.head[LONG_PREFIX..]);
+    let start = usize::try_from(u64::from_le_bytes(start)).unwrap_or(usize::MAX);
+    let end = start.saturating_add(stub.len as usize);
+    long_keys.get(start..end).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -779,7 +796,13 @@ mod tests {
                     seen.len() - 1
                 });
                 prop_assert_eq!(slot as usize, want);
-                prop_assert_eq!(table.key(slot as usize), &encoded[..]);
+            }
+            prop_assert_eq!(table.len(), seen.len());
+            // After every growth of the table, each key still finds its slot.
+            for (want, key) in seen.iter().enumerate() {
+                let encoded = bytes(key);
+                let slot = table.slot(hasher.hash_one(&encoded[..]), &encoded, &hasher);
+                prop_assert_eq!(slot, Some(want as u32));
             }
             prop_assert_eq!(table.len(), seen.len());
         }
