@@ -28,7 +28,7 @@ use pyo3_polars::PySeries;
 use crate::kernels::key_range::slots;
 use crate::kernels::key_table::{
     compare, decode, push_bool, push_bytes, push_float, push_int, push_null, push_uint, shard,
-    BatchGroups, Cell, Codec, EncodedRows, HashScratch, KeyTable, SHARDS,
+    BatchGroups, Cell, Codec, EncodedRows, HashScratch, KeyTable, Stub, SHARDS,
 };
 use crate::kernels::rolling_score::{rolling_score_grouped, Decay};
 use crate::numeric::{all_rows, ensure_numeric, output_buffer, with_numeric};
@@ -483,16 +483,23 @@ impl HashedKeyStates {
                 None => push_null(&mut key),
             }
             let hash = hashed.hasher.hash_one(&key[..]);
-            hashed.slot(hash, &key, state)?;
+            hashed.slot(hash, Stub::of(&key), || &key, state)?;
         }
         Ok(hashed)
     }
 
-    /// The slot of `key` in its shard, whose hash is `hash`; a new one,
-    /// holding `initial`, if the key is new.
-    fn slot(&mut self, hash: u64, key: &[u8], initial: f64) -> PolarsResult<u32> {
+    /// The slot in its shard of the key whose hash is `hash` and stub `stub`
+    /// (`key` gives the whole key); a new one, holding `initial`, if the key
+    /// is new.
+    fn slot<'k>(
+        &mut self,
+        hash: u64,
+        stub: Stub,
+        key: impl Fn() -> &'k [u8],
+        initial: f64,
+    ) -> PolarsResult<u32> {
         let shard = &mut self.shards[shard(hash)];
-        let slot = shard.keys.slot(hash, key, &self.hasher).ok_or_else(|| {
+        let slot = shard.keys.slot_of_stub(hash, stub, key, &self.hasher).ok_or_else(|| {
             polars_err!(ComputeError: "{METHOD}: more than {} distinct keys in one shard", u32::MAX - 1)
         })?;
         if slot as usize == shard.states.len() {
@@ -514,8 +521,13 @@ impl HashedKeyStates {
         groups.by_hash(rows, &self.hasher, &mut self.scratch);
         self.slots.clear();
         self.batch_states.clear();
-        for (&row, &hash) in groups.first_rows.iter().zip(&groups.hashes) {
-            let slot = self.slot(hash, rows.row(row as usize), initial)?;
+        let firsts = groups
+            .first_rows
+            .iter()
+            .zip(&groups.hashes)
+            .zip(&groups.stubs);
+        for ((&row, &hash), &stub) in firsts {
+            let slot = self.slot(hash, stub, || rows.row(row as usize), initial)?;
             self.slots.push(slot);
             self.batch_states
                 .push(self.shards[shard(hash)].states[slot as usize]);

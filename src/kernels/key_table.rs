@@ -369,6 +369,9 @@ pub struct BatchGroups {
     pub first_rows: Vec<u32>,
     /// Each group's key's hash.
     pub hashes: Vec<u64>,
+    /// Each group's key's stub, so that looking the key up elsewhere needs
+    /// not read the key's row again (unless the key is long).
+    pub stubs: Vec<Stub>,
 }
 
 impl BatchGroups {
@@ -384,12 +387,14 @@ impl BatchGroups {
         self.ids.clear();
         self.first_rows.clear();
         self.hashes.clear();
+        self.stubs.clear();
     }
 
-    fn start_group(&mut self, row: usize, hash: u64) -> u32 {
+    fn start_group(&mut self, row: usize, hash: u64, stub: Stub) -> u32 {
         let group = self.first_rows.len() as u32;
         self.first_rows.push(row as u32);
         self.hashes.push(hash);
+        self.stubs.push(stub);
         group
     }
 
@@ -450,7 +455,7 @@ impl BatchGroups {
                 let group = match table.entry(hash, same, |&(_, group)| hashes[group as usize]) {
                     Entry::Occupied(entry) => entry.get().1,
                     Entry::Vacant(entry) => {
-                        let group = self.start_group(row as usize, hash);
+                        let group = self.start_group(row as usize, hash, stub);
                         entry.insert((stub, group));
                         group
                     }
@@ -504,19 +509,30 @@ impl KeyTable {
     /// The slot of `key` (whose hash by `hasher` is `hash`), given the next
     /// free slot if the key is new; `None` once `u32::MAX` keys are held.
     pub fn slot(&mut self, hash: u64, key: &[u8], hasher: &impl BuildHasher) -> Option<u32> {
+        self.slot_of_stub(hash, Stub::of(key), || key, hasher)
+    }
+
+    /// [`Self::slot`] of the key whose stub is `stub`; `key` gives the whole
+    /// key, and is called only if the stub does not hold it.
+    pub fn slot_of_stub<'k>(
+        &mut self,
+        hash: u64,
+        stub: Stub,
+        key: impl Fn() -> &'k [u8],
+        hasher: &impl BuildHasher,
+    ) -> Option<u32> {
         let Self {
             table,
             long_keys,
             len,
         } = self;
-        let stub = Stub::of(key);
         let same = |&(other, _): &Entry32| {
             if stub.is_whole() {
                 other == stub
             } else {
                 other.len == stub.len
                     && other.head[..LONG_PREFIX] == stub.head[..LONG_PREFIX]
-                    && stored_key(long_keys, &other) == key
+                    && stored_key(long_keys, &other) == key()
             }
         };
         let rehash = |(other, _): &Entry32| hasher.hash_one(stored_key(long_keys, other));
@@ -528,7 +544,7 @@ impl KeyTable {
                 if !stub.is_whole() {
                     let start = long_keys.len() as u64;
                     stored.head[LONG_PREFIX..].copy_from_slice(&start.to_le_bytes());
-                    long_keys.extend_from_slice(key);
+                    long_keys.extend_from_slice(key());
                 }
                 entry.insert((stored, slot));
                 *len += 1;
