@@ -1,9 +1,10 @@
 """The rolling score over batches that arrive in order, each key's state carried across them.
 
 Polars has no way to keep a plugin's state from one call to the next, so the
-state lives here: after each batch, the score at each key's last non-null
-value; before the next one, those scores go back in through the plugin's
-``initial`` input, which is read at each key's first row.
+state lives here: the score at each key's last non-null value. With keys,
+the states live in Rust (``KeyStates``, ``src/states.rs``), which scores a
+batch in one call; without, the one state goes back in through the plugin's
+``initial`` input.
 """
 
 from __future__ import annotations
