@@ -342,6 +342,7 @@ pub type Entry32 = (Stub, u32);
 /// How many shards keys are spread over by their hash (see
 /// [`BatchGroups::by_hash`]): a million keys make shards of about 4,000.
 pub const SHARDS: usize = 256;
+const _: () = assert!(SHARDS <= 256, "a row's shard is kept in one byte");
 
 /// The shard of a key with hash `hash`: bits that neither the bucket index
 /// (the low bits) nor the tag (the top 7) of a hashbrown table use, so that
@@ -352,16 +353,16 @@ pub fn shard(hash: u64) -> usize {
 }
 
 /// [`BatchGroups::by_hash`] copies a batch's rows in shard order in this
-/// many waves, each of a share of the shards, so that the copy takes a
-/// quarter of the memory it would take in one (a 1M-row batch: 8 MB, not
-/// 32), for one more sequential read of the rows' hashes per wave.
-const WAVES: usize = 4;
+/// many waves, each of a share of the shards, so that the copy takes an
+/// eighth of the memory it would take in one (a 1M-row batch: 4 MB, not
+/// 32), for one more sequential read of the rows' shards per wave.
+const WAVES: usize = 8;
 
 /// Scratch space for [`BatchGroups::by_hash`], kept from batch to batch.
 #[derive(Debug, Default)]
 pub struct HashScratch {
     table: HashTable<Entry32>,
-    row_hashes: Vec<u64>,
+    row_shards: Vec<u8>,
     sharded: Vec<(Stub, u64, u32)>,
     starts: Vec<usize>,
 }
@@ -423,16 +424,18 @@ impl BatchGroups {
         let n = rows.len();
         let HashScratch {
             table,
-            row_hashes,
+            row_shards,
             sharded,
             starts,
         } = scratch;
-        row_hashes.clear();
-        row_hashes.extend((0..n).map(|row| hasher.hash_one(rows.row(row))));
+        // Each row's shard: one byte a row, where keeping the hashes for
+        // the waves below would take eight (each row is hashed once more).
+        row_shards.clear();
+        row_shards.extend((0..n).map(|row| shard(hasher.hash_one(rows.row(row))) as u8));
         starts.clear();
         starts.resize(SHARDS + 1, 0);
-        for &hash in row_hashes.iter() {
-            starts[shard(hash) + 1] += 1;
+        for &s in row_shards.iter() {
+            starts[usize::from(s) + 1] += 1;
         }
         for s in 0..SHARDS {
             starts[s + 1] += starts[s];
@@ -448,11 +451,12 @@ impl BatchGroups {
             sharded.clear();
             sharded.resize(high - low, (Stub::of(&[]), 0, 0));
             let mut next: Vec<usize> = starts[shards.clone()].iter().map(|&at| at - low).collect();
-            for (row, &hash) in row_hashes.iter().enumerate() {
-                let s = shard(hash);
+            for (row, &s) in row_shards.iter().enumerate() {
+                let s = usize::from(s);
                 if shards.contains(&s) {
+                    let key = rows.row(row);
                     let at = &mut next[s - first_shard];
-                    sharded[*at] = (Stub::of(rows.row(row)), hash, row as u32);
+                    sharded[*at] = (Stub::of(key), hasher.hash_one(key), row as u32);
                     *at += 1;
                 }
             }
