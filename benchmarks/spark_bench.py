@@ -15,6 +15,14 @@ checked against Polars, which also warms it up. Polars runs on this machine
 with all its cores. Usage (about three minutes on two idle cores)::
 
     python benchmarks/spark_bench.py [--rows 1000000] [--keys 10000] [--cores 2]
+
+``--scaling 1e6,1e7`` instead times only ``rolling`` with ``--keys`` string
+keys (``user-<n>``) over ``--partitions`` partitions at each row count, and
+prints the time per row, which must not grow with the rows (each partition's
+scorer keeps only the current key's state, the partitions being sorted by
+key)::
+
+    python benchmarks/spark_bench.py --scaling 1e6,1e7 --keys 1000000 --partitions 8
 """
 
 from __future__ import annotations
@@ -50,6 +58,47 @@ def data(rows: int, keys: int, seed: int = 0) -> pl.DataFrame:
             "y": rng.normal(0, 1, rows),
         }
     )
+
+
+def string_key_data(rows: int, keys: int, seed: int = 0) -> pl.DataFrame:
+    """String keys ``user-<n>`` (1% null), a unique order column, a float column (5% null)."""
+    rng = np.random.default_rng(seed)
+    key = pl.Series(rng.integers(0, keys, rows)).set(pl.Series(rng.random(rows) < 0.01), None)
+    return pl.DataFrame(
+        {
+            "key": pl.select(pl.format("user-{}", pl.lit(key))).to_series(),
+            "ts": rng.permutation(rows),
+            "x": pl.Series(rng.normal(1, 2, rows)).set(pl.Series(rng.random(rows) < 0.05), None),
+        }
+    )
+
+
+def rolling_scaling(spark: SparkSession, row_counts: Sequence[int], keys: int, repeat: int) -> None:
+    """Spark ``rolling`` by string key at each row count: seconds and ns per row.
+
+    The smallest run's result is checked bit for bit against Polars.
+    """
+    print(
+        f"rolling, {keys:,} string keys, {spark.conf.get('spark.sql.shuffle.partitions')} "
+        f"partitions; load average {os.getloadavg()[0]:.1f}"
+    )
+    print(f"{'rows':>12} {'seconds':>9} {'ns/row':>8}")
+    for rows in sorted(row_counts):
+        frame = string_key_data(rows, keys)
+        df = spark.createDataFrame(frame.to_arrow()).cache()
+        df.count()
+        plan = scores.rolling(df, "x", by="key", order_by="ts")
+        if rows == min(row_counts):
+            got = pl.from_arrow(plan.toArrow())
+            assert isinstance(got, pl.DataFrame)
+            want = frame.sort("key", "ts").with_columns(
+                ps.col("x").scores.rolling(by="key").alias("x_score")
+            )
+            assert same_bits(got.sort("key", "ts")["x_score"], want["x_score"]), "rolling differs"
+        seconds = best_of(repeat, drain(plan))
+        print(f"{rows:>12,} {seconds:>9.2f} {seconds / rows * 1e9:>8.0f}", flush=True)
+        df.unpersist()
+    print(f"load average now {os.getloadavg()[0]:.1f}")
 
 
 def best_of(repeat: int, run: Callable[[], object], *, warm_up: bool = True) -> float:
@@ -153,21 +202,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keys", type=int, default=10_000)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--partitions", type=int, default=None, help="default: twice --cores")
+    parser.add_argument(
+        "--scaling",
+        type=lambda s: [int(float(n)) for n in s.split(",")],
+        default=None,
+        help="row counts (e.g. 1e6,1e7): time only rolling by string key at each",
+    )
     args = parser.parse_args(argv)
     rows = args.rows
 
-    frame = data(rows, args.keys)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.master(f"local[{args.cores}]")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", str(2 * args.cores))
+        .config("spark.sql.shuffle.partitions", str(args.partitions or 2 * args.cores))
         .config("spark.driver.memory", "4g")
     )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    if args.scaling:
+        rolling_scaling(spark, args.scaling, args.keys, args.repeat)
+        spark.stop()
+        return 0
+    frame = data(rows, args.keys)
     df = spark.createDataFrame(frame.to_arrow()).cache()
     df.count()
     print(f"{rows:,} rows, {args.keys:,} keys; Spark local[{args.cores}], Polars {pl.__version__}")

@@ -3,10 +3,14 @@
 Usage::
 
     python benchmarks/streaming_bench.py [--rows 100_000_000] [--keys 1_000_000] [--dir DIR]
+                                         [--key-type int64|string] [--values random|rounded]
                                          [--batch-rows N] [--repeat N] [--lz4] [--profile]
 
-Writes a parquet file of ``--rows`` rows (an Int64 ``key`` with ``--keys``
-distinct values in random order, a Float64 ``value``), then runs, each in a
+Writes a parquet file of ``--rows`` rows (a ``key`` with ``--keys`` distinct
+values in random order: Int64, or strings ``user-<n>`` with ``--key-type
+string``; a Float64 ``value``: uniformly random doubles, which no codec can
+compress, or with ``--values rounded`` multiples of 0.001 below 1000, which
+compress well), then runs, each in a
 fresh process, ``pl.scan_parquet(file).sink_parquet(copy)`` and
 ``polars-scores score file -o out --value value --by key``, alternately
 ``--repeat`` times, and prints the medians of their wall times, CPU times and
@@ -44,7 +48,8 @@ from polars_scores.stateful import RollingScorer
 from polars_scores.streaming import DEFAULT_BATCH_ROWS
 
 RSS_TARGET_MB = 400
-WALL_TARGET_RATIO = 2.0
+# The issue's targets: integer keys index an array, string keys need hashing.
+WALL_TARGET_RATIOS = {"int64": 1.5, "string": 2.0}
 
 # Runs a command as its only child and prints its wall time and peak RSS as JSON
 # (RUSAGE_CHILDREN's ru_maxrss is the largest child's, so each command gets a
@@ -65,18 +70,35 @@ COPY = (
 )
 
 
-def write_input(path: Path, rows: int, keys: int, chunk: int = 2_000_000) -> None:
+KEY_TYPES = {"int64": pl.Int64(), "string": pl.String()}
+VALUE_KINDS = ("random", "rounded")
+
+
+def write_input(
+    path: Path,
+    rows: int,
+    keys: int,
+    *,
+    key_type: str = "int64",
+    values: str = "random",
+    chunk: int = 2_000_000,
+) -> None:
     """`rows` rows of random keys and values, generated and written chunk by chunk."""
 
     def chunks(*_: object) -> Iterator[pl.DataFrame]:
         for start in range(0, rows, chunk):
             row = pl.int_range(start, min(start + chunk, rows), dtype=pl.Int64)
-            yield pl.select(
-                key=(row.hash(1) % keys).cast(pl.Int64),
-                value=(row.hash(2) % 1_000_000).cast(pl.Float64) / 1000.0,
-            )
+            key = (row.hash(1) % keys).cast(pl.Int64)
+            if key_type == "string":
+                key = pl.format("user-{}", key)
+            if values == "random":
+                # 53 random bits: a uniform double in [0, 1).
+                value = (row.hash(2) // 2**11).cast(pl.Float64) / 2.0**53
+            else:
+                value = (row.hash(2) % 1_000_000).cast(pl.Float64) / 1000.0
+            yield pl.select(key=key, value=value)
 
-    schema = {"key": pl.Int64, "value": pl.Float64}
+    schema = {"key": KEY_TYPES[key_type], "value": pl.Float64()}
     register_io_source(chunks, schema=schema).sink_parquet(path)
 
 
@@ -122,6 +144,14 @@ def profile(path: Path, scored: Path, batch_rows: int) -> None:
         scorer = RollingScorer("value", by="key")
         for batch in batches():
             scorer.score(batch)
+        states = scorer._states
+        if states is not None and len(states):
+            held.append(
+                f"{len(states):,} keys in a {states.layout} store, "
+                f"{states.heap_bytes() / len(states):.1f} bytes per key"
+            )
+
+    held: list[str] = []
 
     def write(frame: pl.LazyFrame) -> Callable[[], None]:
         return lambda: frame.sink_parquet(path.with_name("profile.parquet"))
@@ -133,6 +163,7 @@ def profile(path: Path, scored: Path, batch_rows: int) -> None:
     timed("copy the input (read + write 2 columns)", write(source))
     timed("copy the output (read + write 3 columns)", write(pl.scan_parquet(scored)))
     path.with_name("profile.parquet").unlink()
+    print("\n".join(f"  states: {line}" for line in held))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -140,6 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rows", type=lambda s: int(float(s)), default=100_000_000)
     parser.add_argument("--keys", type=lambda s: int(float(s)), default=1_000_000)
     parser.add_argument("--dir", type=Path, default=None, help="where the files go")
+    parser.add_argument("--key-type", choices=sorted(KEY_TYPES), default="int64")
+    parser.add_argument(
+        "--values", choices=VALUE_KINDS, default="random", help="incompressible or rounded"
+    )
     parser.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS)
     parser.add_argument("--repeat", type=int, default=1, help="runs of each, alternated")
     parser.add_argument("--lz4", action="store_true", help="also both with lz4 output")
@@ -150,10 +185,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         data, copied, scored = (folder / f"{n}.parquet" for n in ("input", "copy", "scored"))
         start = time.perf_counter()
-        write_input(data, arguments.rows, arguments.keys)
+        write_input(
+            data,
+            arguments.rows,
+            arguments.keys,
+            key_type=arguments.key_type,
+            values=arguments.values,
+        )
         size_mb = data.stat().st_size / 2**20
         print(
-            f"input: {arguments.rows:,} rows, {arguments.keys:,} keys, {size_mb:,.0f} MiB "
+            f"input: {arguments.rows:,} rows, {arguments.keys:,} {arguments.key_type} keys, "
+            f"{arguments.values} values, {size_mb:,.0f} MiB "
             f"(written in {time.perf_counter() - start:.1f} s); {os.cpu_count()} cores, "
             f"load average {os.getloadavg()[0]:.1f}; polars {pl.__version__}",
             flush=True,
@@ -198,10 +240,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{label:<34}{figures['wall_s']:>9.2f}{figures['cpu_s']:>9.2f}"
                 f"{figures['peak_mb']:>13.0f}"
             )
+        target = WALL_TARGET_RATIOS[arguments.key_type]
         rss_ok = score["peak_mb"] <= RSS_TARGET_MB
-        wall_ok = ratio <= WALL_TARGET_RATIO
+        wall_ok = ratio <= target
         print(
-            f"\nwall ratio score / copy: {ratio:.2f} (target <= {WALL_TARGET_RATIO:g}: "
+            f"\nwall ratio score / copy: {ratio:.2f} (target <= {target:g}: "
             f"{'PASS' if wall_ok else 'MISS'}); CPU time ratio {cpu_ratio:.2f}\n"
             f"score peak RSS: {score['peak_mb']:.0f} MB (target <= {RSS_TARGET_MB}: "
             f"{'PASS' if rss_ok else 'MISS'}); load average now {os.getloadavg()[0]:.1f}",

@@ -63,6 +63,6 @@ mod module {
         module.add("__version__", env!("CARGO_PKG_VERSION"))?;
         module.add_function(wrap_pyfunction!(avx2_enabled, module)?)?;
         module.add_function(wrap_pyfunction!(accepted_dtype_names, module)?)?;
-        module.add_class::<crate::states::DenseKeyStates>()
+        module.add_class::<crate::states::KeyStates>()
     }
 }

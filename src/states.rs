@@ -1,20 +1,669 @@
 //! Per-key rolling-score states that outlive one call: the streaming driver
-//! (`polars_scores.stateful`) scores ordered batches through one
-//! [`DenseKeyStates`], which keeps each integer key's state in an array
-//! indexed by key, so a batch is one gather, score and scatter in Rust.
+//! (`polars_scores.stateful.RollingScorer`) scores ordered batches through
+//! one [`KeyStates`], so that a batch is one call into Rust, whatever the
+//! key columns' types.
+//!
+//! Three stores keep the states:
+//! - one integer key column whose keys lie close together: an array indexed
+//!   by key ([`DenseKeyStates`]), no hashing at all;
+//! - any other keys: a hash table of the keys written as bytes
+//!   (`kernels::key_table`), looked up once per distinct key of a batch;
+//! - a stream sorted by key (Spark's partitions): only the last key's state,
+//!   since every earlier key is finished.
+//!
+//! A key is the same key in every batch, whatever its column's dtype there:
+//! integers of every width are numbers, a Null column is the null key, a
+//! categorical is its string. Kinds that cannot be equal (an integer and a
+//! string) are refused, as Polars refuses to join them.
 
+use std::cmp::Ordering;
+use std::hash::BuildHasher;
+
+use hashbrown::DefaultHashBuilder;
 use polars::prelude::*;
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3_polars::error::PyPolarsErr;
 use pyo3_polars::PySeries;
 
 use crate::kernels::key_range::slots;
+use crate::kernels::key_table::{
+    compare, decode, push_bool, push_bytes, push_float, push_int, push_null, push_uint, shard,
+    BatchGroups, Cell, Codec, EncodedRows, HashScratch, KeyTable, Stub, SHARDS,
+};
 use crate::kernels::rolling_score::{rolling_score_grouped, Decay};
 use crate::numeric::{all_rows, ensure_numeric, output_buffer, with_numeric};
 
 const METHOD: &str = "RollingScorer.score";
 
-/// Slots the store may take whatever the key count (512 KiB).
+/// The states of every key met so far, for a `RollingScorer` with keys.
+#[pyclass(module = "polars_scores._internal")]
+pub struct KeyStates {
+    decay: Decay,
+    initial: f64,
+    key_sorted: bool,
+    /// Each key column's kind, from the first batch whose column is not
+    /// all-null (dtype Null); `None` before.
+    kinds: Vec<Option<KeyKind>>,
+    /// `None` until the first batch, which fixes the number of key columns.
+    store: Option<Store>,
+    /// Scratch space kept from batch to batch: the batch's keys as bytes,
+    /// per column (several columns only) and per row.
+    columns: Vec<EncodedRows>,
+    rows: EncodedRows,
+}
+
+#[pymethods]
+impl KeyStates {
+    /// An empty store for the score `(rise, fall)` starting each key at
+    /// `initial`; `key_sorted` when the batches arrive sorted by key.
+    #[new]
+    fn new(rise: f64, fall: f64, initial: f64, key_sorted: bool) -> Self {
+        Self {
+            decay: Decay { rise, fall },
+            initial,
+            key_sorted,
+            kinds: Vec::new(),
+            store: None,
+            columns: Vec::new(),
+            rows: EncodedRows::default(),
+        }
+    }
+
+    /// The rolling scores of one batch, named `name`: row `i` belongs to the
+    /// key formed by the `keys` columns at row `i`, and each key goes on from
+    /// the state the previous batches left it. An error changes no state.
+    fn score(
+        &mut self,
+        py: Python<'_>,
+        keys: Vec<PySeries>,
+        values: PySeries,
+        name: &str,
+    ) -> PyResult<PySeries> {
+        let keys: Vec<Series> = keys.into_iter().map(|key| key.0).collect();
+        let values = values.0;
+        let scored = py.detach(|| self.score_batch(&keys, &values, name));
+        scored.map(PySeries).map_err(|e| polars_exception(py, e))
+    }
+
+    /// The number of states held: every key met so far, except in a sorted
+    /// stream, which holds only the last key's.
+    fn __len__(&self) -> usize {
+        match &self.store {
+            None => 0,
+            Some(Store::Dense(dense)) => dense.len(),
+            Some(Store::Hashed(hashed)) => hashed.len,
+            Some(Store::Sorted(sorted)) => usize::from(sorted.last.is_some()),
+        }
+    }
+
+    /// Which store holds the states: "dense" (an array indexed by integer
+    /// key), "hashed" or "sorted" (the last key's only); "empty" before the
+    /// first batch.
+    #[getter]
+    fn layout(&self) -> &'static str {
+        match &self.store {
+            None => "empty",
+            Some(Store::Dense(_)) => "dense",
+            Some(Store::Hashed(_)) => "hashed",
+            Some(Store::Sorted(_)) => "sorted",
+        }
+    }
+
+    /// The bytes the states and their keys hold on the heap (scratch space
+    /// for the batches excluded).
+    fn heap_bytes(&self) -> usize {
+        match &self.store {
+            None => 0,
+            Some(Store::Dense(dense)) => dense.heap_bytes(),
+            Some(Store::Hashed(hashed)) => hashed.heap_bytes(),
+            Some(Store::Sorted(sorted)) => {
+                sorted.last.as_ref().map_or(0, |(key, _)| key.capacity())
+            }
+        }
+    }
+}
+
+/// A Polars error as the Python exception Polars itself raises for it
+/// (`polars.exceptions.SchemaError`, ...), so users can catch it as usual.
+fn polars_exception(py: Python<'_>, error: PolarsError) -> PyErr {
+    let class = match &error {
+        PolarsError::InvalidOperation(_) => "InvalidOperationError",
+        PolarsError::SchemaMismatch(_) => "SchemaError",
+        PolarsError::ShapeMismatch(_) => "ShapeError",
+        _ => "ComputeError",
+    };
+    let message = match &error {
+        PolarsError::InvalidOperation(m)
+        | PolarsError::SchemaMismatch(m)
+        | PolarsError::ShapeMismatch(m)
+        | PolarsError::ComputeError(m) => m.to_string(),
+        other => other.to_string(),
+    };
+    let raised = py
+        .import("polars.exceptions")
+        .and_then(|module| module.getattr(class))
+        .and_then(|class| class.call1((message.clone(),)));
+    match raised {
+        Ok(exception) => PyErr::from_value(exception),
+        Err(_) => PyRuntimeError::new_err(message),
+    }
+}
+
+enum Store {
+    Dense(DenseKeyStates),
+    Hashed(HashedKeyStates),
+    Sorted(SortedKeyStates),
+}
+
+impl KeyStates {
+    fn score_batch(
+        &mut self,
+        keys: &[Series],
+        values: &Series,
+        name: &str,
+    ) -> PolarsResult<Series> {
+        // Every check before any state changes, so an error leaves the store as it was.
+        ensure_numeric(METHOD, values.field().as_ref())?;
+        for key in keys {
+            polars_ensure!(
+                key.len() == values.len(),
+                ShapeMismatch: "{METHOD}: key column '{}' has {} rows but value column '{}' has {}",
+                key.name(), key.len(), values.name(), values.len()
+            );
+        }
+        polars_ensure!(
+            values.len() <= u32::MAX as usize,
+            InvalidOperation: "{METHOD}: a batch may hold at most {} rows, this one has {}",
+            u32::MAX, values.len()
+        );
+        let kinds = self.checked_kinds(keys)?;
+        if self.store.is_none() {
+            polars_ensure!(
+                !keys.is_empty(),
+                InvalidOperation: "{METHOD}: no key column"
+            );
+            self.store = Some(if self.key_sorted {
+                Store::Sorted(SortedKeyStates::default())
+            } else if keys.len() == 1 {
+                Store::Dense(DenseKeyStates::new(self.initial))
+            } else {
+                Store::Hashed(HashedKeyStates::new())
+            });
+        }
+        self.kinds = kinds;
+        let (decay, initial) = (self.decay, self.initial);
+
+        if let Some(Store::Dense(dense)) = &mut self.store {
+            if dense.accepts(&keys[0]) {
+                if let Some(scores) = dense.score_batch(&keys[0], values, decay, name)? {
+                    return Ok(scores);
+                }
+            }
+            // Keys too far apart to index, or not integers: on in a hash table.
+            let hashed = HashedKeyStates::from_dense(dense)?;
+            self.store = Some(Store::Hashed(hashed));
+        }
+        encode_rows(keys, &mut self.columns, &mut self.rows)?;
+        match &mut self.store {
+            Some(Store::Hashed(hashed)) => {
+                hashed.score_batch(&self.rows, values, decay, initial, name)
+            }
+            Some(Store::Sorted(sorted)) => {
+                let codecs: Vec<Codec> = (self.kinds.iter())
+                    .map(|kind| kind.as_ref().map_or(Codec::Int, KeyKind::codec))
+                    .collect();
+                let order = KeyOrder {
+                    codecs: &codecs,
+                    keys,
+                };
+                sorted.score_batch(&self.rows, &order, values, decay, initial, name)
+            }
+            _ => Err(polars_err!(ComputeError: "{METHOD}: no store for the keys")),
+        }
+    }
+
+    /// The key columns' kinds after this batch; an error if a column's kind
+    /// differs from earlier batches' or the number of columns changed.
+    fn checked_kinds(&self, keys: &[Series]) -> PolarsResult<Vec<Option<KeyKind>>> {
+        if self.store.is_some() {
+            polars_ensure!(
+                keys.len() == self.kinds.len(),
+                ShapeMismatch: "{METHOD}: {} key columns, but earlier batches had {}",
+                keys.len(), self.kinds.len()
+            );
+        }
+        let mut kinds = Vec::with_capacity(keys.len());
+        for (column, key) in keys.iter().enumerate() {
+            let kind = KeyKind::of(key)?;
+            let before = self.kinds.get(column).cloned().flatten();
+            match (before, kind) {
+                (Some(before), Some(now)) if before != now => polars_bail!(
+                    SchemaMismatch:
+                    "{METHOD}: key column '{}' has dtype {} in this batch, but it held {} keys in \
+                     earlier batches; keys of different kinds are never equal, so cast the column \
+                     to one dtype in every batch",
+                    key.name(), key.dtype(), before.describe()
+                ),
+                (before, now) => kinds.push(now.or(before)),
+            }
+        }
+        Ok(kinds)
+    }
+}
+
+/// What a key column holds, as far as equality goes: two keys can be equal
+/// only within one kind.
+#[derive(Clone, Debug, PartialEq)]
+enum KeyKind {
+    /// Integers of any width.
+    Int,
+    /// Float16, Float32 or Float64.
+    Float,
+    Boolean,
+    /// Strings, categoricals and enums: equal when their strings are.
+    Text,
+    Binary,
+    /// Dates, times, durations and decimals: their integer representation,
+    /// equal only under the very same dtype (time unit, time zone, scale).
+    Exact(DataType),
+}
+
+impl KeyKind {
+    /// The kind of `key`'s dtype: `None` for dtype Null (all null, which
+    /// fits every kind); an error for a dtype that cannot be a key here.
+    fn of(key: &Series) -> PolarsResult<Option<Self>> {
+        let dtype = key.dtype();
+        Ok(Some(match dtype {
+            DataType::Null => return Ok(None),
+            dt if dt.is_integer() => Self::Int,
+            DataType::Float16 | DataType::Float32 | DataType::Float64 => Self::Float,
+            DataType::Boolean => Self::Boolean,
+            DataType::String | DataType::Categorical(..) | DataType::Enum(..) => Self::Text,
+            DataType::Binary => Self::Binary,
+            // The precision only bounds the values; the scale gives them meaning.
+            DataType::Decimal(_, scale) => Self::Exact(DataType::Decimal(38, *scale)),
+            dt if dt.is_temporal() => Self::Exact(dt.clone()),
+            dt => polars_bail!(
+                InvalidOperation:
+                "{METHOD}: key column '{}' has dtype {dt}; keys must be integers, floats, \
+                 booleans, strings, categoricals, binary, temporal or decimal values",
+                key.name()
+            ),
+        }))
+    }
+
+    fn codec(&self) -> Codec {
+        match self {
+            Self::Int | Self::Exact(_) => Codec::Int,
+            Self::Float => Codec::Float,
+            Self::Boolean => Codec::Bool,
+            Self::Text | Self::Binary => Codec::Bytes,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Int => "integer".into(),
+            Self::Float => "float".into(),
+            Self::Boolean => "boolean".into(),
+            Self::Text => "string".into(),
+            Self::Binary => "binary".into(),
+            Self::Exact(dtype) => dtype.to_string(),
+        }
+    }
+}
+
+/// Writes each row's key (the `keys` columns at that row) to `rows`; with
+/// several columns, `columns` holds each column's encodings on the way.
+fn encode_rows(
+    keys: &[Series],
+    columns: &mut Vec<EncodedRows>,
+    rows: &mut EncodedRows,
+) -> PolarsResult<()> {
+    rows.clear();
+    if let [key] = keys {
+        return encode_column(key, rows);
+    }
+    columns.resize_with(keys.len(), EncodedRows::default);
+    for (key, column) in keys.iter().zip(columns.iter_mut()) {
+        column.clear();
+        encode_column(key, column)?;
+    }
+    rows.interleave(columns);
+    Ok(())
+}
+
+/// Appends one key column's values, a row each.
+fn encode_column(key: &Series, rows: &mut EncodedRows) -> PolarsResult<()> {
+    fn each<X>(
+        rows: &mut EncodedRows,
+        values: impl Iterator<Item = Option<X>>,
+        push: impl Fn(&mut Vec<u8>, X),
+    ) {
+        for value in values {
+            match value {
+                Some(value) => push(rows.buffer(), value),
+                None => push_null(rows.buffer()),
+            }
+            rows.end_row();
+        }
+    }
+    macro_rules! ints {
+        ($ca:expr, $push:expr) => {
+            each(
+                rows,
+                $ca.downcast_iter().flat_map(|a| a.iter()),
+                |out, &v| $push(out, v.into()),
+            )
+        };
+    }
+    rows.reserve(key.len(), 9);
+    match key.dtype() {
+        DataType::Null => (0..key.len()).for_each(|_| {
+            push_null(rows.buffer());
+            rows.end_row();
+        }),
+        DataType::Int8 => ints!(key.i8()?, push_int),
+        DataType::Int16 => ints!(key.i16()?, push_int),
+        DataType::Int32 => ints!(key.i32()?, push_int),
+        DataType::Int64 => ints!(key.i64()?, push_int),
+        DataType::Int128 => ints!(key.i128()?, push_int),
+        DataType::UInt8 => ints!(key.u8()?, push_int),
+        DataType::UInt16 => ints!(key.u16()?, push_int),
+        DataType::UInt32 => ints!(key.u32()?, push_int),
+        DataType::UInt64 => ints!(key.u64()?, push_uint),
+        DataType::UInt128 => ints!(key.u128()?, push_uint),
+        DataType::Float64 => {
+            let ca = key.f64()?;
+            each(
+                rows,
+                ca.downcast_iter().flat_map(|a| a.iter()),
+                |out, &v| push_float(out, v),
+            )
+        }
+        DataType::Float16 | DataType::Float32 => {
+            // Exact: every Float16 and Float32 value is a Float64 value.
+            return encode_column(&key.cast(&DataType::Float64)?, rows);
+        }
+        DataType::Boolean => {
+            let ca = key.bool()?;
+            each(rows, ca.downcast_iter().flat_map(|a| a.iter()), push_bool)
+        }
+        DataType::String => {
+            let ca = key.str()?;
+            each(rows, ca.downcast_iter().flat_map(|a| a.iter()), |out, v| {
+                push_bytes(out, v.as_bytes())
+            })
+        }
+        DataType::Binary => {
+            let ca = key.binary()?;
+            each(rows, ca.downcast_iter().flat_map(|a| a.iter()), push_bytes)
+        }
+        DataType::Categorical(..) | DataType::Enum(..) => {
+            return encode_column(&key.cast(&DataType::String)?, rows);
+        }
+        dt if dt.is_temporal() || matches!(dt, DataType::Decimal(..)) => {
+            return encode_column(&key.to_physical_repr(), rows);
+        }
+        dt => polars_bail!(
+            InvalidOperation: "{METHOD}: key column '{}' has dtype {dt}, which cannot be a key",
+            key.name()
+        ),
+    }
+    Ok(())
+}
+
+/// The scores of `values` (any numeric dtype), row `i` advancing
+/// `states[ids[i]]`.
+fn score_values(
+    values: &Series,
+    ids: &[u32],
+    states: &mut [f64],
+    decay: Decay,
+    name: &str,
+) -> PolarsResult<Series> {
+    let values = values.rechunk();
+    let scores = with_numeric!(METHOD, &values, |ca| {
+        let array = ca.downcast_as_array();
+        let (vals, mask) = all_rows(array);
+        let mut out = output_buffer(vals.len());
+        rolling_score_grouped(vals, mask, ids, states, decay, &mut out);
+        Float64Chunked::from_vec_validity(name.into(), out, array.validity().cloned())
+    });
+    Ok(scores.into_series())
+}
+
+/// Any keys, one column or several, as bytes in hash tables: one look-up
+/// per distinct key of a batch. The keys are spread over [`SHARDS`] tables
+/// by hash, as the batch's rows are grouped (`BatchGroups::by_hash`), so a
+/// batch's look-ups go through the tables one after the other, each small
+/// enough to stay in cache.
+struct HashedKeyStates {
+    hasher: DefaultHashBuilder,
+    shards: Vec<Shard>,
+    /// The number of keys in all shards.
+    len: usize,
+    /// Scratch space kept from batch to batch: the batch's groups, what
+    /// finds them, and each group's slot in its shard and state.
+    groups: BatchGroups,
+    scratch: HashScratch,
+    slots: Vec<u32>,
+    batch_states: Vec<f64>,
+}
+
+/// One shard's keys and their states: `states[s]` is the state of the key
+/// in `keys`' slot `s`.
+#[derive(Default)]
+struct Shard {
+    keys: KeyTable,
+    states: Vec<f64>,
+}
+
+impl HashedKeyStates {
+    fn new() -> Self {
+        Self {
+            hasher: DefaultHashBuilder::default(),
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            len: 0,
+            groups: BatchGroups::default(),
+            scratch: HashScratch::default(),
+            slots: Vec::new(),
+            batch_states: Vec::new(),
+        }
+    }
+
+    /// The states of `dense`, moved into hash tables.
+    fn from_dense(dense: &DenseKeyStates) -> PolarsResult<Self> {
+        let mut hashed = Self::new();
+        let mut key = Vec::new();
+        for (integer, state) in dense.export() {
+            key.clear();
+            match integer {
+                Some(integer) => push_int(&mut key, integer.into()),
+                None => push_null(&mut key),
+            }
+            let hash = hashed.hasher.hash_one(&key[..]);
+            hashed.slot(hash, Stub::of(&key), || &key, state)?;
+        }
+        Ok(hashed)
+    }
+
+    /// The slot in its shard of the key whose hash is `hash` and stub `stub`
+    /// (`key` gives the whole key); a new one, holding `initial`, if the key
+    /// is new.
+    fn slot<'k>(
+        &mut self,
+        hash: u64,
+        stub: Stub,
+        key: impl Fn() -> &'k [u8],
+        initial: f64,
+    ) -> PolarsResult<u32> {
+        let shard = &mut self.shards[shard(hash)];
+        let slot = shard.keys.slot_of_stub(hash, stub, key, &self.hasher).ok_or_else(|| {
+            polars_err!(ComputeError: "{METHOD}: more than {} distinct keys in one shard", u32::MAX - 1)
+        })?;
+        if slot as usize == shard.states.len() {
+            shard.states.push(initial);
+            self.len += 1;
+        }
+        Ok(slot)
+    }
+
+    fn score_batch(
+        &mut self,
+        rows: &EncodedRows,
+        values: &Series,
+        decay: Decay,
+        initial: f64,
+        name: &str,
+    ) -> PolarsResult<Series> {
+        let mut groups = std::mem::take(&mut self.groups);
+        groups.by_hash(rows, &self.hasher, &mut self.scratch);
+        self.slots.clear();
+        self.batch_states.clear();
+        let firsts = groups
+            .first_rows
+            .iter()
+            .zip(&groups.hashes)
+            .zip(&groups.stubs);
+        for ((&row, &hash), &stub) in firsts {
+            let slot = self.slot(hash, stub, || rows.row(row as usize), initial)?;
+            self.slots.push(slot);
+            self.batch_states
+                .push(self.shards[shard(hash)].states[slot as usize]);
+        }
+        let scores = score_values(values, &groups.ids, &mut self.batch_states, decay, name);
+        for ((&slot, &state), &hash) in self
+            .slots
+            .iter()
+            .zip(&self.batch_states)
+            .zip(&groups.hashes)
+        {
+            self.shards[shard(hash)].states[slot as usize] = state;
+        }
+        self.groups = groups;
+        scores
+    }
+
+    fn heap_bytes(&self) -> usize {
+        let shards = self.shards.iter().map(|shard| {
+            shard.keys.heap_bytes() + shard.states.capacity() * std::mem::size_of::<f64>()
+        });
+        shards.sum::<usize>() + self.shards.capacity() * std::mem::size_of::<Shard>()
+    }
+}
+
+/// The keys of a sorted stream, and how to show them in an error.
+struct KeyOrder<'a> {
+    codecs: &'a [Codec],
+    keys: &'a [Series],
+}
+
+impl KeyOrder<'_> {
+    fn order(&self, a: &[u8], b: &[u8]) -> PolarsResult<Ordering> {
+        compare(self.codecs, a, b).ok_or_else(|| {
+            polars_err!(ComputeError: "{METHOD}: a key could not be read back (a bug: please report it)")
+        })
+    }
+
+    /// A key as its values: `"a"`, `(1, null)`.
+    fn show(&self, key: &[u8]) -> String {
+        let Some(cells) = decode(self.codecs, key) else {
+            return "?".into();
+        };
+        let shown: Vec<String> = cells
+            .iter()
+            .map(|cell| match cell {
+                Cell::Null => "null".into(),
+                Cell::Int(v) => v.to_string(),
+                Cell::HugeUint(v) => v.to_string(),
+                Cell::Float(v) => v.to_string(),
+                Cell::Bool(v) => v.to_string(),
+                Cell::Bytes(v) => format!("{:?}", String::from_utf8_lossy(v)),
+            })
+            .collect();
+        match shown.as_slice() {
+            [one] => one.clone(),
+            _ => format!("({})", shown.join(", ")),
+        }
+    }
+
+    fn names(&self) -> String {
+        let names: Vec<String> = self
+            .keys
+            .iter()
+            .map(|k| format!("'{}'", k.name()))
+            .collect();
+        names.join(", ")
+    }
+}
+
+/// The state of the last key of a stream sorted by key: every earlier key
+/// is finished, so its state is never needed again.
+#[derive(Default)]
+struct SortedKeyStates {
+    last: Option<(Vec<u8>, f64)>,
+    /// Scratch space kept from batch to batch.
+    groups: BatchGroups,
+    batch_states: Vec<f64>,
+}
+
+impl SortedKeyStates {
+    fn score_batch(
+        &mut self,
+        rows: &EncodedRows,
+        order: &KeyOrder<'_>,
+        values: &Series,
+        decay: Decay,
+        initial: f64,
+        name: &str,
+    ) -> PolarsResult<Series> {
+        self.groups.by_runs(rows);
+        let runs = &self.groups.first_rows;
+        // Each run's key must follow the one before (and the first run's
+        // the last key of the earlier batches, or be that key).
+        let mut previous = self.last.as_ref().map(|(key, _)| key.as_slice());
+        let mut continues = false;
+        for &row in runs {
+            let key = rows.row(row as usize);
+            if let Some(before) = previous {
+                match order.order(before, key)? {
+                    Ordering::Less => {}
+                    Ordering::Equal => continues = true,
+                    Ordering::Greater => polars_bail!(
+                        InvalidOperation:
+                        "{METHOD}: the scorer was told that the batches arrive sorted by the key \
+                         columns ({}), but key {} comes after key {}; sort by the keys (nulls \
+                         first), or score without key_sorted",
+                        order.names(), order.show(key), order.show(before)
+                    ),
+                }
+            }
+            previous = Some(key);
+        }
+        self.batch_states.clear();
+        self.batch_states.resize(runs.len(), initial);
+        if let (true, Some((_, state))) = (continues, &self.last) {
+            self.batch_states[0] = *state;
+        }
+        let scores = score_values(
+            values,
+            &self.groups.ids,
+            &mut self.batch_states,
+            decay,
+            name,
+        )?;
+        if let (Some(&row), Some(&state)) = (runs.last(), self.batch_states.last()) {
+            let key = self.last.get_or_insert_with(|| (Vec::new(), state));
+            key.0.clear();
+            key.0.extend_from_slice(rows.row(row as usize));
+            key.1 = state;
+        }
+        Ok(scores)
+    }
+}
+
+/// Slots the dense store may take whatever the key count (512 KiB).
 const MIN_SLOTS: usize = 1 << 16;
 /// Slots it may take per key seen and per row of the batch.
 const SLACK: usize = 4;
@@ -26,21 +675,16 @@ const INDEXABLE: i64 = 1 << 62;
 /// state of a key before its first row, so a gather needs no "not seen yet"
 /// case; `seen` marks the slots of keys met, for the count that bounds the
 /// store's size and for [`DenseKeyStates::export`].
-#[pyclass(module = "polars_scores._internal")]
-pub struct DenseKeyStates {
-    decay: Decay,
+struct DenseKeyStates {
     initial: f64,
     states: Vec<f64>,
     seen: Vec<bool>,
     offset: i64,
 }
 
-#[pymethods]
 impl DenseKeyStates {
-    #[new]
-    fn new(rise: f64, fall: f64, initial: f64) -> Self {
+    fn new(initial: f64) -> Self {
         Self {
-            decay: Decay { rise, fall },
             initial,
             states: vec![initial],
             seen: vec![false],
@@ -48,78 +692,57 @@ impl DenseKeyStates {
         }
     }
 
-    /// The rolling scores of one batch, named `name`, each key going on from
-    /// the state the previous batches left it; `None` (and no state changed)
-    /// when the batch's keys are too far apart to index, and the caller
-    /// should carry on with [`DenseKeyStates::export`]ed states instead.
-    fn score(
-        &mut self,
-        py: Python<'_>,
-        keys: PySeries,
-        values: PySeries,
-        name: &str,
-    ) -> PyResult<Option<PySeries>> {
-        let (keys, values) = (keys.0, values.0);
-        let scored = py.detach(|| self.score_batch(&keys, &values, name));
-        Ok(scored.map_err(PyPolarsErr::from)?.map(PySeries))
+    /// Whether `keys` can be indexed at all: integers of at most 64 bits,
+    /// or all null.
+    fn accepts(&self, keys: &Series) -> bool {
+        let dtype = keys.dtype();
+        dtype.is_null()
+            || (dtype.is_integer() && !matches!(dtype, DataType::Int128 | DataType::UInt128))
     }
 
-    /// The states so far: each key met (Int64) with its state, and the null
-    /// key's state if a null key was met.
-    fn export(&self) -> (PySeries, PySeries, Option<f64>) {
-        let slots = (1..self.states.len()).filter(|&slot| self.seen[slot]);
-        let keys: Vec<i64> = slots.clone().map(|slot| self.key_at(slot)).collect();
-        let states: Vec<f64> = slots.map(|slot| self.states[slot]).collect();
-        let null_key = self.seen[0].then_some(self.states[0]);
-        (
-            PySeries(Series::new("key".into(), keys)),
-            PySeries(Series::new("state".into(), states)),
-            null_key,
-        )
+    fn len(&self) -> usize {
+        self.seen.iter().filter(|&&seen| seen).count()
     }
-}
 
-impl DenseKeyStates {
+    fn heap_bytes(&self) -> usize {
+        self.states.capacity() * std::mem::size_of::<f64>() + self.seen.capacity()
+    }
+
+    /// Each key met (`None` for the null key) with its state.
+    fn export(&self) -> impl Iterator<Item = (Option<i64>, f64)> + '_ {
+        (0..self.states.len())
+            .filter(|&slot| self.seen[slot])
+            .map(|slot| ((slot > 0).then(|| self.key_at(slot)), self.states[slot]))
+    }
+
     fn key_at(&self, slot: usize) -> i64 {
         self.offset + (slot as i64 - 1)
     }
 
+    /// The batch's scores, each key going on from its state; `None` (and no
+    /// state changed) when the keys are too far apart to index.
     fn score_batch(
         &mut self,
         keys: &Series,
         values: &Series,
+        decay: Decay,
         name: &str,
     ) -> PolarsResult<Option<Series>> {
-        polars_ensure!(
-            keys.len() == values.len(),
-            ShapeMismatch: "{METHOD}: key column '{}' has {} rows but value column '{}' has {}",
-            keys.name(), keys.len(), values.name(), values.len()
-        );
-        polars_ensure!(
-            keys.dtype().is_integer(),
-            InvalidOperation: "{METHOD}: key column '{}' has dtype {}; expected an integer column",
-            keys.name(), keys.dtype()
-        );
-        // Before any state changes, so an error leaves the store as it was.
-        ensure_numeric(METHOD, values.field().as_ref())?;
         let Some(ids) = self.slot_ids(keys)? else {
             return Ok(None);
         };
-        let values = values.rechunk();
-        let scores = with_numeric!(METHOD, &values, |ca| {
-            let array = ca.downcast_as_array();
-            let (vals, mask) = all_rows(array);
-            let mut out = output_buffer(vals.len());
-            rolling_score_grouped(vals, mask, &ids, &mut self.states, self.decay, &mut out);
-            Float64Chunked::from_vec_validity(name.into(), out, array.validity().cloned())
-        });
-        Ok(Some(scores.into_series()))
+        score_values(values, &ids, &mut self.states, decay, name).map(Some)
     }
 
     /// Each row's slot, after widening the store to the batch's keys; `None`
     /// if that would take more than [`SLACK`] slots per key and row.
     fn slot_ids(&mut self, keys: &Series) -> PolarsResult<Option<Vec<u32>>> {
-        let (Some(low), Some(high)) = (keys.min::<i128>()?, keys.max::<i128>()?) else {
+        let range = if keys.dtype().is_null() {
+            None
+        } else {
+            keys.min::<i128>()?.zip(keys.max::<i128>()?)
+        };
+        let Some((low, high)) = range else {
             // Only null keys.
             self.seen[0] |= !keys.is_empty();
             return Ok(Some(vec![0; keys.len()]));
@@ -162,7 +785,7 @@ impl DenseKeyStates {
             (low, high)
         };
         let needed = (i128::from(high) - i128::from(low) + 1) as usize;
-        let known = self.seen.iter().filter(|&&seen| seen).count();
+        let known = self.len();
         let allowed = MIN_SLOTS.max(SLACK * (known + batch_rows));
         if needed > allowed || needed >= u32::MAX as usize {
             return false;

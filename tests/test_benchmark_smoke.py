@@ -11,10 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from matplotlib.image import imread
 import numpy as np
 import polars as pl
 import pytest
+from matplotlib.image import imread
 from reference import score_by_key, score_series
 
 import polars_scores as ps

@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from conftest import assert_bit_identical, chunked, cuts
+from helpers import assert_bit_identical, chunked, cuts
 from hypothesis import given
 from hypothesis import strategies as st
 from polars.testing.parametric import series

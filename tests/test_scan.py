@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import assert_bit_identical, chunked, collect_three_ways, cuts
+from helpers import assert_bit_identical, chunked, collect_three_ways, cuts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import evaluate_rule, scan_by_key

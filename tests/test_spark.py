@@ -455,10 +455,11 @@ def test_errors_name_the_function_and_the_column(spark: SparkSession) -> None:
 def test_executor_sets_polars_threads_before_importing_polars(tmp_path: Path) -> None:
     """The partition function, unpickled in a fresh interpreter as a Spark
     worker would, imports neither Polars nor this package until it runs, and
-    then runs Polars with one thread (a task's share outside Spark)."""
+    then runs Polars with one thread (a task's share outside Spark). The
+    batch is sorted by key, nulls first, as Spark delivers a partition."""
     scorer = {"rise": 0.9, "fall": 0.5, "initial": 0.0, "name": "x_score"}
     function = polars_scores.spark._rolling_partitions("x", ["k"], scorer, [])
-    batch = pa.RecordBatch.from_pydict({"k": ["a", "a", None], "x": [1.0, 2.0, 3.0]})
+    batch = pa.RecordBatch.from_pydict({"k": [None, "a", "a"], "x": [3.0, 1.0, 2.0]})
     script = """
 import sys
 import tempfile
@@ -467,7 +468,7 @@ import pyarrow as pa  # type: ignore[import-untyped]  # no type hints
 from pyspark import cloudpickle
 function = cloudpickle.loads(sys.stdin.buffer.read())
 assert "polars" not in sys.modules and "polars_scores" not in sys.modules, "imported too early"
-batch = pa.RecordBatch.from_pydict({"k": ["a", "a", None], "x": [1.0, 2.0, 3.0]})
+batch = pa.RecordBatch.from_pydict({"k": [None, "a", "a"], "x": [3.0, 1.0, 2.0]})
 (out,) = list(function(iter([batch])))
 import polars
 print(polars.thread_pool_size(), out.column("x_score").to_pylist())

@@ -18,7 +18,8 @@ from reference import score_by_key
 from reference import total as reference_total
 
 import polars_scores as ps
-from polars_scores._internal import DenseKeyStates
+import polars_scores.stateful
+import polars_scores.streaming
 from polars_scores.stateful import RollingScorer
 from polars_scores.streaming import score_to_parquet, total_to_parquet
 
@@ -233,39 +234,6 @@ def test_integer_keys_near_and_far(
     assert_bit_identical(
         got["x_score"].to_list(), score_by_key(frame["x"].to_list(), frame["k"].to_list())
     )
-
-
-def test_dense_store_declines_keys_too_far_apart_without_changing() -> None:
-    store = DenseKeyStates(0.9, 0.5, 0.0)
-    first = pl.DataFrame({"k": [3, None, 5, 3], "x": [1.0, 2.0, None, 4.0]})
-    scores = store.score(first["k"], first["x"], "s")
-    assert scores is not None
-    assert scores.name == "s"
-    assert_bit_identical(scores.to_list(), score_by_key(first["x"].to_list(), first["k"].to_list()))
-    before = store.export()
-    far = pl.Series("k", [3, 10**15])
-    assert store.score(far, pl.Series("x", [1.0, 2.0]), "s") is None
-    after = store.export()
-    # Key 5 has only a null value, yet it was met: its state is the initial one.
-    assert before[0].to_list() == after[0].to_list() == [3, 5]
-    assert_bit_identical(before[1].to_list(), after[1].to_list())
-    assert_bit_identical(after[1].to_list(), [1.0 * 0.9 + 4.0, 0.0])
-    assert before[2] == after[2] == 2.0
-
-
-def test_dense_store_errors_name_the_method_and_column_and_change_nothing() -> None:
-    store = DenseKeyStates(0.9, 0.5, 0.0)
-    store.score(pl.Series("k", [1]), pl.Series("x", [1.0]), "s")
-    # The store is internal: RollingScorer checks batches first and raises
-    # Polars' own exceptions; these errors, from pyo3-polars, are the backstop.
-    with pytest.raises(ValueError, match=r"RollingScorer.*'x'.*str"):
-        store.score(pl.Series("k", [1, 2]), pl.Series("x", ["a", "b"]), "s")
-    with pytest.raises(ValueError, match=r"RollingScorer.*'k'.*f64"):
-        store.score(pl.Series("k", [1.0]), pl.Series("x", [1.0]), "s")
-    with pytest.raises(Exception, match=r"RollingScorer.*'k'.*'x'"):
-        store.score(pl.Series("k", [1, 2]), pl.Series("x", [1.0]), "s")
-    keys, states, null_key = store.export()
-    assert (keys.to_list(), states.to_list(), null_key) == ([1], [1.0], None)
 
 
 @pytest.mark.parametrize("direction", [1, -1])

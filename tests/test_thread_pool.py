@@ -19,7 +19,7 @@ import textwrap
 import numpy as np
 import polars as pl
 import pytest
-from conftest import assert_bit_identical
+from helpers import assert_bit_identical
 from reference import score_by_key, score_series
 
 import polars_scores  # noqa: F401  (registers the namespace)

@@ -430,11 +430,14 @@ def _score_batches(
 ) -> Iterator[pa.RecordBatch]:
     """Each batch of one sorted partition with its score column appended.
 
-    Only the value, key and input columns go through Polars; the score column
-    is appended to the batch Spark sent, so every other column keeps exactly
-    the Arrow type Spark declared (no ``large_string`` coming back).
+    The partition is sorted by key, so the scorer keeps only the current
+    key's state (``key_sorted``): time per row does not grow with the
+    number of keys a partition holds. Only the value, key and input columns
+    go through Polars; the score column is appended to the batch Spark sent,
+    so every other column keeps exactly the Arrow type Spark declared (no
+    ``large_string`` coming back).
     """
-    scorer = RollingScorer(value, by=by, **scorer_kwargs)
+    scorer = RollingScorer(value, by=by, key_sorted=True, **scorer_kwargs)
     name = scorer.name
     columns = list(dict.fromkeys([value, *by, *inputs]))
     score_field = pa.field(name, pa.float64(), nullable=True)

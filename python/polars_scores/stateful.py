@@ -1,9 +1,12 @@
 """The rolling score over batches that arrive in order, each key's state carried across them.
 
 Polars has no way to keep a plugin's state from one call to the next, so the
-state lives here: after each batch, the score at each key's last non-null
-value; before the next one, those scores go back in through the plugin's
-``initial`` input, which is read at each key's first row.
+state lives here: the score at each key's last non-null value. With keys,
+the states of the built-in score live in Rust (``KeyStates``,
+``src/states.rs``), which scores a batch in one call; without keys, the one
+state goes back in through the plugin's ``initial`` input; a user rule's
+keyed states go back in the same way, read at each key's first row after a
+join (``HashedStates``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import cast
 import polars as pl
 
 from polars_scores._checks import check_columns, column_name, column_names, finite
-from polars_scores._internal import DenseKeyStates
+from polars_scores._internal import KeyStates
 from polars_scores.namespace import ScoresExpr, col
 from polars_scores.rules import check_input_names, parse_rule
 
@@ -27,11 +30,22 @@ class RollingScorer:
     ``pl.col(value).scores.rolling(by=by, ...)`` over all of them. Memory holds
     the batch and about one float per key seen so far.
 
-    Each key's state is the score at its last non-null value. With one
-    integer key column whose values stay within a few times the number of
-    keys (ids), the states sit in an array indexed by key, read and written by
-    position; with other keys (or ids too far apart), in a frame found by a
-    join, which is several times slower with a million keys.
+    Each key's state is the score at its last non-null value, kept in Rust
+    (``src/states.rs``), so that a batch is one call: with one integer key
+    column whose values stay within a few times the number of keys (ids),
+    in an array indexed by key; with any other keys (strings, categoricals,
+    floats, booleans, temporal values, several columns, or ids too far
+    apart), in a hash table that each batch reads once per distinct key.
+
+    A key is the same key in every batch whatever its column's dtype there,
+    as when the batches come from parquet files written at different times:
+    integers of every width are numbers (``1`` as Int32 and as Int64 is one
+    key), Float32 values are their Float64 values, a categorical is its
+    string, and a batch whose key column is all null (dtype Null) holds the
+    null key. -0.0 and 0.0 are one key, and so are all NaNs, as in Polars'
+    ``group_by``. Kinds that can never be equal (an integer column in one
+    batch, a string column in another) raise ``polars.exceptions.SchemaError``,
+    as Polars refuses to join them; cast the column in every batch instead.
 
     Parameters
     ----------
@@ -50,7 +64,17 @@ class RollingScorer:
         Your own recurrence instead of the rolling score, as in
         ``scores.scan`` (``rise`` and ``fall`` are then unused); ``inputs``
         maps the rule's names to columns of the batches. Keyed states then
-        live in the join-based store.
+        live in a frame found by a join (several times slower with a million
+        keys, and the key dtypes must stay the same from batch to batch).
+    key_sorted
+        The batches arrive sorted by the key columns (ascending, nulls first,
+        NaN last: Polars' ``sort(by)`` and Spark's ``sortWithinPartitions``
+        order), as each of Spark's partitions does. Then a key's rows are
+        contiguous, every key before the current one is finished, and only
+        the current key's state is kept: memory and time per row stay the
+        same however many keys go by. A batch whose keys are out of that
+        order raises ``polars.exceptions.InvalidOperationError``.
+
 
     Examples
     --------
@@ -70,6 +94,21 @@ class RollingScorer:
     └─────┴─────┴─────────┘
     >>> scorer.score(pl.DataFrame({"k": [1, 2], "x": [2.0, None]}))["x_score"].to_list()
     [2.45, None]
+
+    The key column's dtype may change from batch to batch:
+
+    >>> batch = pl.DataFrame({"k": [2, 1], "x": [1.0, 1.0]}).cast({"k": pl.Int8})
+    >>> scorer.score(batch)["x_score"].to_list()
+    [1.5, 1.225]
+
+    In a stream sorted by key, only the current key's state is kept:
+
+    >>> sorted_by_u = RollingScorer("x", by="u", key_sorted=True)
+    >>> first = pl.DataFrame({"u": ["a", "a", "b"], "x": [1.0, 3.0, 2.0]})
+    >>> sorted_by_u.score(first)["x_score"].to_list()
+    [1.0, 3.9, 2.0]
+    >>> sorted_by_u.score(pl.DataFrame({"u": ["b", "c"], "x": [4.0, 1.0]}))["x_score"].to_list()
+    [5.8, 1.0]
     """
 
     _METHOD = "RollingScorer"
@@ -85,6 +124,7 @@ class RollingScorer:
         name: str | None = None,
         rule: str | None = None,
         inputs: Mapping[str, str] | None = None,
+        key_sorted: bool = False,
     ) -> None:
         method = self._METHOD
         self._value = column_name(method, "value", value)
@@ -97,10 +137,18 @@ class RollingScorer:
         self._name = f"{value}_score" if name is None else name
         self._rule = rule
         self._inputs = input_columns(method, rule, inputs)
-        # Without keys, one float; with keys, a store chosen at the first
-        # batch, when the key dtypes are known.
+        if not isinstance(key_sorted, bool):
+            raise TypeError(f"{method}: key_sorted must be True or False, got {key_sorted!r}")
+        # Without keys, one float; with keys and the built-in score, every
+        # key's state, in Rust; with keys and a rule, a frame made at the
+        # first batch, when the key dtypes are known.
         self._state = self._initial
-        self._states: DenseStates | HashedStates | None = None
+        self._key_states = (
+            KeyStates(self._rise, self._fall, self._initial, key_sorted)
+            if self._keys and rule is None
+            else None
+        )
+        self._hashed: HashedStates | None = None
 
     @property
     def name(self) -> str:
@@ -116,7 +164,12 @@ class RollingScorer:
             The value or a key column is missing (the message lists the
             available ones).
         polars.exceptions.InvalidOperationError
-            The value column is not numeric.
+            The value column is not numeric, a key column's dtype cannot be
+            a key (nested types), or, with ``key_sorted``, the keys are out
+            of order.
+        polars.exceptions.SchemaError
+            A key column holds another kind of key than in earlier batches
+            (say strings after integers).
         ValueError
             The batch already has a column with the score's name.
         """
@@ -127,6 +180,10 @@ class RollingScorer:
             [*self._keys, *self._inputs.values()],
             self._name,
         )
+        if self._key_states is not None:
+            keys = [batch.get_column(key) for key in self._keys]
+            scores = self._key_states.score(keys, batch.get_column(self._value), self._name)
+            return batch.with_columns(scores)
         if self._keys:
             return self._score_by_key(batch)
         # The state may be NaN or infinite (the values may be), which the
@@ -148,25 +205,15 @@ class RollingScorer:
         )
 
     def _score_by_key(self, batch: pl.DataFrame) -> pl.DataFrame:
+        """A rule's keyed scores: each key starts from its state found by a join."""
         keys, name = self._keys, self._name
-        if self._states is None:
-            # The dense store scores in Rust with the built-in rule only.
-            dense = (
-                DenseStates.create(batch, keys, (self._rise, self._fall, self._initial))
-                if self._rule is None
-                else None
-            )
-            self._states = dense or HashedStates.create(batch, keys, name)
-        if isinstance(self._states, DenseStates):
-            scores = self._states.score(batch, self._value, name)
-            if scores is not None:
-                return batch.with_columns(scores)
-            self._states = self._states.hashed(name)
+        if self._hashed is None:
+            self._hashed = HashedStates.create(batch, keys, name)
         # Only each key's first row of `starts` is read; a key never seen (or
         # only ever null) starts from `initial`.
-        starts = self._states.lookup(batch).fill_null(self._initial)
+        starts = self._hashed.lookup(batch).fill_null(self._initial)
         scored = batch.with_columns(self._rolling(pl.lit(starts), keys).alias(name))
-        self._states.store(last_scores(scored, keys, name))
+        self._hashed.store(last_scores(scored, keys, name))
         return scored
 
 
@@ -230,49 +277,3 @@ class HashedStates:
         """Replace the states of the keys of `latest` (key columns, state) by its."""
         kept = self._states.join(latest, on=self._keys, how="anti", nulls_equal=True)
         self._states = pl.concat([kept, latest.select(self._states.columns)])
-
-
-class DenseStates:
-    """The states of one integer key column (of at most 64 bits) in Rust, in
-    an array indexed by key, so that a batch is scored in one call, with no
-    hashing and no join: several times faster than HashedStates with many
-    keys. The array may take a few slots per key seen and per batch row
-    (`src/states.rs`); keys further apart than that go on in a HashedStates.
-    """
-
-    def __init__(self, key: str, dtype: pl.DataType, decay: tuple[float, float, float]) -> None:
-        self._key = key
-        self._dtype = dtype
-        self._states = DenseKeyStates(*decay)
-
-    @classmethod
-    def create(
-        cls, batch: pl.DataFrame, keys: list[str], decay: tuple[float, float, float]
-    ) -> DenseStates | None:
-        """An empty store if the keys are one integer column of at most 64 bits.
-
-        `decay` is the score's (rise, fall, initial).
-        """
-        if len(keys) != 1:
-            return None
-        dtype = batch.schema[keys[0]]
-        if not dtype.is_integer() or dtype in (pl.Int128(), pl.UInt128()):
-            return None
-        return cls(keys[0], dtype, decay)
-
-    def score(self, batch: pl.DataFrame, value: str, name: str) -> pl.Series | None:
-        """The batch's scores, named `name`, each key going on from its state;
-        None (no state changed) if its keys are too far apart to index."""
-        keys = batch.get_column(self._key)
-        return self._states.score(keys, batch.get_column(value), name)
-
-    def hashed(self, name: str) -> HashedStates:
-        """The same states in a HashedStates, for keys too spread out to index."""
-        keys, states, null_key_state = self._states.export()
-        frame = pl.DataFrame({self._key: keys.cast(self._dtype), name: states})
-        if null_key_state is not None:
-            null_row = pl.DataFrame(
-                {self._key: [None], name: [null_key_state]}, schema=frame.schema
-            )
-            frame = pl.concat([frame, null_row])
-        return HashedStates(frame, [self._key], name)

@@ -6,6 +6,7 @@
 pub mod dot;
 pub mod key_range;
 pub mod output;
+pub mod key_table;
 pub mod positive_power;
 pub mod rolling_score;
 pub mod rule;
