@@ -5,8 +5,8 @@
 
 pub mod dot;
 pub mod key_range;
-pub mod output;
 pub mod key_table;
+pub mod output;
 pub mod positive_power;
 pub mod rolling_score;
 pub mod rule;
