@@ -233,6 +233,9 @@ def start_slow_score(
         [sys.executable, *command, "score", str(source), "-o", str(output), "--value", "x",
          "--by", "k", "--batch-rows", str(batch_rows)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # As from a terminal: under `nohup` (or a CI runner that ignores
+        # SIGHUP) the child would inherit the ignored SIGHUP, as it should.
+        preexec_fn=default_sighup,
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while not writes_into(process.pid, output.parent):
@@ -240,6 +243,10 @@ def start_slow_score(
         assert time.monotonic() < deadline
         time.sleep(0.02)
     return process
+
+
+def default_sighup() -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def writes_into(pid: int, folder: Path) -> bool:

@@ -143,7 +143,7 @@ class RollingScorer:
         # key's state, in Rust; with keys and a rule, a frame made at the
         # first batch, when the key dtypes are known.
         self._state = self._initial
-        self._key_states = (
+        self._states = (
             KeyStates(self._rise, self._fall, self._initial, key_sorted)
             if self._keys and rule is None
             else None
@@ -180,9 +180,9 @@ class RollingScorer:
             [*self._keys, *self._inputs.values()],
             self._name,
         )
-        if self._key_states is not None:
+        if self._states is not None:
             keys = [batch.get_column(key) for key in self._keys]
-            scores = self._key_states.score(keys, batch.get_column(self._value), self._name)
+            scores = self._states.score(keys, batch.get_column(self._value), self._name)
             return batch.with_columns(scores)
         if self._keys:
             return self._score_by_key(batch)
