@@ -412,10 +412,10 @@ def test_output_may_not_be_an_input(
 
 
 def test_an_output_beside_the_inputs_but_not_read_is_fine(parts: Path) -> None:
-    output = parts / "scored.out"
+    output = parts / "scored.arrow"
     result = run("score", parts / "*.parquet", "-o", output, "--value", "x", "-q")
     assert result.returncode == 0, result.stderr
-    assert pl.read_parquet(output).height == 6
+    assert pl.read_ipc(output).height == 6
 
 
 def test_files_read_are_those_polars_reads(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The ``polars-scores`` command: rolling scores and totals of parquet data of any size.
+"""The ``polars-scores`` command: rolling scores and totals of data of any size.
 
 Run ``polars-scores --help`` (or ``python -m polars_scores.cli --help``).
 """
@@ -25,8 +25,12 @@ from polars_scores._checks import ParameterError, check_columns, finite, positiv
 from polars_scores.streaming import (
     COMPRESSIONS,
     DEFAULT_BATCH_ROWS,
-    score_to_parquet,
-    total_to_parquet,
+    EXTENSIONS,
+    Format,
+    format_of,
+    scan_file,
+    score_to_file,
+    total_to_file,
 )
 
 PROG = "polars-scores"
@@ -36,12 +40,16 @@ T = TypeVar("T")
 EXAMPLES = """\
 examples:
   polars-scores score events.parquet -o scored.parquet --value amount --by user_id
-  polars-scores score 'data/*.parquet' -o scored.parquet --value amount --rise 0.8 --fall 0.4
+  polars-scores score 'data/*.csv' -o scored.arrow --value amount --rise 0.8 --fall 0.4
+  polars-scores score events.ndjson -o scored.csv --value amount --value fee --by user_id
   polars-scores total data/ -o totals.parquet --value amount --by user_id --exponent 2
   polars-scores demo --rows 2000000 --keys 10000
 
-INPUT is a parquet file, a glob (quote it) or a folder of parquet files, or
-several of them, read one after the other. The files of a glob or a folder
+INPUT is a file, a glob (quote it) or a folder of files, or several of them,
+read one after the other, all of one format: parquet, CSV, Arrow IPC or
+NDJSON, told by the extension (.parquet, .csv, .ipc/.arrow/.feather,
+.ndjson/.jsonl; files with none of these are read as parquet). OUTPUT's
+extension picks its format the same way. The files of a glob or a folder
 are read in the lexicographic order of their paths (part-10 before part-2),
 and that order is the order the rolling score sees: name the files with
 zero-padded numbers (part-02, part-10), or list them in the order wanted
@@ -128,11 +136,22 @@ def _parser() -> argparse.ArgumentParser:
             "input",
             nargs="+",
             metavar="INPUT",
-            help="parquet file, glob or folder (a glob's or folder's files are read in "
+            help="file, glob or folder (a glob's or folder's files are read in "
             "lexicographic order: part-10 before part-2); several are read in the order given",
         )
-        sub.add_argument("-o", "--output", required=True, help="parquet file to write")
-        sub.add_argument("--value", required=True, metavar="COL", help="numeric column")
+        sub.add_argument(
+            "-o",
+            "--output",
+            required=True,
+            help=f"file to write, its format told by its extension ({', '.join(EXTENSIONS)})",
+        )
+        sub.add_argument(
+            "--value",
+            required=True,
+            action="append",
+            metavar="COL",
+            help="numeric column (repeatable: each is scored or totalled in the same pass)",
+        )
         sub.add_argument(
             "--by",
             action="extend",
@@ -144,8 +163,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--compression",
             choices=COMPRESSIONS,
-            default="zstd",
-            help="output codec, default zstd (lz4: faster, larger)",
+            help="output codec: parquet zstd (default), lz4 (faster, larger), snappy, gzip, "
+            "brotli or uncompressed; ipc uncompressed (default), lz4 or zstd",
         )
         sub.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
 
@@ -184,7 +203,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=COLUMN",
         help="a column the rule reads under NAME (repeatable)",
     )
-    score.add_argument("--name", help="score column name, default <value>_score")
+    score.add_argument("--name", help="score column name with one --value, default <value>_score")
     score.add_argument(
         "--batch-rows",
         type=_positive,
@@ -271,7 +290,7 @@ def _fail(label: str, message: str, status: int) -> int:
 
 
 # The library's messages name its functions; the command's name comes first instead.
-_LIBRARY_PREFIXES = ("score_to_parquet: ", "total_to_parquet: ", "RollingScorer.score: ")
+_LIBRARY_PREFIXES = ("score_to_file: ", "total_to_file: ", "RollingScorer.score: ")
 
 
 def _one_line(error: BaseException) -> str:
@@ -289,14 +308,24 @@ def _one_line(error: BaseException) -> str:
 
 def _run(arguments: argparse.Namespace) -> None:
     command = arguments.command
+    label = f"{PROG} {command}"
+    output_format = format_of(arguments.output)
+    if output_format is None:
+        raise _CommandError(
+            f"cannot tell the format of the output {arguments.output!r} from its extension; "
+            f"name it {', '.join(EXTENSIONS)}"
+        )
     source, rows = _scan(arguments.input)
     _check_output_is_not_read(arguments.input, arguments.output)
-    label = f"{PROG} {command}"
     keys = list(arguments.by)
+    values = list(arguments.value)
     # Checked here too so that the messages name the command.
-    result = (arguments.name or f"{arguments.value}_score") if command == "score" else None
     try:
-        check_columns(label, source.collect_schema(), arguments.value, keys, result)
+        if command == "score" and arguments.name is not None and len(values) > 1:
+            raise ValueError("--name is for one --value; each score is named <value>_score")
+        for value in values:
+            result = (arguments.name or f"{value}_score") if command == "score" else None
+            check_columns(label, source.collect_schema(), value, keys, result)
     except (pl.exceptions.PolarsError, ValueError) as error:
         raise _CommandError(str(error).removeprefix(f"{label}: ")) from None
     report = _Progress(command, rows, sys.stderr, quiet=arguments.quiet)
@@ -308,7 +337,7 @@ def _run(arguments: argparse.Namespace) -> None:
         # Failures to write are OSErrors naming the output.
         raise _CommandError(f"failed on {_names(arguments.input)}: {_one_line(error)}") from None
     report.finish(
-        f"{command}: {rows:,} rows read, {written:,} rows written to {arguments.output} "
+        f"{command}: {report.done:,} rows read, {written:,} rows written to {arguments.output} "
         f"in {time.perf_counter() - start:.1f} s"
     )
 
@@ -318,7 +347,7 @@ def _write(
 ) -> int:
     """Run `score` or `total`; the number of rows written."""
     if arguments.command == "score":
-        return score_to_parquet(
+        return score_to_file(
             source,
             arguments.output,
             value=arguments.value,
@@ -333,7 +362,7 @@ def _write(
             rule=arguments.rule,
             inputs=dict(arguments.rule_inputs) or None,
         )
-    return total_to_parquet(
+    return total_to_file(
         source,
         arguments.output,
         value=arguments.value,
@@ -344,8 +373,9 @@ def _write(
     )
 
 
-def _scan(specs: Sequence[str]) -> tuple[pl.LazyFrame, int]:
-    """The parquet inputs `specs` (files, globs or folders), in order, and their row count."""
+def _scan(specs: Sequence[str]) -> tuple[pl.LazyFrame, int | None]:
+    """The inputs `specs` (files, globs or folders of one format), in order, and
+    their row count where the files' metadata tells it (parquet, IPC)."""
     for spec in specs:
         if glob.has_magic(spec):
             if next(_files_read(spec), None) is None:
@@ -354,14 +384,36 @@ def _scan(specs: Sequence[str]) -> tuple[pl.LazyFrame, int]:
             raise _CommandError(f"cannot read {spec!r}: no such file or folder")
         elif not os.access(spec, os.R_OK):
             raise _CommandError(f"cannot read {spec!r}: permission denied")
-    source = pl.scan_parquet(list(specs))
+    kind = _input_format(specs)
+    if kind == "parquet":
+        source = pl.scan_parquet(list(specs))
+    else:
+        # Polars' other scans take files (and globs), not folders: the files
+        # in the order a parquet scan would read them.
+        source = scan_file(kind, [path for spec in specs for path in sorted(_files_read(spec))])
     try:
-        # Both come from the parquet footers, which this reads and checks.
+        # Parquet and IPC have both in their metadata, which this reads and
+        # checks; CSV and NDJSON would be read whole for a count.
         source.collect_schema()
-        rows: int = source.select(pl.len()).collect().item()
+        rows = source.select(pl.len()).collect().item() if kind in ("parquet", "ipc") else None
     except (pl.exceptions.PolarsError, OSError) as error:
-        raise _CommandError(f"cannot read {_names(specs)} as parquet: {_one_line(error)}") from None
+        raise _CommandError(f"cannot read {_names(specs)} as {kind}: {_one_line(error)}") from None
     return source, rows
+
+
+def _input_format(specs: Sequence[str]) -> Format:
+    """The one format of the files that `specs` read, told by their extensions;
+    parquet where none tells."""
+    first: dict[Format, str] = {}
+    for spec in specs:
+        for path in _files_read(spec):
+            kind = format_of(path)
+            if kind is not None:
+                first.setdefault(kind, path)
+    if len(first) > 1:
+        found = ", ".join(f"{path!r} is {kind}" for kind, path in first.items())
+        raise _CommandError(f"the inputs mix formats ({found}); read one format at a time")
+    return next(iter(first), "parquet")
 
 
 def _names(specs: Sequence[str]) -> str:
@@ -456,13 +508,16 @@ def _split_glob(spec: str) -> tuple[str, re.Pattern[str]]:
 
 
 class _Progress:
-    """Rows done of rows total: a bar on a terminal, else a plain line now and then."""
+    """Rows done (of rows total, if known): a bar on a terminal, else a plain
+    line now and then."""
 
     BAR = 30
     TERMINAL_EVERY_S = 0.1
     LOG_EVERY_S = 10.0
 
-    def __init__(self, label: str, total: int, stream: TextIO, *, quiet: bool = False) -> None:
+    def __init__(
+        self, label: str, total: int | None, stream: TextIO, *, quiet: bool = False
+    ) -> None:
         self._label = label
         self._total = total
         self._stream = stream
@@ -470,14 +525,21 @@ class _Progress:
         self._terminal = stream.isatty()
         self._start = time.perf_counter()
         self._shown = self._start
+        self.done = 0
 
     def __call__(self, done: int) -> None:
+        self.done = done
         now = time.perf_counter()
         every = self.TERMINAL_EVERY_S if self._terminal else self.LOG_EVERY_S
         if self._quiet or now - self._shown < every:
             return
         self._shown = now
         elapsed = now - self._start
+        if self._total is None:
+            line = f"{self._label}: {done:,} rows, {elapsed:.0f} s"
+            self._stream.write(f"\r{line}\x1b[K" if self._terminal else f"{line}\n")
+            self._stream.flush()
+            return
         fraction = min(done / self._total, 1.0) if self._total else 1.0
         counts = f"{done:,}/{self._total:,} rows"
         if self._terminal:

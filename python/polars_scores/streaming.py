@@ -1,17 +1,21 @@
-"""Scores and totals of data larger than memory, written to parquet.
+"""Scores and totals of data larger than memory: a LazyFrame, or a file.
 
 Polars' streaming engine gathers the whole input of a non-elementwise plugin
-such as the rolling score, so :func:`score_to_parquet` drives the scan
-itself: it reads the input in order, batch by batch, scores each batch with a
+such as the rolling score, and keeps nothing from one batch to the next, so
+:func:`scan_scores` is a source of its own: registered with Polars as an IO
+plugin, it reads its input in order, batch by batch, scores each batch with
 :class:`~polars_scores.stateful.RollingScorer` (which carries each key's
-state) and hands the scored batches to Polars' own parquet sink. Memory holds
-a few batches and one float per key, whatever the row count.
+state) and hands the scored batches to whatever the query does next: a
+filter, an aggregation, a join, any sink. Memory holds a few batches and
+one state per key, whatever the row count.
 
-Both writers put the result in a work file beside the output and rename it
-into place, synced, only when everything succeeded: an error, an interrupt
-(SIGINT, SIGTERM, SIGHUP) or a power loss never leaves a partial output nor
-touches an existing one, and a killed run leaves nothing that a later scan of
-the folder would read.
+The writers (:func:`score_to_file`, :func:`total_to_file` and their parquet
+forms) write parquet, CSV, Arrow IPC or NDJSON, chosen by the output's
+extension. They put the result in a work file beside the output and rename
+it into place, synced, only when everything succeeded: an error, an
+interrupt (SIGINT, SIGTERM, SIGHUP) or a power loss never leaves a partial
+output nor touches an existing one, and a killed run leaves nothing that a
+later scan of the folder would read.
 """
 
 from __future__ import annotations
@@ -26,13 +30,14 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 import polars as pl
 from polars.io.plugins import register_io_source
 
 from polars_scores._checks import (
     check_columns,
+    column_name,
     column_names,
     finite,
     new_column,
@@ -40,26 +45,377 @@ from polars_scores._checks import (
     positive_int,
 )
 from polars_scores.namespace import col
-from polars_scores.stateful import RollingScorer
+from polars_scores.stateful import RollingScorer, input_columns
 
 DEFAULT_BATCH_ROWS = 1_000_000
 """Rows per batch: large enough that each batch's per-key bookkeeping is
 cheap next to reading it, small enough that a few batches fit in ~100 MB."""
 
+Format = Literal["parquet", "csv", "ipc", "ndjson"]
+"""The file formats read and written: Polars' own scans and sinks."""
+
+EXTENSIONS: dict[str, Format] = {
+    ".parquet": "parquet",
+    ".csv": "csv",
+    ".ipc": "ipc",
+    ".arrow": "ipc",
+    ".feather": "ipc",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+}
+"""A file's format by its extension (in any case)."""
+
 Compression = Literal["zstd", "lz4", "snappy", "gzip", "brotli", "uncompressed"]
 """The parquet codecs the writers offer (Polars' own; zstd is its default)."""
 COMPRESSIONS: tuple[Compression, ...] = get_args(Compression)
+FORMAT_COMPRESSIONS: dict[Format, tuple[Compression, ...]] = {
+    "parquet": COMPRESSIONS,
+    "ipc": ("uncompressed", "lz4", "zstd"),
+    "csv": ("uncompressed",),
+    "ndjson": ("uncompressed",),
+}
+"""The codecs of each format (the first is Polars' default, except zstd for parquet)."""
 
 Progress = Callable[[int], None]
 """Called with the number of input rows done so far, after each batch (from
 one of Polars' threads, not necessarily the caller's)."""
 
 
+def scan_scores(
+    source: pl.LazyFrame,
+    value: str | Sequence[str],
+    *,
+    by: str | Sequence[str] = (),
+    rise: float = 0.9,
+    fall: float = 0.5,
+    initial: float = 0.0,
+    name: str | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    rule: str | None = None,
+    inputs: Mapping[str, str] | None = None,
+) -> pl.LazyFrame:
+    """`source` with the rolling score of each `value` column, as a LazyFrame that streams.
+
+    The result has every column of `source` plus one Float64 score column per
+    value, ``"<value>_score"`` (or `name`, with one value), rows in input
+    order, the scores bit-identical to ``pl.col(value).scores.rolling(by=by,
+    ...)`` over the whole input in memory. Nothing is read until the result
+    is collected or sunk, and its schema is known before
+    (``collect_schema()``). Each collect reads `source` anew, in order, in
+    batches of `batch_rows` rows, carrying each key's state from batch to
+    batch; whatever follows (``filter``, ``select``, ``group_by().agg()``,
+    ``head``, ``sink_parquet``/``sink_csv``/``sink_ipc``/``sink_ndjson``,
+    ``collect(engine="streaming")``) gets the scored batches as they come, so
+    memory stays bounded when it streams. A projection, a filter or a limit
+    that Polars pushes into this source applies to the scored rows, never
+    before scoring: only scores that the query reads are computed, and only
+    the columns they need are read.
+
+    Parameters
+    ----------
+    source
+        The input, e.g. ``pl.scan_parquet(path)``, read in order.
+    value
+        The numeric column to score, or several: each is scored in the same
+        pass, with its own states.
+    by, rise, fall, initial, rule, inputs
+        As in :class:`~polars_scores.stateful.RollingScorer`: the key
+        column(s), the recurrence's parameters, or your own rule (as in
+        ``scores.scan``) and the columns it reads.
+    name
+        The score column's name with one value (``"<value>_score"`` by default).
+    batch_rows
+        Rows per batch: memory grows with it, per-batch overhead shrinks.
+
+    Raises
+    ------
+    polars.exceptions.ColumnNotFoundError
+        A named column is missing (the message lists the available ones).
+    polars.exceptions.InvalidOperationError
+        A value column is not numeric.
+    TypeError, ValueError
+        A parameter is invalid, or a score's name is taken by a column.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from polars_scores.streaming import scan_scores
+    >>> events = pl.LazyFrame({"k": [1, 1, 2, 1], "x": [1.0, 0.5, 3.0, 2.0]})
+    >>> scored = scan_scores(events, "x", by="k", batch_rows=2)
+    >>> dict(scored.collect_schema())
+    {'k': Int64, 'x': Float64, 'x_score': Float64}
+    >>> scored.filter(pl.col("x_score") > 1).collect()["x_score"].to_list()
+    [3.0, 2.45]
+    """
+    return _ScoredStream(
+        "scan_scores",
+        source,
+        value,
+        by=by,
+        rise=rise,
+        fall=fall,
+        initial=initial,
+        name=name,
+        batch_rows=batch_rows,
+        rule=rule,
+        inputs=inputs,
+    ).frame()
+
+
+class _Watch:
+    """What a writer watches while Polars runs its query: a stop signal, the
+    rows done (reported to `progress`), and the first error of the source."""
+
+    def __init__(self, stop: _Interrupt, progress: Progress | None) -> None:
+        self.stop = stop
+        self.rows = 0
+        self.failures: list[BaseException] = []
+        self._progress = progress
+
+    def done(self, rows: int) -> None:
+        self.rows += rows
+        if self._progress is not None:
+            self._progress(self.rows)
+
+
+class _ScoredStream:
+    """The parameters of :func:`scan_scores`, checked once; a source of
+    scored batches, scored afresh each time Polars reads it."""
+
+    def __init__(
+        self,
+        method: str,
+        source: pl.LazyFrame,
+        value: str | Sequence[str],
+        *,
+        by: str | Sequence[str],
+        rise: float,
+        fall: float,
+        initial: float,
+        name: str | None,
+        batch_rows: int,
+        rule: str | None,
+        inputs: Mapping[str, str] | None,
+    ) -> None:
+        if not isinstance(source, pl.LazyFrame):
+            raise TypeError(f"{method}: source must be a LazyFrame, got {type(source).__name__}")
+        values = column_names(method, "value", value)
+        if not values:
+            raise ValueError(f"{method}: value must name at least one column")
+        if name is not None and len(values) > 1:
+            raise ValueError(
+                f"{method}: name is for one value; with {len(values)} values, "
+                "each score is named <value>_score"
+            )
+        first = f"{values[0]}_score" if name is None else column_name(method, "name", name)
+        # Each value column and its score's name.
+        self._scores = {values[0]: first, **{column: f"{column}_score" for column in values[1:]}}
+        self._keys = column_names(method, "by", by)
+        self._inputs = input_columns(method, rule, inputs)
+        self._recurrence: dict[str, Any] = {
+            "rise": finite(method, "rise", rise),
+            "fall": finite(method, "fall", fall),
+            "initial": finite(method, "initial", initial),
+            "rule": rule,
+            "inputs": self._inputs or None,
+        }
+        self._rows = positive_int(method, "batch_rows", batch_rows)
+        self._source = source
+        self._in_schema = source.collect_schema()
+        reads = [*self._keys, *self._inputs.values()]
+        for column, score in self._scores.items():
+            check_columns(method, self._in_schema, column, reads, score)
+        self.schema = pl.Schema(
+            [*self._in_schema.items(), *((score, pl.Float64()) for score in self._scores.values())]
+        )
+
+    def frame(self, watch: _Watch | None = None) -> pl.LazyFrame:
+        """The scored stream as a LazyFrame; a writer's `watch` sees every batch."""
+
+        def read(
+            with_columns: list[str] | None,
+            predicate: pl.Expr | None,
+            n_rows: int | None,
+            batch_size: int | None,
+        ) -> Iterator[pl.DataFrame]:
+            batches = self._batches(with_columns, predicate, n_rows, watch)
+            if watch is None:
+                return batches
+            return _noting_failures(batches, watch.failures)
+
+        return register_io_source(read, schema=self.schema)
+
+    def _batches(
+        self,
+        with_columns: list[str] | None,
+        predicate: pl.Expr | None,
+        n_rows: int | None,
+        watch: _Watch | None,
+    ) -> Iterator[pl.DataFrame]:
+        # Polars pushes the columns it needs (those of the predicate too), a
+        # filter and a limit into its sources: only the scores wanted are
+        # computed, from only the columns they read; the filter and the
+        # limit apply to the scored rows.
+        wanted = set(self.schema if with_columns is None else with_columns)
+        if predicate is not None:
+            wanted.update(predicate.meta.root_names())
+        scored = {column: score for column, score in self._scores.items() if score in wanted}
+        if scored:
+            wanted.update([*scored, *self._keys, *self._inputs.values()])
+        reads = [column for column in self._in_schema if column in wanted]
+        scorers = [
+            RollingScorer(column, by=self._keys, name=score, **self._recurrence)
+            for column, score in scored.items()
+        ]
+        # The first rows' scores need only the first rows.
+        source = (
+            self._source if n_rows is None or predicate is not None else self._source.head(n_rows)
+        )
+        left = n_rows
+        for batch in source.select(reads).collect_batches(
+            chunk_size=self._rows, maintain_order=True
+        ):
+            if watch is not None and watch.stop.requested():
+                return
+            for scorer in scorers:
+                batch = scorer.score(batch)
+            if watch is not None:
+                watch.done(batch.height)
+            if predicate is not None:
+                batch = batch.filter(predicate)
+            if with_columns is not None:
+                batch = batch.select(with_columns)
+            if left is not None:
+                batch = batch.head(left)
+                left -= batch.height
+            yield batch
+            if left == 0:
+                return
+
+
+def _noting_failures(
+    batches: Iterator[pl.DataFrame], failures: list[BaseException]
+) -> Iterator[pl.DataFrame]:
+    """`batches`, noting the error that ends them: Polars re-raises a source's
+    error as its own (at some versions), and a writer raises the original."""
+    try:
+        yield from batches
+    except GeneratorExit:
+        raise
+    except BaseException as error:
+        failures.append(error)
+        raise
+
+
+def score_to_file(
+    source: pl.LazyFrame,
+    output: str | os.PathLike[str],
+    *,
+    value: str | Sequence[str],
+    by: str | Sequence[str] = (),
+    rise: float = 0.9,
+    fall: float = 0.5,
+    initial: float = 0.0,
+    name: str | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    rule: str | None = None,
+    inputs: Mapping[str, str] | None = None,
+    format: Format | None = None,
+    compression: Compression | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Write :func:`scan_scores` of `source` to the file `output`, replaced only on success.
+
+    Parameters
+    ----------
+    source, value, by, rise, fall, initial, name, batch_rows, rule, inputs
+        As in :func:`scan_scores`.
+    output
+        The file to write. Its folder must exist. An existing file is
+        replaced, but only once the whole result has been written.
+    format
+        "parquet", "csv", "ipc" or "ndjson"; by default told by `output`'s
+        extension (``.parquet``, ``.csv``, ``.ipc``/``.arrow``/``.feather``,
+        ``.ndjson``/``.jsonl``).
+    compression
+        The output's codec: for parquet one of :data:`COMPRESSIONS` (zstd by
+        default; the score column compresses little, so most of zstd's time
+        goes to it, and "lz4" writes faster, larger files), for IPC
+        "uncompressed" (the default), "lz4" or "zstd"; CSV and NDJSON are
+        written uncompressed.
+    progress
+        Called with the number of rows done after each batch.
+
+    Returns
+    -------
+    int
+        The number of rows written.
+
+    Raises
+    ------
+    polars.exceptions.ColumnNotFoundError, polars.exceptions.InvalidOperationError
+        As for :func:`scan_scores`.
+    TypeError, ValueError
+        A parameter is invalid, a score's name is taken by a column, or the
+        format cannot be told from `output`'s extension.
+    OSError
+        The output cannot be written (folder missing, disk full...), naming it.
+    KeyboardInterrupt
+        On Ctrl-C, once the partial result has been removed.
+
+    Examples
+    --------
+    >>> import tempfile, polars as pl
+    >>> from pathlib import Path
+    >>> from polars_scores.streaming import score_to_file
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> events = pl.LazyFrame({"k": [1, 1, 2, 1], "x": [1.0, 0.5, 3.0, 2.0]})
+    >>> score_to_file(events, folder / "out.csv", value="x", by="k", batch_rows=2)
+    4
+    >>> pl.read_csv(folder / "out.csv")["x_score"].to_list()
+    [1.0, 0.5, 3.0, 2.45]
+    """
+    return _score_to(
+        "score_to_file",
+        source,
+        output,
+        format,
+        compression,
+        progress,
+        value=value,
+        by=by,
+        rise=rise,
+        fall=fall,
+        initial=initial,
+        name=name,
+        batch_rows=batch_rows,
+        rule=rule,
+        inputs=inputs,
+    )
+
+
+def _score_to(
+    method: str,
+    source: pl.LazyFrame,
+    output: str | os.PathLike[str],
+    format: Format | None,
+    compression: Compression | None,
+    progress: Progress | None,
+    **scoring: Any,
+) -> int:
+    kind = _output_format(method, output, format)
+    codec = _codec(method, kind, compression)
+    stream = _ScoredStream(method, source, **scoring)
+    return _write(
+        method, output, kind, codec, progress, stream.frame, lambda work, watch: watch.rows
+    )
+
+
 def score_to_parquet(
     source: pl.LazyFrame,
     output: str | os.PathLike[str],
     *,
-    value: str,
+    value: str | Sequence[str],
     by: str | Sequence[str] = (),
     rise: float = 0.9,
     fall: float = 0.5,
@@ -71,51 +427,7 @@ def score_to_parquet(
     rule: str | None = None,
     inputs: Mapping[str, str] | None = None,
 ) -> int:
-    """Write `source`'s columns plus its rolling score to the parquet file `output`.
-
-    The rows keep their input order, and the scores equal bit for bit those of
-    ``pl.col(value).scores.rolling(by=by, ...)`` over the whole input held in
-    memory, though only a few batches of ``batch_rows`` rows and one float per
-    key are ever held.
-
-    Parameters
-    ----------
-    source
-        The input, e.g. ``pl.scan_parquet(path)``; read once, in order.
-    output
-        The parquet file to write. Its folder must exist. An existing file is
-        replaced, but only once the whole result has been written.
-    value, by, rise, fall, initial, name
-        As in :class:`~polars_scores.stateful.RollingScorer`: the column to
-        score, the key column(s), the recurrence's parameters and the score
-        column's name (``"<value>_score"`` by default).
-    batch_rows
-        Rows per batch: memory grows with it, per-batch overhead shrinks.
-    compression
-        The output's codec. The score column compresses little, so most of
-        zstd's time goes to it; "lz4" writes faster, larger files.
-    progress
-        Called with the number of rows done after each batch.
-    rule, inputs
-        Your own recurrence instead of the rolling score, and the columns it
-        reads, as in ``scores.scan``; the scores then equal
-        ``pl.col(value).scores.scan(rule, by=by, initial=initial, inputs=inputs)``.
-
-    Returns
-    -------
-    int
-        The number of rows written.
-
-    Raises
-    ------
-    polars.exceptions.ColumnNotFoundError
-        A named column is missing (the message lists the available ones).
-    polars.exceptions.InvalidOperationError
-        The value column is not numeric.
-    TypeError, ValueError
-        A parameter is invalid, or the score's name is taken by an input column.
-    KeyboardInterrupt
-        On Ctrl-C, once the partial result has been removed.
+    """:func:`score_to_file` into a parquet file, whatever `output`'s extension.
 
     Examples
     --------
@@ -134,73 +446,56 @@ def score_to_parquet(
     >>> pl.read_parquet(folder / "out.parquet")["x_score"].to_list()
     [1.0, 0.5, 3.0, 2.45]
     """
-    method = "score_to_parquet"
-    # Checked here too so that errors name this function.
-    keys = column_names(method, "by", by)
-    scorer = RollingScorer(
-        value,
-        by=keys,
-        rise=finite(method, "rise", rise),
-        fall=finite(method, "fall", fall),
-        initial=finite(method, "initial", initial),
+    return _score_to(
+        "score_to_parquet",
+        source,
+        output,
+        "parquet",
+        compression,
+        progress,
+        value=value,
+        by=by,
+        rise=rise,
+        fall=fall,
+        initial=initial,
         name=name,
+        batch_rows=batch_rows,
         rule=rule,
         inputs=inputs,
     )
-    rows = positive_int(method, "batch_rows", batch_rows)
-    schema = source.collect_schema()
-    check_columns(method, schema, value, [*keys, *(inputs or {}).values()], scorer.name)
-    out_schema = pl.Schema([*schema.items(), (scorer.name, pl.Float64())])
-
-    def scored_batches(stop: _Interrupt) -> Iterator[pl.DataFrame]:
-        done = 0
-        for batch in source.collect_batches(chunk_size=rows, maintain_order=True):
-            if stop.requested():
-                return
-            scored = scorer.score(batch)
-            done += scored.height
-            if progress is not None:
-                progress(done)
-            yield scored
-
-    return _write_parquet(
-        method, output, out_schema, scored_batches, lambda frame: frame, compression
-    )
 
 
-def total_to_parquet(
+def total_to_file(
     source: pl.LazyFrame,
     output: str | os.PathLike[str],
     *,
-    value: str,
+    value: str | Sequence[str],
     by: str | Sequence[str] = (),
     exponent: float = 1.5,
-    compression: Compression = "zstd",
+    format: Format | None = None,
+    compression: Compression | None = None,
     progress: Progress | None = None,
 ) -> int:
-    """Write each key's ``scores.total`` of `value` to the parquet file `output`.
+    """Write each key's ``scores.total`` of `value` to the file `output`, replaced only on success.
 
     One row per distinct key (sorted by key, nulls last) with the key columns
-    and ``"<value>_total"``, the sum of ``v ** exponent`` over the key's
-    non-null ``v > 0``; without `by`, one row. Computed by Polars' streaming
-    ``group_by``, so memory grows with the number of keys, not of rows.
+    and ``"<value>_total"`` per value, the sum of ``v ** exponent`` over the
+    key's non-null ``v > 0``; without `by`, one row. Computed by Polars'
+    streaming ``group_by``, so memory grows with the number of keys, not of
+    rows.
 
     Parameters
     ----------
     source
         The input, e.g. ``pl.scan_parquet(path)``.
-    output
-        The parquet file to write, replaced only once the result is complete.
+    output, format, compression, progress
+        As in :func:`score_to_file`.
     value
-        The numeric column to total.
+        The numeric column(s) to total.
     by
         Key column name(s).
     exponent
         The power each positive value is raised to.
-    compression
-        The output's codec.
-    progress
-        Called with the number of input rows read so far.
 
     Returns
     -------
@@ -210,11 +505,95 @@ def total_to_parquet(
     Raises
     ------
     polars.exceptions.ColumnNotFoundError, polars.exceptions.InvalidOperationError
-        As for :func:`score_to_parquet`.
+        As for :func:`scan_scores`.
     TypeError, ValueError
         A parameter is invalid, or a key column is called ``"<value>_total"``.
-    KeyboardInterrupt
-        On Ctrl-C, once the partial result has been removed.
+    OSError, KeyboardInterrupt
+        As for :func:`score_to_file`.
+
+    Examples
+    --------
+    >>> import tempfile, polars as pl
+    >>> from pathlib import Path
+    >>> from polars_scores.streaming import total_to_file
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> events = pl.LazyFrame({"k": ["b", "a", "b"], "x": [4.0, 9.0, -1.0]})
+    >>> total_to_file(events, folder / "t.ndjson", value="x", by="k")
+    2
+    >>> pl.read_ndjson(folder / "t.ndjson").rows()
+    [('a', 27.0), ('b', 8.0)]
+    """
+    return _total_to(
+        "total_to_file", source, output, format, compression, progress, value, by, exponent
+    )
+
+
+def _total_to(
+    method: str,
+    source: pl.LazyFrame,
+    output: str | os.PathLike[str],
+    format: Format | None,
+    compression: Compression | None,
+    progress: Progress | None,
+    value: str | Sequence[str],
+    by: str | Sequence[str],
+    exponent: float,
+) -> int:
+    kind = _output_format(method, output, format)
+    codec = _codec(method, kind, compression)
+    values = column_names(method, "value", value)
+    keys = column_names(method, "by", by)
+    power = finite(method, "exponent", exponent)
+    schema = source.collect_schema()
+    for column in values:
+        check_columns(method, schema, column, keys)
+        not_a_key(method, column, keys)
+        new_column(method, f"{column}_total", keys)
+    columns = [*keys, *values]
+    in_schema = pl.Schema({column: schema[column] for column in columns})
+
+    def input_batches(watch: _Watch) -> Iterator[pl.DataFrame]:
+        for batch in source.select(columns).collect_batches(maintain_order=False):
+            if watch.stop.requested():
+                return
+            watch.done(batch.height)
+            yield batch
+
+    def totals(watch: _Watch) -> pl.LazyFrame:
+        def read(*pushed_down: object) -> Iterator[pl.DataFrame]:
+            # Polars pushes nothing into this source: the query reads it all.
+            return _noting_failures(input_batches(watch), watch.failures)
+
+        frame = register_io_source(read, schema=in_schema)
+        sums = [
+            col(column).scores.total(exponent=power).alias(f"{column}_total") for column in values
+        ]
+        if not keys:
+            return frame.select(sums)
+        return frame.group_by(keys).agg(sums).sort(keys, nulls_last=True)
+
+    return _write(
+        method,
+        output,
+        kind,
+        codec,
+        progress,
+        totals,
+        lambda work, watch: int(scan_file(kind, work).select(pl.len()).collect().item()),
+    )
+
+
+def total_to_parquet(
+    source: pl.LazyFrame,
+    output: str | os.PathLike[str],
+    *,
+    value: str | Sequence[str],
+    by: str | Sequence[str] = (),
+    exponent: float = 1.5,
+    compression: Compression = "zstd",
+    progress: Progress | None = None,
+) -> int:
+    """:func:`total_to_file` into a parquet file, whatever `output`'s extension.
 
     Examples
     --------
@@ -231,89 +610,87 @@ def total_to_parquet(
     >>> pl.read_parquet(folder / "t.parquet").rows()
     [('a', 27.0), ('b', 8.0)]
     """
-    method = "total_to_parquet"
-    keys = column_names(method, "by", by)
-    power = finite(method, "exponent", exponent)
-    total_name = f"{value}_total"
-    schema = source.collect_schema()
-    check_columns(method, schema, value, keys)
-    not_a_key(method, value, keys)
-    new_column(method, total_name, keys)
-    columns = [*keys, value]
-
-    def input_batches(stop: _Interrupt) -> Iterator[pl.DataFrame]:
-        done = 0
-        for batch in source.select(columns).collect_batches(maintain_order=False):
-            if stop.requested():
-                return
-            done += batch.height
-            if progress is not None:
-                progress(done)
-            yield batch
-
-    total = col(value).scores.total(exponent=power).alias(total_name)
-
-    def aggregate(frame: pl.LazyFrame) -> pl.LazyFrame:
-        if not keys:
-            return frame.select(total)
-        return frame.group_by(keys).agg(total).sort(keys, nulls_last=True)
-
-    in_schema = pl.Schema({column: schema[column] for column in columns})
-    return _write_parquet(method, output, in_schema, input_batches, aggregate, compression)
+    return _total_to(
+        "total_to_parquet", source, output, "parquet", compression, progress, value, by, exponent
+    )
 
 
-def _write_parquet(
+def format_of(path: str | os.PathLike[str]) -> Format | None:
+    """The format `path`'s extension names, if any."""
+    return EXTENSIONS.get(Path(path).suffix.lower())
+
+
+def scan_file(format: Format, paths: str | Sequence[str]) -> pl.LazyFrame:
+    """Polars' scan of the files `paths` in `format`."""
+    scans: dict[Format, Callable[[Any], pl.LazyFrame]] = {
+        "parquet": pl.scan_parquet,
+        "csv": pl.scan_csv,
+        "ipc": pl.scan_ipc,
+        "ndjson": pl.scan_ndjson,
+    }
+    return scans[format](paths if isinstance(paths, str) else list(paths))
+
+
+def _output_format(method: str, output: str | os.PathLike[str], format: Format | None) -> Format:
+    if format is not None:
+        if format not in FORMAT_COMPRESSIONS:
+            raise ValueError(
+                f"{method}: format must be one of {', '.join(FORMAT_COMPRESSIONS)}, got {format!r}"
+            )
+        return format
+    told = format_of(output)
+    if told is None:
+        raise ValueError(
+            f"{method}: cannot tell the format of {str(output)!r} from its extension; "
+            f"name it {', '.join(EXTENSIONS)}, or pass format="
+        )
+    return told
+
+
+def _codec(method: str, format: Format, compression: Compression | None) -> Compression:
+    offered = FORMAT_COMPRESSIONS[format]
+    if compression is None:
+        return "zstd" if format == "parquet" else offered[0]
+    if compression not in offered:
+        raise ValueError(
+            f"{method}: compression for {format} must be one of {', '.join(offered)}, "
+            f"got {compression!r}"
+        )
+    return compression
+
+
+def _sink(frame: pl.LazyFrame, path: str, format: Format, compression: Compression) -> None:
+    if format == "parquet":
+        frame.sink_parquet(path, compression=compression, maintain_order=True)
+    elif format == "ipc":
+        ipc_codec = cast(Literal["uncompressed", "lz4", "zstd"], compression)  # told by _codec
+        frame.sink_ipc(path, compression=ipc_codec, maintain_order=True)
+    elif format == "csv":
+        frame.sink_csv(path, maintain_order=True)
+    else:
+        frame.sink_ndjson(path, maintain_order=True)
+
+
+def _write(
     method: str,
     output: str | os.PathLike[str],
-    schema: pl.Schema,
-    batches: Callable[[_Interrupt], Iterator[pl.DataFrame]],
-    query: Callable[[pl.LazyFrame], pl.LazyFrame],
+    format: Format,
     compression: Compression,
+    progress: Progress | None,
+    query: Callable[[_Watch], pl.LazyFrame],
+    written: Callable[[str, _Watch], int],
 ) -> int:
-    """Sink ``query(frame of batches)`` into `output` through a work file;
-    the number of rows written."""
-    if compression not in COMPRESSIONS:
-        raise ValueError(
-            f"{method}: compression must be one of {', '.join(COMPRESSIONS)}, got {compression!r}"
-        )
-    failures: list[BaseException] = []
+    """Sink ``query(watch)`` into `output` through a work file; the number of
+    rows written, as `written` tells from the work file or the watch."""
     with _replaced_on_success(method, Path(output)) as work, _Interrupt() as stop:
-
-        def read(
-            with_columns: list[str] | None,
-            predicate: pl.Expr | None,
-            n_rows: int | None,
-            batch_size: int | None,
-        ) -> Iterator[pl.DataFrame]:
-            # Polars may push a projection, a filter or a limit into a source;
-            # they apply to the finished batches, never before scoring.
-            left = n_rows
-            try:
-                for batch in batches(stop):
-                    if with_columns is not None:
-                        batch = batch.select(with_columns)
-                    if predicate is not None:
-                        batch = batch.filter(predicate)
-                    if left is not None:
-                        batch = batch.head(left)
-                        left -= batch.height
-                    yield batch
-                    if left == 0:
-                        return
-            except GeneratorExit:
-                raise
-            except BaseException as error:
-                failures.append(error)
-                raise
-
-        frame = register_io_source(read, schema=schema)
+        watch = _Watch(stop, progress)
         try:
-            query(frame).sink_parquet(work, compression=compression, maintain_order=True)
+            _sink(query(watch), work, format, compression)
         except Exception as error:
             # Polars re-raises a source's error as a ComputeError quoting it
             # (at some versions): raise the original instead.
-            if failures:
-                raise failures[0] from None
+            if watch.failures:
+                raise watch.failures[0] from None
             # Otherwise the sink failed, and an error of the system says why
             # (disk full, file too large): say it of the output, not the input.
             code = _os_error_code(str(error))
@@ -325,7 +702,7 @@ def _write_parquet(
             # KeyboardInterrupt); the truncated result goes in any case.
             stop.deliver()
             raise KeyboardInterrupt(f"{method}: interrupted")
-        return int(pl.scan_parquet(work).select(pl.len()).collect().item())
+        return written(work, watch)
 
 
 def _os_error_code(message: str) -> int | None:
