@@ -506,3 +506,111 @@ def test_a_folder_without_write_permission(data: Path) -> None:
     result = run("score", data, "-o", output, "--value", "amount")
     assert_one_line_error(result, f"cannot write {str(output)!r}", "Permission denied")
     assert list(folder.iterdir()) == []
+
+
+# Formats ------------------------------------------------------------------------------
+
+FORMATS = {"parquet": ".parquet", "csv": ".csv", "ipc": ".arrow", "ndjson": ".jsonl"}
+"""Each format, under one of its extensions."""
+
+
+def write_as(frame: pl.DataFrame, path: Path) -> None:
+    kind = next(kind for kind, extension in FORMATS.items() if path.suffix == extension)
+    getattr(frame, f"write_{kind}")(path)
+
+
+def read_as(path: Path, schema: pl.Schema) -> pl.DataFrame:
+    """`path` read by Polars' own reader of its format; CSV and NDJSON keep no dtypes."""
+    kind = next(kind for kind, extension in FORMATS.items() if path.suffix == extension)
+    return getattr(pl, f"read_{kind}")(path).cast(dict(schema))
+
+
+@pytest.fixture(scope="module")
+def frame() -> pl.DataFrame:
+    n = 2_000
+    return pl.DataFrame(
+        {
+            "user": [f"user-{(i * 7919) % 61}" if i % 37 else None for i in range(n)],
+            "amount": [float((i * 11) % 19) / 4 - 1 if i % 23 else None for i in range(n)],
+            "fee": [(i * 5) % 7 - 2 for i in range(n)],
+        }
+    )
+
+
+@pytest.mark.parametrize("out", list(FORMATS))
+@pytest.mark.parametrize("into", list(FORMATS))
+def test_score_every_format_in_and_out(
+    frame: pl.DataFrame, tmp_path: Path, into: str, out: str
+) -> None:
+    source = tmp_path / f"in{FORMATS[into]}"
+    write_as(frame, source)
+    output = tmp_path / f"scored{FORMATS[out]}"
+    result = run(
+        "score", source, "-o", output, "--value", "amount", "--value", "fee", "--by", "user",
+        "--batch-rows", "300",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    expected = frame.with_columns(
+        ps.col(value).scores.rolling(by="user").alias(f"{value}_score")
+        for value in ("amount", "fee")
+    )
+    got = read_as(output, expected.schema)
+    assert got.drop("amount_score", "fee_score").equals(frame)
+    for score in ("amount_score", "fee_score"):
+        assert_bit_identical(got[score].to_list(), expected[score].to_list())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([source.name, output.name])
+
+
+@pytest.mark.parametrize("kind", ["csv", "ipc", "ndjson"])
+def test_total_and_folders_and_globs_of_each_format(
+    frame: pl.DataFrame, tmp_path: Path, kind: str
+) -> None:
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for i, part in enumerate(frame.iter_slices(700)):
+        write_as(part, parts / f"part-{i:02}{FORMATS[kind]}")
+    expected = frame.select(ps.col("amount").scores.rolling()).to_series()
+    for spec in (parts, parts / f"part-*{FORMATS[kind]}"):
+        output = tmp_path / f"scored{FORMATS[kind]}"
+        result = run("score", spec, "-o", output, "--value", "amount", "-q")
+        assert result.returncode == 0, result.stderr
+        got = read_as(output, pl.Schema({**frame.schema, "amount_score": pl.Float64}))
+        assert_bit_identical(got["amount_score"].to_list(), expected.to_list())
+    totals = tmp_path / f"totals{FORMATS[kind]}"
+    result = run(
+        "total", parts, "-o", totals, "--value", "amount", "--value", "fee", "--by", "user"
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"{frame.height:,} rows read, 62 rows written" in result.stderr
+    got = read_as(totals, pl.Schema({"user": pl.String, "amount_total": pl.Float64}))
+    assert got["user"].to_list() == sorted(
+        frame["user"].unique().to_list(), key=lambda k: (k is None, k)
+    )
+    for user, amount, fee in got.select("user", "amount_total", "fee_total").iter_rows():
+        rows = frame.filter(pl.col("user").eq_missing(user))
+        assert math.isclose(amount, reference_total(rows["amount"].to_list()), rel_tol=1e-12)
+        assert math.isclose(fee, reference_total(rows["fee"].to_list()), rel_tol=1e-12)
+
+
+def test_format_errors(frame: pl.DataFrame, tmp_path: Path) -> None:
+    write_as(frame, tmp_path / "a.csv")
+    write_as(frame, tmp_path / "b.parquet")
+    old = tmp_path / "old.csv"
+    old.write_bytes(OLD)
+    cases: list[tuple[list[str | Path], list[str]]] = [
+        ([tmp_path / "a.csv", "-o", tmp_path / "out.txt"], ["cannot tell the format", ".jsonl"]),
+        ([tmp_path, "-o", old], ["mix formats", "csv", "parquet"]),
+        ([tmp_path / "a.csv", "-o", old, "--compression", "zstd"], ["compression for csv"]),
+        ([tmp_path / "a.csv", "-o", old, "--value", "fee", "--name", "s"], ["--name is for one"]),
+        ([tmp_path / "b.parquet", "-o", tmp_path / "o.ipc", "--compression", "snappy"], ["ipc"]),
+    ]
+    for arguments, words in cases:
+        result = run("score", *arguments, "--value", "amount")
+        assert_one_line_error(result, *words)
+    assert old.read_bytes() == OLD
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.parquet", "old.csv"]
+    not_json = tmp_path / "bad.jsonl"
+    not_json.write_text('{"amount": 1.0}\n{not json\n')
+    result = run("score", not_json, "-o", old, "--value", "amount")
+    assert_one_line_error(result, "bad.jsonl", "ndjson")
+    assert old.read_bytes() == OLD
