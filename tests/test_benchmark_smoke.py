@@ -115,3 +115,22 @@ def test_the_benchmarked_inputs_on_forced_threads_match_the_reference(
         assert np.array_equal(
             got[name].to_numpy().view(np.uint64), np.array(want).view(np.uint64)
         ), name
+
+
+@pytest.mark.parametrize("key_type", ["int64", "string"])
+def test_streaming_bench_runs_the_copy_the_score_and_the_query(key_type: str) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "streaming_bench.py"),
+            *("--rows", "50000", "--keys", "500", "--key-type", key_type, "--batch-rows", "7000"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for line in ("copy", "polars-scores score --by key", "scan_scores().filter()"):
+        assert line in done.stdout
+    assert "scan_scores query peak RSS" in done.stdout
