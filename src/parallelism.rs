@@ -7,6 +7,8 @@
 //! break-even of one series and of keyed scoring, and `--groups` the cost of
 //! the plugin's threads under Polars' own parallel `group_by`.
 
+use std::sync::OnceLock;
+
 /// Below this many rows per thread, a thread costs more than it saves. On
 /// the 2-core machine, two threads broke even at 64k rows (0.96x the serial
 /// kernel), gained 1.25x at 128k and 1.5x at 256k, 1.83x at 10M.
@@ -30,23 +32,34 @@ pub const MIN_KEYED_ROWS_PER_THREAD: usize = 1 << 19;
 pub const MIN_ROWS_FOR_PARALLEL_HASHING: usize = 1 << 20;
 
 /// The most threads one call may use: `POLARS_SCORES_MAX_THREADS`, else
-/// `POLARS_MAX_THREADS`, else the cores. Read per call, so a caller can
-/// change it between queries.
+/// `POLARS_MAX_THREADS`, else the cores. The variables are read per call, so
+/// a caller can change them between queries; the cores are counted once (the
+/// count reads the cgroup files, about 100 µs, which `over()` would pay on
+/// every group).
 pub fn thread_limit() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
     ["POLARS_SCORES_MAX_THREADS", "POLARS_MAX_THREADS"]
         .iter()
         .find_map(|name| std::env::var(name).ok()?.parse::<usize>().ok())
-        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
-        .unwrap_or(1)
+        .unwrap_or_else(|| {
+            *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        })
 }
 
 /// How many threads to score `len` rows of one series on.
 pub fn scoring_threads(len: usize) -> usize {
+    // Short inputs (each group of an `over()`) need not ask.
+    if len < 2 * MIN_ROWS_PER_THREAD {
+        return 1;
+    }
     series_threads(len, thread_limit())
 }
 
 /// How many threads to score `len` rows of `groups` keys on.
 pub fn keyed_scoring_threads(len: usize, groups: usize) -> usize {
+    if len < 2 * MIN_KEYED_ROWS_PER_THREAD {
+        return 1;
+    }
     keyed_threads(len, groups, thread_limit())
 }
 
@@ -97,6 +110,17 @@ mod tests {
         assert_eq!(series_threads(100 * MIN_ROWS_PER_THREAD, 8), 8);
         assert_eq!(series_threads(100 * MIN_ROWS_PER_THREAD, 1), 1);
         assert_eq!(series_threads(100 * MIN_ROWS_PER_THREAD, 0), 1);
+    }
+
+    #[test]
+    fn short_inputs_stay_on_one_thread_whatever_the_limit() {
+        assert_eq!(scoring_threads(10), 1);
+        assert_eq!(scoring_threads(2 * MIN_ROWS_PER_THREAD - 1), 1);
+        assert_eq!(
+            keyed_scoring_threads(2 * MIN_KEYED_ROWS_PER_THREAD - 1, 1),
+            1
+        );
+        assert!(thread_limit() >= 1);
     }
 
     #[test]
