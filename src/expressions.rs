@@ -5,7 +5,6 @@
 
 use polars::prelude::*;
 use polars_arrow::array::PrimitiveArray;
-use polars_arrow::compute::utils::combine_validities_and;
 use pyo3_polars::derive::polars_expr;
 use serde::Deserialize;
 
@@ -20,7 +19,9 @@ use crate::kernels::rule::Rule;
 use crate::kernels::scan::{scan, scan_keyed, scan_keyed_parallel, scan_parallel};
 use crate::kernels::{ToF64, ValidMask};
 use crate::keys::{key_ids, KeyIds};
-use crate::numeric::{aligned_pieces, all_rows, ensure_numeric, rows, with_numeric};
+use crate::numeric::{
+    aligned_pieces, all_rows, ensure_numeric, joint_validity, mask_of, rows, with_numeric,
+};
 use crate::parallelism::{keyed_scoring_threads, scoring_threads};
 
 const ROLLING: &str = "scores.rolling";
@@ -332,18 +333,8 @@ fn scan_chunks(
             .collect();
         let columns: Vec<&PrimitiveArray<f64>> =
             columns.iter().map(|c| c.downcast_as_array()).collect();
-        let validity = columns
-            .iter()
-            .fold(array.validity().cloned(), |valid, column| {
-                combine_validities_and(valid.as_ref(), column.validity())
-            });
-        let mask = validity
-            .as_ref()
-            .filter(|v| v.unset_bits() > 0)
-            .map(|bitmap| {
-                let (bytes, offset, _) = bitmap.as_slice();
-                ValidMask::new(bytes, offset)
-            });
+        let validity = joint_validity(array, &columns);
+        let mask = mask_of(validity.as_ref());
         let slices: Vec<&[f64]> = columns.iter().map(|c| c.values().as_slice()).collect();
         let rows = rule
             .rows(array.values(), &slices, mask)

@@ -4,6 +4,8 @@
 use polars::prelude::*;
 
 use polars_arrow::array::{Array, PrimitiveArray};
+use polars_arrow::bitmap::Bitmap;
+use polars_arrow::compute::utils::combine_validities_and;
 use polars_arrow::types::NativeType;
 
 pub use crate::kernels::output::output_buffer;
@@ -116,6 +118,27 @@ pub fn rows<T: NativeType>(
 /// All rows of one array.
 pub fn all_rows<T: NativeType>(array: &PrimitiveArray<T>) -> (&[T], Option<ValidMask<'_>>) {
     rows(array, 0, array.len())
+}
+
+/// The rows where `values` and every one of `inputs` (arrays as long) are
+/// valid, as the output's validity: a rule's row is null where any is.
+pub fn joint_validity(
+    values: &PrimitiveArray<f64>,
+    inputs: &[&PrimitiveArray<f64>],
+) -> Option<Bitmap> {
+    inputs
+        .iter()
+        .fold(values.validity().cloned(), |valid, input| {
+            combine_validities_and(valid.as_ref(), input.validity())
+        })
+}
+
+/// `validity` as the kernels read it: `None` when every row is valid.
+pub fn mask_of(validity: Option<&Bitmap>) -> Option<ValidMask<'_>> {
+    validity.filter(|v| v.unset_bits() > 0).map(|bitmap| {
+        let (bytes, offset, _) = bitmap.as_slice();
+        ValidMask::new(bytes, offset)
+    })
 }
 
 /// Where a piece starts: an array and a row offset into it.

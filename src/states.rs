@@ -1,7 +1,7 @@
-//! Per-key rolling-score states that outlive one call: the streaming driver
+//! Per-key states that outlive one call: the streaming driver
 //! (`polars_scores.stateful.RollingScorer`) scores ordered batches through
 //! one [`KeyStates`], so that a batch is one call into Rust, whatever the
-//! key columns' types.
+//! key columns' types, for the rolling score and for a user's rule alike.
 //!
 //! Three stores keep the states:
 //! - one integer key column whose keys lie close together: an array indexed
@@ -18,10 +18,11 @@
 
 use std::cmp::Ordering;
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 use hashbrown::DefaultHashBuilder;
 use polars::prelude::*;
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3_polars::PySeries;
 
@@ -31,14 +32,18 @@ use crate::kernels::key_table::{
     BatchGroups, Cell, Codec, EncodedRows, HashScratch, KeyTable, Stub, SHARDS,
 };
 use crate::kernels::rolling_score::{rolling_score_grouped, Decay};
-use crate::numeric::{all_rows, ensure_numeric, output_buffer, with_numeric};
+use crate::kernels::rule::Rule;
+use crate::kernels::scan::scan_keyed;
+use crate::numeric::{
+    all_rows, ensure_numeric, joint_validity, mask_of, output_buffer, with_numeric,
+};
 
 const METHOD: &str = "RollingScorer.score";
 
 /// The states of every key met so far, for a `RollingScorer` with keys.
 #[pyclass(module = "polars_scores._internal")]
 pub struct KeyStates {
-    decay: Decay,
+    step: Step,
     initial: f64,
     key_sorted: bool,
     /// Each key column's kind, from the first batch whose column is not
@@ -54,34 +59,62 @@ pub struct KeyStates {
 
 #[pymethods]
 impl KeyStates {
-    /// An empty store for the score `(rise, fall)` starting each key at
+    /// An empty store for the score `(rise, fall)`, or for the rule given
+    /// as the postfix program `ops`/`operands` over `inputs` input columns
+    /// (what `polars_scores.rules.parse_rule` makes), starting each key at
     /// `initial`; `key_sorted` when the batches arrive sorted by key.
     #[new]
-    fn new(rise: f64, fall: f64, initial: f64, key_sorted: bool) -> Self {
-        Self {
-            decay: Decay { rise, fall },
+    #[pyo3(signature = (rise, fall, initial, key_sorted, ops=None, operands=None, inputs=0))]
+    fn new(
+        rise: f64,
+        fall: f64,
+        initial: f64,
+        key_sorted: bool,
+        ops: Option<Vec<String>>,
+        operands: Option<Vec<f64>>,
+        inputs: usize,
+    ) -> PyResult<Self> {
+        let step = match (ops, operands) {
+            (None, None) => Step::Decay(Decay { rise, fall }),
+            (Some(ops), Some(operands)) => Rule::compile(&ops, &operands, inputs)
+                .map(Step::Rule)
+                .map_err(|e| {
+                PyValueError::new_err(format!("{METHOD}: invalid rule program: {e}"))
+            })?,
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "{METHOD}: a rule needs both its ops and its operands"
+                )))
+            }
+        };
+        Ok(Self {
+            step,
             initial,
             key_sorted,
             kinds: Vec::new(),
             store: None,
             columns: Vec::new(),
             rows: EncodedRows::default(),
-        }
+        })
     }
 
-    /// The rolling scores of one batch, named `name`: row `i` belongs to the
-    /// key formed by the `keys` columns at row `i`, and each key goes on from
-    /// the state the previous batches left it. An error changes no state.
+    /// The scores of one batch, named `name`: row `i` belongs to the key
+    /// formed by the `keys` columns at row `i`, and each key goes on from
+    /// the state the previous batches left it. A rule reads its `inputs`
+    /// columns, in the order of its input names. An error changes no state.
+    #[pyo3(signature = (keys, values, name, inputs=Vec::new()))]
     fn score(
         &mut self,
         py: Python<'_>,
         keys: Vec<PySeries>,
         values: PySeries,
         name: &str,
+        inputs: Vec<PySeries>,
     ) -> PyResult<PySeries> {
         let keys: Vec<Series> = keys.into_iter().map(|key| key.0).collect();
+        let inputs: Vec<Series> = inputs.into_iter().map(|input| input.0).collect();
         let values = values.0;
-        let scored = py.detach(|| self.score_batch(&keys, &values, name));
+        let scored = py.detach(|| self.score_batch(&keys, &values, &inputs, name));
         scored.map(PySeries).map_err(|e| polars_exception(py, e))
     }
 
@@ -160,15 +193,27 @@ impl KeyStates {
         &mut self,
         keys: &[Series],
         values: &Series,
+        inputs: &[Series],
         name: &str,
     ) -> PolarsResult<Series> {
         // Every check before any state changes, so an error leaves the store as it was.
         ensure_numeric(METHOD, values.field().as_ref())?;
-        for key in keys {
+        for input in inputs {
+            ensure_numeric(METHOD, input.field().as_ref())?;
+        }
+        let reads = match &self.step {
+            Step::Decay(_) => 0,
+            Step::Rule(rule) => rule.program().inputs(),
+        };
+        polars_ensure!(
+            inputs.len() == reads,
+            InvalidOperation: "{METHOD}: the rule reads {reads} input columns, {} came", inputs.len()
+        );
+        for column in keys.iter().chain(inputs) {
             polars_ensure!(
-                key.len() == values.len(),
-                ShapeMismatch: "{METHOD}: key column '{}' has {} rows but value column '{}' has {}",
-                key.name(), key.len(), values.name(), values.len()
+                column.len() == values.len(),
+                ShapeMismatch: "{METHOD}: column '{}' has {} rows but value column '{}' has {}",
+                column.name(), column.len(), values.name(), values.len()
             );
         }
         polars_ensure!(
@@ -191,11 +236,13 @@ impl KeyStates {
             });
         }
         self.kinds = kinds;
-        let (decay, initial) = (self.decay, self.initial);
+        let initial = self.initial;
+        let step = &self.step;
+        let score = |ids: &[u32], states: &mut [f64]| step.score(values, inputs, ids, states, name);
 
         if let Some(Store::Dense(dense)) = &mut self.store {
             if dense.accepts(&keys[0]) {
-                if let Some(scores) = dense.score_batch(&keys[0], values, decay, name)? {
+                if let Some(scores) = dense.score_batch(&keys[0], &score)? {
                     return Ok(scores);
                 }
             }
@@ -203,11 +250,32 @@ impl KeyStates {
             let hashed = HashedKeyStates::from_dense(dense)?;
             self.store = Some(Store::Hashed(hashed));
         }
+        if let Some(Store::Hashed(hashed)) = &mut self.store {
+            // Its scratch space grows with the rows of a call (about 100
+            // bytes a row with many keys): a long batch goes through in
+            // pieces, so that memory is bounded whatever the batch size.
+            let mut scores: Option<Series> = None;
+            for start in (0..values.len().max(1)).step_by(HASHED_PIECE_ROWS) {
+                let piece = |column: &Series| column.slice(start as i64, HASHED_PIECE_ROWS);
+                let keys: Vec<Series> = keys.iter().map(piece).collect();
+                let (values, inputs) =
+                    (piece(values), inputs.iter().map(piece).collect::<Vec<_>>());
+                encode_rows(&keys, &mut self.columns, &mut self.rows)?;
+                let score = |ids: &[u32], states: &mut [f64]| {
+                    step.score(&values, &inputs, ids, states, name)
+                };
+                let scored = hashed.score_batch(&self.rows, initial, &score)?;
+                match &mut scores {
+                    Some(all) => {
+                        all.append(&scored)?;
+                    }
+                    None => scores = Some(scored),
+                }
+            }
+            return scores.ok_or_else(|| polars_err!(ComputeError: "{METHOD}: no rows scored"));
+        }
         encode_rows(keys, &mut self.columns, &mut self.rows)?;
         match &mut self.store {
-            Some(Store::Hashed(hashed)) => {
-                hashed.score_batch(&self.rows, values, decay, initial, name)
-            }
             Some(Store::Sorted(sorted)) => {
                 let codecs: Vec<Codec> = (self.kinds.iter())
                     .map(|kind| kind.as_ref().map_or(Codec::Int, KeyKind::codec))
@@ -216,7 +284,7 @@ impl KeyStates {
                     codecs: &codecs,
                     keys,
                 };
-                sorted.score_batch(&self.rows, &order, values, decay, initial, name)
+                sorted.score_batch(&self.rows, &order, initial, &score)
             }
             _ => Err(polars_err!(ComputeError: "{METHOD}: no store for the keys")),
         }
@@ -413,24 +481,70 @@ fn encode_column(key: &Series, rows: &mut EncodedRows) -> PolarsResult<()> {
     Ok(())
 }
 
-/// The scores of `values` (any numeric dtype), row `i` advancing
-/// `states[ids[i]]`.
-fn score_values(
-    values: &Series,
-    ids: &[u32],
-    states: &mut [f64],
-    decay: Decay,
-    name: &str,
-) -> PolarsResult<Series> {
-    let values = values.rechunk();
-    let scores = with_numeric!(METHOD, &values, |ca| {
-        let array = ca.downcast_as_array();
-        let (vals, mask) = all_rows(array);
-        let mut out = output_buffer(vals.len());
-        rolling_score_grouped(vals, mask, ids, states, decay, &mut out);
-        Float64Chunked::from_vec_validity(name.into(), out, array.validity().cloned())
-    });
-    Ok(scores.into_series())
+/// Rows per call of the hash-table store: 512k rows keep its scratch space
+/// near 50 MB, and cost about a fifth more look-ups than million-row calls
+/// with a million keys (a key met twice in a call is looked up once).
+const HASHED_PIECE_ROWS: usize = 1 << 19;
+
+/// What a row does to its key's state: the rolling score, or a user's rule.
+enum Step {
+    Decay(Decay),
+    Rule(Arc<Rule>),
+}
+
+/// Scores a batch's rows, row `i` advancing `states[ids[i]]`: what every
+/// store calls once it knows each row's state.
+type ScoreRows<'a> = dyn Fn(&[u32], &mut [f64]) -> PolarsResult<Series> + 'a;
+
+impl Step {
+    /// The scores of `values` (any numeric dtype), row `i` advancing
+    /// `states[ids[i]]`; a rule reads `inputs` too, and a row is null where
+    /// the value or any input is.
+    fn score(
+        &self,
+        values: &Series,
+        inputs: &[Series],
+        ids: &[u32],
+        states: &mut [f64],
+        name: &str,
+    ) -> PolarsResult<Series> {
+        let rule = match self {
+            Step::Decay(decay) => {
+                let values = values.rechunk();
+                let scores = with_numeric!(METHOD, &values, |ca| {
+                    let array = ca.downcast_as_array();
+                    let (vals, mask) = all_rows(array);
+                    let mut out = output_buffer(vals.len());
+                    rolling_score_grouped(vals, mask, ids, states, *decay, &mut out);
+                    Float64Chunked::from_vec_validity(name.into(), out, array.validity().cloned())
+                });
+                return Ok(scores.into_series());
+            }
+            Step::Rule(rule) => rule,
+        };
+        // As Python's float(): every column as Float64, in one chunk.
+        let as_f64 = |column: &Series| -> PolarsResult<Float64Chunked> {
+            Ok(column
+                .cast(&DataType::Float64)?
+                .f64()?
+                .rechunk()
+                .into_owned())
+        };
+        let values = as_f64(values)?;
+        let inputs = inputs
+            .iter()
+            .map(as_f64)
+            .collect::<PolarsResult<Vec<_>>>()?;
+        let array = values.downcast_as_array();
+        let columns: Vec<_> = inputs.iter().map(|c| c.downcast_as_array()).collect();
+        let validity = joint_validity(array, &columns);
+        let slices: Vec<&[f64]> = columns.iter().map(|c| c.values().as_slice()).collect();
+        let rows = (rule.rows(array.values(), &slices, mask_of(validity.as_ref())))
+            .map_err(|e| polars_err!(ComputeError: "{METHOD}: {e}"))?;
+        let mut out = output_buffer(ids.len());
+        scan_keyed(&rows, ids, states, &mut out);
+        Ok(Float64Chunked::from_vec_validity(name.into(), out, validity).into_series())
+    }
 }
 
 /// Any keys, one column or several, as bytes in hash tables: one look-up
@@ -512,10 +626,8 @@ impl HashedKeyStates {
     fn score_batch(
         &mut self,
         rows: &EncodedRows,
-        values: &Series,
-        decay: Decay,
         initial: f64,
-        name: &str,
+        score: &ScoreRows<'_>,
     ) -> PolarsResult<Series> {
         let mut groups = std::mem::take(&mut self.groups);
         groups.by_hash(rows, &self.hasher, &mut self.scratch);
@@ -532,7 +644,7 @@ impl HashedKeyStates {
             self.batch_states
                 .push(self.shards[shard(hash)].states[slot as usize]);
         }
-        let scores = score_values(values, &groups.ids, &mut self.batch_states, decay, name);
+        let scores = score(&groups.ids, &mut self.batch_states);
         for ((&slot, &state), &hash) in self
             .slots
             .iter()
@@ -613,10 +725,8 @@ impl SortedKeyStates {
         &mut self,
         rows: &EncodedRows,
         order: &KeyOrder<'_>,
-        values: &Series,
-        decay: Decay,
         initial: f64,
-        name: &str,
+        score: &ScoreRows<'_>,
     ) -> PolarsResult<Series> {
         self.groups.by_runs(rows);
         let runs = &self.groups.first_rows;
@@ -646,13 +756,7 @@ impl SortedKeyStates {
         if let (true, Some((_, state))) = (continues, &self.last) {
             self.batch_states[0] = *state;
         }
-        let scores = score_values(
-            values,
-            &self.groups.ids,
-            &mut self.batch_states,
-            decay,
-            name,
-        )?;
+        let scores = score(&self.groups.ids, &mut self.batch_states)?;
         if let (Some(&row), Some(&state)) = (runs.last(), self.batch_states.last()) {
             let key = self.last.get_or_insert_with(|| (Vec::new(), state));
             key.0.clear();
@@ -724,14 +828,12 @@ impl DenseKeyStates {
     fn score_batch(
         &mut self,
         keys: &Series,
-        values: &Series,
-        decay: Decay,
-        name: &str,
+        score: &ScoreRows<'_>,
     ) -> PolarsResult<Option<Series>> {
         let Some(ids) = self.slot_ids(keys)? else {
             return Ok(None);
         };
-        score_values(values, &ids, &mut self.states, decay, name).map(Some)
+        score(&ids, &mut self.states).map(Some)
     }
 
     /// Each row's slot, after widening the store to the batch's keys; `None`

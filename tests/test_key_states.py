@@ -15,10 +15,11 @@ import pytest
 from helpers import assert_bit_identical
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import score_by_key
+from reference import scan_by_key, score_by_key
 
 import polars_scores as ps
 from polars_scores._internal import KeyStates
+from polars_scores.rules import parse_rule
 from polars_scores.stateful import RollingScorer
 
 
@@ -367,3 +368,112 @@ def test_sorted_order_is_nulls_first_then_nan_last() -> None:
     assert_bit_identical(got["x_score"].to_list(), in_memory(frame, ["f", "i"]))
     with pytest.raises(pl.exceptions.InvalidOperationError, match=r"\(NaN, 3\)"):
         scorer.score(pl.DataFrame({"f": [1.0], "i": [0], "x": [1.0]}))
+
+
+# A user's rule through the same stores -------------------------------------------------
+
+RULE = "prev * exp(-dt) + value if value > prev else max(prev * 0.5, value)"
+"""A rule with an input, a condition and a call: every store must run it as scan does."""
+
+
+def rule_reference(frame: pl.DataFrame, by: list[str]) -> list[float | None]:
+    keys = [canonical(key) for key in key_rows(frame, by)]
+    return scan_by_key(RULE, frame["x"].to_list(), inputs={"dt": frame["dt"].to_list()}, keys=keys)
+
+
+def rule_scorer(by: list[str], *, key_sorted: bool = False) -> RollingScorer:
+    return RollingScorer("x", by=by, rule=RULE, inputs={"dt": "dt"}, key_sorted=key_sorted)
+
+
+@settings(max_examples=10)
+@pytest.mark.parametrize("kind", sorted(KEY_KINDS))
+@given(data=st.data())
+def test_a_rule_in_batches_for_every_key_kind(kind: str, data: st.DataObject) -> None:
+    dtype, choices = KEY_KINDS[kind]
+    rows = data.draw(
+        st.lists(
+            st.tuples(
+                st.none() | st.sampled_from(choices), score_values, st.none() | st.floats(0, 3)
+            ),
+            max_size=40,
+        )
+    )
+    frame = pl.DataFrame(
+        {"k": [r[0] for r in rows], "x": [r[1] for r in rows], "dt": [r[2] for r in rows]},
+        schema={"k": dtype, "x": pl.Float64, "dt": pl.Float64},
+    )
+    cuts = data.draw(st.lists(st.integers(0, 40), max_size=10))
+    got = in_batches(rule_scorer(["k"]), frame, cuts)["x_score"].to_list()
+    scan = ps.col("x").scores.scan(RULE, by="k", inputs={"dt": "dt"})
+    assert_bit_identical(got, frame.select(scan).to_series().to_list())
+    assert_bit_identical(got, rule_reference(frame, ["k"]))
+
+
+@pytest.mark.parametrize("stream", sorted(MIXED_STREAMS))
+def test_a_rule_keeps_its_states_when_key_dtypes_change(stream: str) -> None:
+    scorer = rule_scorer(["k"])
+    scores: list[float | None] = []
+    keys: list[Any] = []
+    values: list[float | None] = []
+    gaps: list[float] = []
+    for number, (batch_keys, dtype, batch_values) in enumerate(MIXED_STREAMS[stream]):
+        batch_gaps = [0.25 * (number + i) for i in range(len(batch_keys))]
+        batch = pl.DataFrame(
+            {"k": batch_keys, "x": batch_values, "dt": batch_gaps},
+            schema={"k": dtype, "x": pl.Float64, "dt": pl.Float64},
+        )
+        scores.extend(scorer.score(batch)["x_score"].to_list())
+        keys, values, gaps = keys + batch_keys, values + batch_values, gaps + batch_gaps
+    want = scan_by_key(RULE, values, inputs={"dt": gaps}, keys=[canonical(key) for key in keys])
+    assert_bit_identical(scores, want)
+
+
+def test_a_rule_in_a_sorted_stream_keeps_one_state() -> None:
+    n = 300
+    frame = pl.DataFrame(
+        {
+            "u": [f"user-{(i * 7919) % 23}" if i % 11 else None for i in range(n)],
+            "x": [float((i * 31) % 17) - 4.0 if i % 7 else None for i in range(n)],
+            "dt": [float(i % 5) / 2 for i in range(n)],
+        }
+    ).sort("u", maintain_order=True)
+    scorer = rule_scorer(["u"], key_sorted=True)
+    got = in_batches(scorer, frame, range(13, n, 13))["x_score"].to_list()
+    assert scorer._states is not None and len(scorer._states) <= 1
+    assert_bit_identical(got, rule_reference(frame, ["u"]))
+
+
+def test_the_store_checks_a_rules_inputs() -> None:
+    program = parse_rule("prev + value * w", ["w"])
+    store = KeyStates(0.9, 0.5, 0.0, False, ops=program.ops, operands=program.operands, inputs=1)
+    keys, values = [pl.Series("k", ["a", "b"])], pl.Series("x", [1.0, 2.0])
+    with pytest.raises(pl.exceptions.InvalidOperationError, match="reads 1 input columns, 0 came"):
+        store.score(keys, values, "s")
+    with pytest.raises(pl.exceptions.ShapeError, match="'w' has 1 rows"):
+        store.score(keys, values, "s", [pl.Series("w", [1.0])])
+    with pytest.raises(pl.exceptions.InvalidOperationError, match=r"'w'.*str"):
+        store.score(keys, values, "s", [pl.Series("w", ["1", "2"])])
+    assert len(store) == 0
+    scores = store.score(keys, values, "s", [pl.Series("w", [2, None], dtype=pl.Int8)])
+    assert scores.to_list() == [2.0, None]
+    with pytest.raises(ValueError, match="invalid rule program"):
+        KeyStates(0.9, 0.5, 0.0, False, ops=["push_nothing"], operands=[0.0], inputs=0)
+
+
+def test_a_batch_longer_than_a_piece_of_the_hash_table_store() -> None:
+    """The hash-table store scores a long batch in pieces of 512k rows, keys
+    spanning them; a rule and its input are cut at the same rows."""
+    row = pl.int_range(1_200_000)
+    frame = pl.select(
+        k=pl.format("user-{}", row.hash(1) % 50_000),
+        x=(row.hash(2) % 1000).cast(pl.Float64) / 100 - 3,
+        dt=(row % 7).cast(pl.Float64) / 3,
+    )
+    for scorer, expr in [
+        (RollingScorer("x", by="k"), ps.col("x").scores.rolling(by="k")),
+        (rule_scorer(["k"]), ps.col("x").scores.scan(RULE, by="k", inputs={"dt": "dt"})),
+    ]:
+        got = in_batches(scorer, frame, [100, 1_100_000])["x_score"]
+        assert scorer._states is not None and scorer._states.layout == "hashed"
+        want = frame.select(expr).to_series()
+        assert_bit_identical(got.to_list(), want.to_list())

@@ -2,23 +2,21 @@
 
 Polars has no way to keep a plugin's state from one call to the next, so the
 state lives here: the score at each key's last non-null value. With keys,
-the states of the built-in score live in Rust (``KeyStates``,
-``src/states.rs``), which scores a batch in one call; without keys, the one
-state goes back in through the plugin's ``initial`` input; a user rule's
-keyed states go back in the same way, read at each key's first row after a
-join (``HashedStates``).
+the states live in Rust (``KeyStates``, ``src/states.rs``), which scores a
+batch in one call, for the built-in score and for a user's rule alike;
+without keys, the one state goes back in through the plugin's ``initial``
+input.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import cast
 
 import polars as pl
 
 from polars_scores._checks import check_columns, column_name, column_names, finite
 from polars_scores._internal import KeyStates
-from polars_scores.namespace import ScoresExpr, col
+from polars_scores.namespace import col
 from polars_scores.rules import check_input_names, parse_rule
 
 
@@ -63,9 +61,7 @@ class RollingScorer:
     rule, inputs
         Your own recurrence instead of the rolling score, as in
         ``scores.scan`` (``rise`` and ``fall`` are then unused); ``inputs``
-        maps the rule's names to columns of the batches. Keyed states then
-        live in a frame found by a join (several times slower with a million
-        keys, and the key dtypes must stay the same from batch to batch).
+        maps the rule's names to columns of the batches.
     key_sorted
         The batches arrive sorted by the key columns (ascending, nulls first,
         NaN last: Polars' ``sort(by)`` and Spark's ``sortWithinPartitions``
@@ -139,16 +135,20 @@ class RollingScorer:
         self._inputs = input_columns(method, rule, inputs)
         if not isinstance(key_sorted, bool):
             raise TypeError(f"{method}: key_sorted must be True or False, got {key_sorted!r}")
-        # Without keys, one float; with keys and the built-in score, every
-        # key's state, in Rust; with keys and a rule, a frame made at the
-        # first batch, when the key dtypes are known.
+        # Without keys, one float; with keys, every key's state, in Rust.
         self._state = self._initial
-        self._states = (
-            KeyStates(self._rise, self._fall, self._initial, key_sorted)
-            if self._keys and rule is None
-            else None
-        )
-        self._hashed: HashedStates | None = None
+        self._states = None
+        if self._keys:
+            program = parse_rule(rule, list(self._inputs)) if rule is not None else None
+            self._states = KeyStates(
+                self._rise,
+                self._fall,
+                self._initial,
+                key_sorted,
+                ops=None if program is None else program.ops,
+                operands=None if program is None else program.operands,
+                inputs=len(self._inputs),
+            )
 
     @property
     def name(self) -> str:
@@ -182,10 +182,9 @@ class RollingScorer:
         )
         if self._states is not None:
             keys = [batch.get_column(key) for key in self._keys]
-            scores = self._states.score(keys, batch.get_column(self._value), self._name)
+            inputs = [batch.get_column(column) for column in self._inputs.values()]
+            scores = self._states.score(keys, batch.get_column(self._value), self._name, inputs)
             return batch.with_columns(scores)
-        if self._keys:
-            return self._score_by_key(batch)
         # The state may be NaN or infinite (the values may be), which the
         # numeric `initial` parameter rejects, so it goes in as a literal.
         start = pl.lit(self._state, dtype=pl.Float64)
@@ -195,26 +194,10 @@ class RollingScorer:
             self._state = last[-1]
         return scored
 
-    def _rolling(self, initial: pl.Expr, by: Sequence[str] = ()) -> pl.Expr:
+    def _rolling(self, initial: pl.Expr) -> pl.Expr:
         if self._rule is not None:
-            return col(self._value).scores.scan(
-                self._rule, initial=initial, by=list(by), inputs=self._inputs
-            )
-        return col(self._value).scores.rolling(
-            rise=self._rise, fall=self._fall, initial=initial, by=list(by)
-        )
-
-    def _score_by_key(self, batch: pl.DataFrame) -> pl.DataFrame:
-        """A rule's keyed scores: each key starts from its state found by a join."""
-        keys, name = self._keys, self._name
-        if self._hashed is None:
-            self._hashed = HashedStates.create(batch, keys, name)
-        # Only each key's first row of `starts` is read; a key never seen (or
-        # only ever null) starts from `initial`.
-        starts = self._hashed.lookup(batch).fill_null(self._initial)
-        scored = batch.with_columns(self._rolling(pl.lit(starts), keys).alias(name))
-        self._hashed.store(last_scores(scored, keys, name))
-        return scored
+            return col(self._value).scores.scan(self._rule, initial=initial, inputs=self._inputs)
+        return col(self._value).scores.rolling(rise=self._rise, fall=self._fall, initial=initial)
 
 
 def input_columns(
@@ -231,49 +214,3 @@ def input_columns(
         raise TypeError(f"{method}: inputs must map names to column names, got {inputs!r}")
     parse_rule(rule, check_input_names(list(named)))
     return named
-
-
-def last_scores(scored: pl.DataFrame, keys: list[str], name: str) -> pl.DataFrame:
-    """The key columns and `name` at each key's last row where `name` is not null.
-
-    A null value scores null and leaves its key's state alone, so these are
-    the states the batch leaves. The rolling kernel finds the rows itself,
-    grouping exactly as it grouped for the scores, and faster than a
-    group-by: read backwards, a key's run of 1.0s scores 1.0 at its first row
-    only, when it starts from -1 with rise 0 and fall 2 (then 2, 4, ...).
-    """
-    rows = scored.select(*keys, name)
-    if rows.get_column(name).has_nulls():
-        rows = rows.filter(pl.col(name).is_not_null())
-    ones = cast(ScoresExpr, pl.repeat(1.0, pl.len(), dtype=pl.Float64))
-    backwards = ones.scores.rolling(
-        rise=0.0, fall=2.0, initial=-1.0, by=[pl.col(key).reverse() for key in keys]
-    )
-    return rows.filter((backwards == 1.0).reverse())
-
-
-class HashedStates:
-    """Each key's state as a row of a frame (key columns, state), found by a join."""
-
-    def __init__(self, states: pl.DataFrame, keys: list[str], name: str) -> None:
-        self._states = states
-        self._keys = keys
-        self._name = name
-
-    @classmethod
-    def create(cls, batch: pl.DataFrame, keys: list[str], name: str) -> HashedStates:
-        """No state yet, for keys of `batch`'s dtypes."""
-        return cls(pl.DataFrame(schema={**batch.select(keys).schema, name: pl.Float64}), keys, name)
-
-    def lookup(self, batch: pl.DataFrame) -> pl.Series:
-        """The state of each row's key; null for a key without one."""
-        keys = batch.select(self._keys)
-        found = keys.join(
-            self._states, on=self._keys, how="left", nulls_equal=True, maintain_order="left"
-        )
-        return found.get_column(self._name)
-
-    def store(self, latest: pl.DataFrame) -> None:
-        """Replace the states of the keys of `latest` (key columns, state) by its."""
-        kept = self._states.join(latest, on=self._keys, how="anti", nulls_equal=True)
-        self._states = pl.concat([kept, latest.select(self._states.columns)])
