@@ -17,7 +17,7 @@ use crate::kernels::rolling_score::{
 };
 use crate::kernels::rule::Rule;
 use crate::kernels::scan::{scan, scan_keyed, scan_keyed_parallel, scan_parallel};
-use crate::kernels::{ToF64, ValidMask};
+use crate::kernels::ToF64;
 use crate::keys::{key_ids, KeyIds};
 use crate::numeric::{
     aligned_pieces, all_rows, ensure_numeric, joint_validity, mask_of, rows, with_numeric,
