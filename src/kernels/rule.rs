@@ -573,7 +573,7 @@ mod tests {
     use crate::kernels::scan::{
         scan, scan_keyed, scan_keyed_parallel, scan_parallel, speculate, speculate_keyed,
     };
-    use crate::kernels::test_support::pack;
+    use crate::kernels::test_support::{number, pack};
     use proptest::prelude::*;
 
     /// A rule as a tree, to draw random ones and write them in postfix.
@@ -647,22 +647,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    fn number() -> impl Strategy<Value = f64> {
-        prop_oneof![
-            -1e6f64..1e6,
-            Just(f64::NAN),
-            Just(f64::INFINITY),
-            Just(f64::NEG_INFINITY),
-            Just(0.0),
-            Just(-0.0),
-            Just(-0.5),
-            Just(0.5),
-            Just(f64::MIN_POSITIVE / 4.0),
-            Just(1e308),
-            any::<f64>(),
-        ]
     }
 
     fn expr(inputs: usize) -> impl Strategy<Value = Expr> {
