@@ -19,7 +19,7 @@ from frames import FEW_KEYS, KEYS
 from numpy.typing import NDArray
 
 import polars_scores as ps
-from polars_scores.reference import score, score_series
+from polars_scores import reference
 
 PYTHON_SAMPLE = 1_000_000
 """Rows the Python loops run on; their time is scaled to ns/row."""
@@ -157,7 +157,7 @@ def cases(frame: pl.DataFrame, python_sample: int = PYTHON_SAMPLE) -> list[Case]
             "rolling",
             "plugin",
             [
-                Peer("python", python, lambda: score_series(sample), len(sample)),
+                Peer("python", python, lambda: reference.rolling(sample), len(sample)),
                 Peer("numba", "numba @njit in map_batches", numba_in_map_batches, n),
                 Peer("plugin", "plugin: x.scores.rolling()", eager(x.scores.rolling()), n),
                 Peer(
@@ -207,7 +207,9 @@ def cases(frame: pl.DataFrame, python_sample: int = PYTHON_SAMPLE) -> list[Case]
             "total, eager",
             "plugin",
             [
-                Peer("python", python, lambda: score(sample), len(sample), comparable=False),
+                Peer(
+                    "python", python, lambda: reference.total(sample), len(sample), comparable=False
+                ),
                 Peer("numpy", "numpy c*np.sqrt(c), c clipped", numpy_total, n),
                 Peer("native", "native clip(0).pow(1.5).sum()", eager(total_native), n),
                 Peer("plugin", "plugin: x.scores.total()", eager(x.scores.total()), n),
