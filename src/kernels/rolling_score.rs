@@ -1,11 +1,9 @@
 //! The rolling score: a recurrence that rises with values above the current
 //! score and decays otherwise.
 
-use std::mem::MaybeUninit;
-
 use super::output::append_filled;
 pub use super::scan::ParallelRun;
-use super::scan::{scan_keyed_parallel, scan_parallel, Recurrence};
+use super::scan::{scan_keyed_parallel, scan_parallel, Recurrence, Slots};
 use super::validity::{with_validity, Validity};
 use super::{ToF64, ValidMask};
 
@@ -40,7 +38,7 @@ pub fn rolling_score_into<T: ToF64>(
     mask: Option<ValidMask>,
     state: f64,
     decay: Decay,
-    out: &mut [MaybeUninit<f64>],
+    out: &mut Slots,
 ) -> f64 {
     with_validity!(mask, |valid| {
         let mut prev = state;
@@ -78,19 +76,13 @@ struct DecayRows<'a, T> {
 }
 
 impl<T: ToF64 + Sync> Recurrence for DecayRows<'_, T> {
-    fn score(&self, start: usize, state: f64, out: &mut [MaybeUninit<f64>]) -> f64 {
+    fn score(&self, start: usize, state: f64, out: &mut Slots) -> f64 {
         let values = &self.values[start..start + out.len()];
         let mask = self.mask.map(|m| m.skip(start));
         rolling_score_into(values, mask, state, self.decay, out)
     }
 
-    fn score_keyed(
-        &self,
-        start: usize,
-        ids: &[u32],
-        states: &mut [f64],
-        out: &mut [MaybeUninit<f64>],
-    ) {
+    fn score_keyed(&self, start: usize, ids: &[u32], states: &mut [f64], out: &mut Slots) {
         let values = &self.values[start..start + out.len()];
         let mask = self.mask.map(|m| m.skip(start));
         grouped_into(values, mask, ids, states, self.decay, out);
@@ -156,7 +148,7 @@ fn grouped_into<T: ToF64>(
     ids: &[u32],
     states: &mut [f64],
     decay: Decay,
-    out: &mut [MaybeUninit<f64>],
+    out: &mut Slots,
 ) {
     with_validity!(mask, |valid| {
         for (i, ((slot, &v), &id)) in out.iter_mut().zip(values).zip(ids).enumerate() {

@@ -8,11 +8,10 @@
 //! where Python raises (`1/0`, `log(0)`), the IEEE result stands instead.
 
 use std::collections::HashMap;
-use std::mem::MaybeUninit;
 use std::sync::{Arc, Mutex};
 
 use super::rule_jit::{self, Jit, JitFns};
-use super::scan::Recurrence;
+use super::scan::{Recurrence, Slots};
 use super::ValidMask;
 
 /// The C library's functions, which Python's float `**`, `math.exp` and
@@ -486,7 +485,7 @@ struct Scratch {
 }
 
 impl Recurrence for RuleRows<'_> {
-    fn score(&self, start: usize, state: f64, out: &mut [MaybeUninit<f64>]) -> f64 {
+    fn score(&self, start: usize, state: f64, out: &mut Slots) -> f64 {
         assert!(start + out.len() <= self.values.len(), "rows out of range");
         match &self.engine {
             Engine::Compiled(fns, inputs) => {
@@ -505,13 +504,7 @@ impl Recurrence for RuleRows<'_> {
         }
     }
 
-    fn score_keyed(
-        &self,
-        start: usize,
-        ids: &[u32],
-        states: &mut [f64],
-        out: &mut [MaybeUninit<f64>],
-    ) {
+    fn score_keyed(&self, start: usize, ids: &[u32], states: &mut [f64], out: &mut Slots) {
         assert!(
             start + out.len() <= self.values.len() && ids.len() == out.len(),
             "rows out of range"
@@ -544,7 +537,7 @@ impl RuleRows<'_> {
         &self,
         inputs: &InputPointers,
         start: usize,
-        out: &mut [MaybeUninit<f64>],
+        out: &mut Slots,
         state: f64,
     ) -> rule_jit::Call {
         let (mask, mask_offset) = match self.mask {

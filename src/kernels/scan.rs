@@ -7,24 +7,22 @@ use std::mem::MaybeUninit;
 use super::on_threads;
 use super::output::{append_filled, filled, write_slots};
 
+/// One slot per row for a [`Recurrence`] to write its scores into:
+/// uninitialised until written, so that no pass zeroes them first.
+pub type Slots = [MaybeUninit<f64>];
+
 /// A recurrence bound to its rows (the values and whatever else a row reads).
 /// A row its validity marks null leaves the state unchanged, and its slot
 /// holds the unchanged state.
 pub trait Recurrence: Sync {
     /// Scores rows `start..start + out.len()` from `state`, one slot per row,
     /// and returns the state after the last of them.
-    fn score(&self, start: usize, state: f64, out: &mut [MaybeUninit<f64>]) -> f64;
+    fn score(&self, start: usize, state: f64, out: &mut Slots) -> f64;
 
     /// Scores rows `start..start + out.len()` with one state per key: row
     /// `start + j` advances `states[ids[j]]`. `ids` has one entry per slot,
     /// each below `states.len()`.
-    fn score_keyed(
-        &self,
-        start: usize,
-        ids: &[u32],
-        states: &mut [f64],
-        out: &mut [MaybeUninit<f64>],
-    );
+    fn score_keyed(&self, start: usize, ids: &[u32], states: &mut [f64], out: &mut Slots);
 }
 
 /// Scores `len` rows from `state`, appending to `out`; returns the last state.
