@@ -43,8 +43,6 @@ pub fn rolling_score_into<T: ToF64>(
     with_validity!(mask, |valid| {
         let mut prev = state;
         for (i, (slot, &v)) in out.iter_mut().zip(values).enumerate() {
-            // Stepping every row and keeping the step only on valid rows
-            // compiles to a select, not a branch.
             let next = decay.step(prev, v.to_f64());
             if valid.is_valid(i) {
                 prev = next;
