@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use super::rule_jit::{self, Jit, JitFns};
 use super::scan::{Recurrence, Slots};
+use super::validity::{with_validity, Validity};
 use super::ValidMask;
 
 /// The C library's functions, which Python's float `**`, `math.exp` and
@@ -459,12 +460,8 @@ pub struct RuleRows<'a> {
 }
 
 impl RuleRows<'_> {
-    /// Row `row`'s new state from `prev` by the interpreter, or `prev` when
-    /// the row is null.
+    /// Row `row`'s new state from `prev` by the interpreter.
     fn interpret(&self, program: &Program, row: usize, prev: f64, scratch: &mut Scratch) -> f64 {
-        if self.mask.is_some_and(|m| !m.is_valid(row)) {
-            return prev;
-        }
         scratch.inputs.clear();
         scratch
             .inputs
@@ -494,12 +491,16 @@ impl Recurrence for RuleRows<'_> {
             }
             Engine::Interpreted(program) => {
                 let mut scratch = Scratch::default();
-                let mut prev = state;
-                for (row, slot) in (start..).zip(out) {
-                    prev = self.interpret(program, row, prev, &mut scratch);
-                    slot.write(prev);
-                }
-                prev
+                with_validity!(self.mask.map(|m| m.skip(start)), |valid| {
+                    let mut prev = state;
+                    for (i, slot) in out.iter_mut().enumerate() {
+                        if valid.is_valid(i) {
+                            prev = self.interpret(program, start + i, prev, &mut scratch);
+                        }
+                        slot.write(prev);
+                    }
+                    prev
+                })
             }
         }
     }
@@ -522,11 +523,15 @@ impl Recurrence for RuleRows<'_> {
             }
             Engine::Interpreted(program) => {
                 let mut scratch = Scratch::default();
-                for ((row, slot), &id) in (start..).zip(out).zip(ids) {
-                    let state = &mut states[id as usize];
-                    *state = self.interpret(program, row, *state, &mut scratch);
-                    slot.write(*state);
-                }
+                with_validity!(self.mask.map(|m| m.skip(start)), |valid| {
+                    for ((i, slot), &id) in out.iter_mut().enumerate().zip(ids) {
+                        let state = &mut states[id as usize];
+                        if valid.is_valid(i) {
+                            *state = self.interpret(program, start + i, *state, &mut scratch);
+                        }
+                        slot.write(*state);
+                    }
+                })
             }
         }
     }
