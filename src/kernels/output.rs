@@ -66,10 +66,10 @@ pub fn filled<T>(len: usize, fill: impl FnOnce(&mut [MaybeUninit<T>])) -> Vec<T>
 /// Has `fill` write every one of `slots` (as in [`append_filled`]), and
 /// returns its result and the values written: for scratch space that is
 /// written again and again, such as a block on the stack.
-pub fn write_slots<'a, T, R>(
-    slots: &'a mut [MaybeUninit<T>],
+pub fn write_slots<T, R>(
+    slots: &mut [MaybeUninit<T>],
     fill: impl FnOnce(&mut [MaybeUninit<T>]) -> R,
-) -> (R, &'a [T]) {
+) -> (R, &[T]) {
     let result = fill(slots);
     // SAFETY: `fill` wrote every slot (its contract), and MaybeUninit<T> has
     // the layout of T.
