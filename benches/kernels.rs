@@ -13,7 +13,7 @@ use std::time::Instant;
 use polars_scores::kernels::dot::{dot, dot_scalar};
 use polars_scores::kernels::key_range::slots;
 use polars_scores::kernels::positive_power::{positive_power_sum, positive_powers};
-use polars_scores::kernels::rolling_score::{rolling_score, Decay};
+use polars_scores::kernels::rolling_score::{rolling_score, rolling_score_grouped, Decay};
 use polars_scores::kernels::ValidMask;
 
 const ROWS: usize = 10_000_000;
@@ -133,6 +133,22 @@ fn main() {
                 decay,
                 &mut out_f64,
             ));
+        })
+    });
+    let ids: Vec<u32> = keys.iter().map(|&k| k as u32).collect();
+    let mut states = vec![0.0; 1000];
+    row("rolling_score_grouped f64, 1k keys", &mut |a, _| {
+        ns_per_row(|| {
+            out_f64.clear();
+            rolling_score_grouped(
+                black_box(&floats),
+                a,
+                &ids,
+                &mut states,
+                decay,
+                &mut out_f64,
+            );
+            black_box(&out_f64);
         })
     });
 }

@@ -19,7 +19,7 @@ from frames import FEW_KEYS, KEYS
 from numpy.typing import NDArray
 
 import polars_scores as ps
-from polars_scores.reference import score, score_series
+from polars_scores import reference
 
 PYTHON_SAMPLE = 1_000_000
 """Rows the Python loops run on; their time is scaled to ns/row."""
@@ -148,6 +148,14 @@ def cases(frame: pl.DataFrame, python_sample: int = PYTHON_SAMPLE) -> list[Case]
 
         return run
 
+    def total_peers(run: Callable[[pl.Expr], Callable[[], object]]) -> list[Peer]:
+        """The native expression for the total, the plugin's and a plain sum, run by `run`."""
+        return [
+            Peer("native", "native clip(0).pow(1.5).sum()", run(total_native), n),
+            Peer("plugin", "plugin: x.scores.total()", run(x.scores.total()), n),
+            Peer("sum", "native sum()", run(x.sum()), n, comparable=False),
+        ]
+
     series_total = ps.ScoresSeriesNamespace(frame["x"]).total
     total_native = x.clip(0).pow(1.5).sum()
     python = "Python loop on a sample, scaled"
@@ -157,7 +165,7 @@ def cases(frame: pl.DataFrame, python_sample: int = PYTHON_SAMPLE) -> list[Case]
             "rolling",
             "plugin",
             [
-                Peer("python", python, lambda: score_series(sample), len(sample)),
+                Peer("python", python, lambda: reference.rolling(sample), len(sample)),
                 Peer("numba", "numba @njit in map_batches", numba_in_map_batches, n),
                 Peer("plugin", "plugin: x.scores.rolling()", eager(x.scores.rolling()), n),
                 Peer(
@@ -207,7 +215,9 @@ def cases(frame: pl.DataFrame, python_sample: int = PYTHON_SAMPLE) -> list[Case]
             "total, eager",
             "plugin",
             [
-                Peer("python", python, lambda: score(sample), len(sample), comparable=False),
+                Peer(
+                    "python", python, lambda: reference.total(sample), len(sample), comparable=False
+                ),
                 Peer("numpy", "numpy c*np.sqrt(c), c clipped", numpy_total, n),
                 Peer("native", "native clip(0).pow(1.5).sum()", eager(total_native), n),
                 Peer("plugin", "plugin: x.scores.total()", eager(x.scores.total()), n),
@@ -220,31 +230,19 @@ def cases(frame: pl.DataFrame, python_sample: int = PYTHON_SAMPLE) -> list[Case]
             "total_lazy",
             "total, lazy streaming",
             "plugin",
-            [
-                Peer("native", "native clip(0).pow(1.5).sum()", streaming(total_native), n),
-                Peer("plugin", "plugin: x.scores.total()", streaming(x.scores.total()), n),
-                Peer("sum", "native sum()", streaming(x.sum()), n, comparable=False),
-            ],
+            total_peers(streaming),
         ),
         Case(
             "group_by",
             f"total in group_by ({KEYS // 1000}k groups), eager",
             "plugin",
-            [
-                Peer("native", "native clip(0).pow(1.5).sum()", grouped(total_native), n),
-                Peer("plugin", "plugin: x.scores.total()", grouped(x.scores.total()), n),
-                Peer("sum", "native sum()", grouped(x.sum()), n, comparable=False),
-            ],
+            total_peers(grouped),
         ),
         Case(
             "group_by_lazy",
             f"total in group_by ({KEYS // 1000}k groups), lazy streaming",
             "plugin",
-            [
-                Peer("native", "native clip(0).pow(1.5).sum()", grouped_streaming(total_native), n),
-                Peer("plugin", "plugin: x.scores.total()", grouped_streaming(x.scores.total()), n),
-                Peer("sum", "native sum()", grouped_streaming(x.sum()), n, comparable=False),
-            ],
+            total_peers(grouped_streaming),
         ),
         Case(
             "dot",

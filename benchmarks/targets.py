@@ -32,37 +32,23 @@ class Target:
         return f"{'≤' if self.at_most else '≥'} {self.bound:g}"
 
 
+def at_least(text: str, case: str, peer: str, versus: str, bound: float) -> Target:
+    """A target whose ratio must be at least `bound`."""
+    return Target(text, case, peer, versus, bound, at_most=False)
+
+
 TARGETS = [
     Target("rolling / numba @njit in map_batches", "rolling", "plugin", "numba", 0.75),
     Target("rolling / native cum_sum", "rolling", "plugin", "cum_sum", 1.5),
-    Target("Python loop / rolling", "rolling", "python", "plugin", 25, at_most=False),
-    Target(
-        "rolling on one thread / rolling (multi-core, issue 7)",
-        "rolling",
-        "serial",
-        "plugin",
-        1.8,
-        at_most=False,
+    at_least("Python loop / rolling", "rolling", "python", "plugin", 25),
+    at_least(
+        "rolling on one thread / rolling (multi-core, issue 7)", "rolling", "serial", "plugin", 1.8
     ),
-    Target(
-        "rolling .over(k) / rolling by=k",
-        "rolling_by",
-        "plugin_over",
-        "plugin_by",
-        10,
-        at_most=False,
-    ),
+    at_least("rolling .over(k) / rolling by=k", "rolling_by", "plugin_over", "plugin_by", 10),
     Target("rolling by=k / numba dense-key loop", "rolling_by", "plugin_by", "numba", 1.5),
-    Target("native expression / total (eager)", "total", "native", "plugin", 10, at_most=False),
+    at_least("native expression / total (eager)", "total", "native", "plugin", 10),
     Target("total / native sum() (eager)", "total", "plugin", "sum", 3),
-    Target(
-        "native expression / total (streaming)",
-        "total_lazy",
-        "native",
-        "plugin",
-        10,
-        at_most=False,
-    ),
+    at_least("native expression / total (streaming)", "total_lazy", "native", "plugin", 10),
     Target("total / native sum() (streaming)", "total_lazy", "plugin", "sum", 3),
     Target("group_by total / group_by sum() (eager)", "group_by", "plugin", "sum", 1.15),
     Target("group_by total / group_by sum() (streaming)", "group_by_lazy", "plugin", "sum", 1.15),

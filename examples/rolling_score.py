@@ -16,7 +16,7 @@ from array import array
 import polars as pl
 
 import polars_scores as ps
-from polars_scores.reference import score_series
+from polars_scores import reference
 
 ROWS = 10_000_000
 SAMPLE = 1_000_000
@@ -33,7 +33,7 @@ def main() -> int:
 
     sample = readings["reading"].head(SAMPLE).to_list()
     start = time.perf_counter()
-    expected = score_series(sample)
+    expected = reference.rolling(sample)
     python_s = (time.perf_counter() - start) * ROWS / SAMPLE
 
     print(scored.tail(3))

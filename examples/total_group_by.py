@@ -18,7 +18,7 @@ from collections import defaultdict
 import polars as pl
 
 import polars_scores as ps
-from polars_scores.reference import score
+from polars_scores import reference
 
 ROWS = 3_000_000
 STORES = 10_000
@@ -44,7 +44,7 @@ def main() -> int:
     by_store: defaultdict[int, list[float]] = defaultdict(list)
     for store, amount in zip(store_of_row, amounts, strict=True):
         by_store[store].append(amount)
-    expected = {store: score(values) for store, values in by_store.items()}
+    expected = {store: reference.total(values) for store, values in by_store.items()}
     python_s = time.perf_counter() - start
 
     print(totals.sort("total", descending=True).head(5))

@@ -31,6 +31,7 @@ use crate::kernels::key_table::{
     compare, decode, push_bool, push_bytes, push_float, push_int, push_null, push_uint, shard,
     BatchGroups, Cell, Codec, EncodedRows, HashScratch, KeyTable, Stub, SHARDS,
 };
+use crate::kernels::output::filled;
 use crate::kernels::rolling_score::{rolling_score_grouped, Decay};
 use crate::kernels::rule::Rule;
 use crate::kernels::scan::scan_keyed;
@@ -858,15 +859,7 @@ impl DenseKeyStates {
         let keys = keys.cast(&DataType::Int64)?.rechunk();
         let keys = keys.i64()?.downcast_as_array();
         let (keys, mask) = all_rows(keys);
-        let mut ids = output_buffer(keys.len());
-        slots(
-            keys,
-            mask,
-            self.offset,
-            &mut ids.spare_capacity_mut()[..keys.len()],
-        );
-        // SAFETY: `slots` wrote one slot per key.
-        unsafe { ids.set_len(keys.len()) };
+        let ids = filled(keys.len(), |out| slots(keys, mask, self.offset, out));
         for &id in &ids {
             self.seen[id as usize] = true;
         }

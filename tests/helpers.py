@@ -10,7 +10,10 @@ from __future__ import annotations
 import itertools
 import math
 import struct
-from collections.abc import Sequence
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -151,6 +154,14 @@ def chunked(series: pl.Series, boundaries: Sequence[int]) -> pl.Series:
     return pl.concat(pieces, rechunk=False) if len(pieces) > 1 else series
 
 
+def chunked_column(
+    data: st.DataObject, name: str, dtype: type[pl.DataType], **values: Any
+) -> pl.Series:
+    """A drawn column of `dtype` (``column_values(dtype, **values)``), in drawn chunks."""
+    raw = data.draw(column_values(dtype, **values))
+    return chunked(pl.Series(name, raw, dtype=dtype), data.draw(cuts(len(raw))))
+
+
 def float_key(x: float | None) -> object:
     """What must match between two results: null, NaN, or the exact bits."""
     if x is None:
@@ -187,3 +198,23 @@ def collect_three_ways(df: pl.DataFrame, *exprs: pl.Expr) -> list[pl.DataFrame]:
         lazy.collect(engine="in-memory"),
         lazy.collect(engine="streaming"),
     ]
+
+
+def run_cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The ``polars-scores`` command with `args`, run as a subprocess of this Python."""
+    return subprocess.run(
+        [sys.executable, "-m", "polars_scores.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def raised(call: Callable[[], object]) -> BaseException:
+    """The exception `call` raises (failing the test if it raises none)."""
+    try:
+        call()
+    except Exception as error:  # the caller checks the type
+        return error
+    raise AssertionError("no error raised")

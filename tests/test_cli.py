@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from helpers import assert_bit_identical
+from helpers import assert_bit_identical, run_cli
 from reference import score_series
 from reference import total as reference_total
 
@@ -24,16 +24,6 @@ import polars_scores.cli
 
 CLI = "polars_scores.cli"
 OLD = b"an earlier output that a failed run must leave alone"
-
-
-def run(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "polars_scores.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
@@ -64,7 +54,7 @@ def data(tmp_path: Path) -> Path:
 
 def test_score_by_key(data: Path) -> None:
     output = data.with_name("scored.parquet")
-    result = run("score", data, "-o", output, "--value", "amount", "--by", "user")
+    result = run_cli("score", data, "-o", output, "--value", "amount", "--by", "user")
     assert result.returncode == 0, result.stderr
     frame = pl.read_parquet(data)
     got = pl.read_parquet(output)
@@ -87,7 +77,7 @@ def test_score_parameters_glob_and_folder(data: Path) -> None:
     ).to_series()
     for source in (folder, folder / "part-*.parquet"):
         output = data.parent / "out.parquet"
-        result = run(
+        result = run_cli(
             "score", source, "-o", output, "--value", "amount", "--rise", "0.8",
             "--fall", "0.3", "--initial", "2", "--name", "s", "--batch-rows", "333", "-q",
         )  # fmt: skip
@@ -100,7 +90,7 @@ def test_score_parameters_glob_and_folder(data: Path) -> None:
 
 def test_total(data: Path) -> None:
     output = data.with_name("totals.parquet")
-    result = run(
+    result = run_cli(
         "total", data, "-o", output, "--value", "amount", "--by", "user", "--exponent", "2",
         "--compression", "lz4",
     )  # fmt: skip
@@ -118,7 +108,7 @@ def test_total(data: Path) -> None:
 
 @pytest.mark.slow
 def test_demo() -> None:
-    result = run("demo", "--rows", "30000", "--keys", "40")
+    result = run_cli("demo", "--rows", "30000", "--keys", "40")
     assert result.returncode == 0, result.stderr
     assert "bit-identical to the Python loop" in result.stdout
     assert "Python loops" in result.stdout
@@ -126,7 +116,7 @@ def test_demo() -> None:
 
 @pytest.mark.parametrize("command", [[], ["score"], ["total"], ["demo"]])
 def test_help(command: list[str]) -> None:
-    result = run(*command, "--help")
+    result = run_cli(*command, "--help")
     assert result.returncode == 0
     assert "example" in result.stdout
 
@@ -140,9 +130,9 @@ def old_output(data: Path) -> Path:
 
 def test_missing_input(data: Path, old_output: Path) -> None:
     missing = data.with_name("nope.parquet")
-    result = run("score", missing, "-o", old_output, "--value", "amount")
+    result = run_cli("score", missing, "-o", old_output, "--value", "amount")
     assert_one_line_error(result, "nope.parquet", "no such file")
-    result = run("total", data.parent / "*.nothing", "-o", old_output, "--value", "amount")
+    result = run_cli("total", data.parent / "*.nothing", "-o", old_output, "--value", "amount")
     assert_one_line_error(result, "no file matches")
     assert old_output.read_bytes() == OLD
 
@@ -161,7 +151,7 @@ def test_corrupt_parquet(data: Path, old_output: Path, damage: str) -> None:
             content[at] ^= 0x5A
     bad.write_bytes(bytes(content))
     for command in ("score", "total"):
-        result = run(command, bad, "-o", old_output, "--value", "amount")
+        result = run_cli(command, bad, "-o", old_output, "--value", "amount")
         assert_one_line_error(result, "bad.parquet")
         assert "cannot read" in result.stderr or "failed on" in result.stderr
     assert old_output.read_bytes() == OLD
@@ -173,16 +163,16 @@ def test_corrupt_parquet(data: Path, old_output: Path, damage: str) -> None:
 
 
 def test_unknown_column_lists_the_available_ones(data: Path, old_output: Path) -> None:
-    result = run("score", data, "-o", old_output, "--value", "amont")
+    result = run_cli("score", data, "-o", old_output, "--value", "amont")
     assert_one_line_error(result, "'amont'", "'user', 'amount', 'label'")
-    result = run("total", data, "-o", old_output, "--value", "amount", "--by", "usr")
+    result = run_cli("total", data, "-o", old_output, "--value", "amount", "--by", "usr")
     assert_one_line_error(result, "'usr'", "'user', 'amount', 'label'")
     assert old_output.read_bytes() == OLD
 
 
 def test_non_numeric_column(data: Path, old_output: Path) -> None:
     for command in ("score", "total"):
-        result = run(command, data, "-o", old_output, "--value", "label")
+        result = run_cli(command, data, "-o", old_output, "--value", "label")
         assert_one_line_error(result, "'label'", "String", "numeric")
     assert old_output.read_bytes() == OLD
 
@@ -203,14 +193,14 @@ def test_bad_parameters(
 ) -> None:
     command, *rest = arguments
     output: list[str | Path] = [] if arguments == ["score"] else ["-o", old_output]
-    result = run(command, data, *output, "--value", "amount", *rest)
+    result = run_cli(command, data, *output, "--value", "amount", *rest)
     assert_one_line_error(result, *words)
     assert old_output.read_bytes() == OLD
 
 
 def test_missing_output_folder(data: Path) -> None:
     output = data.parent / "no" / "such" / "out.parquet"
-    result = run("score", data, "-o", output, "--value", "amount")
+    result = run_cli("score", data, "-o", output, "--value", "amount")
     assert_one_line_error(result, "does not exist")
 
 
@@ -323,7 +313,7 @@ def test_a_killed_run_breaks_neither_a_scan_of_the_folder_nor_a_rerun(
         assert pl.scan_parquet(output.parent).collect().equals(pl.concat([earlier, earlier]))
         assert pl.scan_parquet(output.parent / "*.parquet").collect().height == 2
 
-    result = run("score", long_input, "-o", output, "--value", "x", "--by", "k", "-q")
+    result = run_cli("score", long_input, "-o", output, "--value", "x", "--by", "k", "-q")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in output.parent.iterdir()) == ["other.parquet", "out.parquet"]
     frame = pl.read_parquet(long_input)
@@ -406,14 +396,14 @@ def test_output_may_not_be_an_input(
     (parts / "sub").mkdir()
     monkeypatch.chdir(root)
     before = snapshot(root)
-    result = run(command, spec, "-o", output, "--value", "x")
+    result = run_cli(command, spec, "-o", output, "--value", "x")
     assert_one_line_error(result, repr(output), repr(spec), "read by the input")
     assert snapshot(root) == before
 
 
 def test_an_output_beside_the_inputs_but_not_read_is_fine(parts: Path) -> None:
     output = parts / "scored.arrow"
-    result = run("score", parts / "*.parquet", "-o", output, "--value", "x", "-q")
+    result = run_cli("score", parts / "*.parquet", "-o", output, "--value", "x", "-q")
     assert result.returncode == 0, result.stderr
     assert pl.read_ipc(output).height == 6
 
@@ -441,7 +431,7 @@ def test_several_inputs_are_read_in_the_order_given(parts: Path) -> None:
     output = parts.parent / "out.parquet"
     order = ["p2", "p0", "p1"]
     inputs = [parts / f"{name}.parquet" for name in order]
-    result = run("score", *inputs, "-o", output, "--value", "x", "-q")
+    result = run_cli("score", *inputs, "-o", output, "--value", "x", "-q")
     assert result.returncode == 0, result.stderr
     frame = pl.concat([pl.read_parquet(path) for path in inputs])
     got = pl.read_parquet(output)
@@ -451,16 +441,16 @@ def test_several_inputs_are_read_in_the_order_given(parts: Path) -> None:
 
 
 def test_help_says_in_which_order_files_are_read() -> None:
-    text = " ".join(run("score", "--help").stdout.split())
+    text = " ".join(run_cli("score", "--help").stdout.split())
     assert "lexicographic order" in text and "part-10 before part-2" in text
-    text = " ".join(run("--help").stdout.split())
+    text = " ".join(run_cli("--help").stdout.split())
     assert "zero-padded" in text and "pl.scan_parquet([...])" in text
 
 
 def test_a_key_that_is_also_the_value(data: Path, old_output: Path) -> None:
-    result = run("total", data, "-o", old_output, "--value", "amount", "--by", "amount")
+    result = run_cli("total", data, "-o", old_output, "--value", "amount", "--by", "amount")
     assert_one_line_error(result, "'amount'", "both the value to sum and a key")
-    result = run("total", data, "-o", old_output, "--value", "amount", "--by", "amount_total")
+    result = run_cli("total", data, "-o", old_output, "--value", "amount", "--by", "amount_total")
     # No such column: the message lists the real ones.
     assert_one_line_error(result, "'amount_total'", "available")
     assert old_output.read_bytes() == OLD
@@ -503,7 +493,7 @@ def test_a_folder_without_write_permission(data: Path) -> None:
     folder.mkdir()
     folder.chmod(0o555)
     output = folder / "out.parquet"
-    result = run("score", data, "-o", output, "--value", "amount")
+    result = run_cli("score", data, "-o", output, "--value", "amount")
     assert_one_line_error(result, f"cannot write {str(output)!r}", "Permission denied")
     assert list(folder.iterdir()) == []
 
@@ -545,7 +535,7 @@ def test_score_every_format_in_and_out(
     source = tmp_path / f"in{FORMATS[into]}"
     write_as(frame, source)
     output = tmp_path / f"scored{FORMATS[out]}"
-    result = run(
+    result = run_cli(
         "score", source, "-o", output, "--value", "amount", "--value", "fee", "--by", "user",
         "--batch-rows", "300",
     )  # fmt: skip
@@ -572,12 +562,12 @@ def test_total_and_folders_and_globs_of_each_format(
     expected = frame.select(ps.col("amount").scores.rolling()).to_series()
     for spec in (parts, parts / f"part-*{FORMATS[kind]}"):
         output = tmp_path / f"scored{FORMATS[kind]}"
-        result = run("score", spec, "-o", output, "--value", "amount", "-q")
+        result = run_cli("score", spec, "-o", output, "--value", "amount", "-q")
         assert result.returncode == 0, result.stderr
         got = read_as(output, pl.Schema({**frame.schema, "amount_score": pl.Float64}))
         assert_bit_identical(got["amount_score"].to_list(), expected.to_list())
     totals = tmp_path / f"totals{FORMATS[kind]}"
-    result = run(
+    result = run_cli(
         "total", parts, "-o", totals, "--value", "amount", "--value", "fee", "--by", "user"
     )
     assert result.returncode == 0, result.stderr
@@ -605,12 +595,12 @@ def test_format_errors(frame: pl.DataFrame, tmp_path: Path) -> None:
         ([tmp_path / "b.parquet", "-o", tmp_path / "o.ipc", "--compression", "snappy"], ["ipc"]),
     ]
     for arguments, words in cases:
-        result = run("score", *arguments, "--value", "amount")
+        result = run_cli("score", *arguments, "--value", "amount")
         assert_one_line_error(result, *words)
     assert old.read_bytes() == OLD
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.parquet", "old.csv"]
     not_json = tmp_path / "bad.jsonl"
     not_json.write_text('{"amount": 1.0}\n{not json\n')
-    result = run("score", not_json, "-o", old, "--value", "amount")
+    result = run_cli("score", not_json, "-o", old, "--value", "amount")
     assert_one_line_error(result, "bad.jsonl", "ndjson")
     assert old.read_bytes() == OLD

@@ -17,6 +17,7 @@ from helpers import (
     chunked,
     column_values,
     cuts,
+    raised,
 )
 from hypothesis import given
 from hypothesis import strategies as st
@@ -88,15 +89,6 @@ def assert_clear_error(
     assert method in message, message
     assert f"'{column}'" in message, message
     assert any(word in message.lower() for word in dtype_words), message
-
-
-def raised(call: Callable[[], object]) -> BaseException:
-    """The exception `call` raises (failing the test if it raises none)."""
-    try:
-        call()
-    except Exception as error:  # the caller checks the type
-        return error
-    raise AssertionError("no error raised")
 
 
 # Each way a method meets the non-numeric column, as (method, call on a frame

@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from helpers import assert_bit_identical, chunked, cuts
+from helpers import assert_bit_identical, chunked, cuts, raised
 from hypothesis import given
 from hypothesis import strategies as st
 from polars.testing.parametric import series
@@ -80,15 +80,6 @@ CALLS: list[tuple[str, Callable[[pl.DataFrame], object]]] = [
         lambda df: df.lazy().select(pl.col(NAME).scores.rolling()).collect(engine="streaming"),
     ),
 ]
-
-
-def raised(call: Callable[[], object]) -> BaseException:
-    """The exception `call` raises (failing the test if it raises none)."""
-    try:
-        call()
-    except Exception as error:  # the caller checks the type
-        return error
-    raise AssertionError("no error raised")
 
 
 @pytest.mark.parametrize("where", list(COLUMNS))

@@ -14,6 +14,7 @@ from helpers import (
     NUMERIC_DTYPES,
     assert_bit_identical,
     chunked,
+    chunked_column,
     collect_three_ways,
     column_values,
     cuts,
@@ -57,8 +58,7 @@ def check_frame(result: pl.DataFrame, name: str, want: list[float | None]) -> No
 def test_matches_reference_for_every_numeric_dtype(
     data: st.DataObject, dtype: type[pl.DataType], kwargs: dict[str, float]
 ) -> None:
-    raw = data.draw(column_values(dtype))
-    series = chunked(pl.Series("x", raw, dtype=dtype), data.draw(cuts(len(raw))))
+    series = chunked_column(data, "x", dtype)
     want = score_series(series.to_list(), **reference_kwargs(kwargs))
     for result in collect_three_ways(series.to_frame(), pl.col("x").scores.rolling(**kwargs)):
         check_frame(result, "x", want)
@@ -187,9 +187,8 @@ def test_by_keys_of_any_dtype_over_supports(kind: str) -> None:
 def test_by_one_key_column(
     data: st.DataObject, dtype: type[pl.DataType], kwargs: dict[str, float]
 ) -> None:
-    raw = data.draw(column_values(dtype))
-    values = chunked(pl.Series("x", raw, dtype=dtype), data.draw(cuts(len(raw))))
-    keys = data.draw(key_column("k", len(raw)))
+    values = chunked_column(data, "x", dtype)
+    keys = data.draw(key_column("k", len(values)))
     df = pl.DataFrame([values, keys])
     want = score_by_key(df["x"].to_list(), row_keys(keys), **reference_kwargs(kwargs))
     for by in ("k", pl.col("k"), ["k"]):

@@ -5,13 +5,11 @@ from __future__ import annotations
 import itertools
 import math
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
-from helpers import assert_bit_identical, chunked, collect_three_ways, cuts
+from helpers import assert_bit_identical, chunked, collect_three_ways, cuts, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import evaluate_rule, scan_by_key
@@ -459,50 +457,10 @@ def test_score_to_parquet_and_the_cli_take_a_rule(tmp_path: Path) -> None:
     assert written == n
     assert_bit_identical(pl.read_parquet(out)["x_score"].to_list(), want_scores)
     cli = tmp_path / "cli.parquet"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "polars_scores.cli",
-            "score",
-            str(source),
-            "-o",
-            str(cli),
-            "--value",
-            "x",
-            "--by",
-            "user",
-            "--rule",
-            rule,
-            "--input",
-            "gap=gap",
-            "-q",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    score_cli: list[str | Path] = ["score", source, "-o", cli, "--value", "x"]
+    done = run_cli(*score_cli, "--by", "user", "--rule", rule, "--input", "gap=gap", "-q")
     assert done.returncode == 0, done.stderr
     assert_bit_identical(pl.read_parquet(cli)["x_score"].to_list(), want_scores)
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "polars_scores.cli",
-            "score",
-            str(source),
-            "-o",
-            str(cli),
-            "--value",
-            "x",
-            "--rule",
-            "prev + gap",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    bad = run_cli(*score_cli, "--rule", "prev + gap")
     assert bad.returncode == 1
     assert "unknown name 'gap'" in bad.stderr

@@ -13,6 +13,7 @@ from helpers import (
     NUMERIC_DTYPES,
     assert_close,
     chunked,
+    chunked_column,
     collect_three_ways,
     column_values,
     cuts,
@@ -44,8 +45,7 @@ def test_matches_fsum_for_every_numeric_dtype(
     data: st.DataObject, dtype: type[pl.DataType], exponent: float
 ) -> None:
     # 1e100 ** 3 stays finite, so no exact sum overflows; infinities still come in.
-    raw = data.draw(column_values(dtype, max_magnitude=1e100))
-    series = chunked(pl.Series("x", raw, dtype=dtype), data.draw(cuts(len(raw))))
+    series = chunked_column(data, "x", dtype, max_magnitude=1e100)
     want = total(series.to_list(), exponent=exponent)
     expr = pl.col("x").scores.total(exponent=exponent)
     for result in collect_three_ways(series.to_frame(), expr):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
 
 import polars as pl
 
@@ -96,6 +97,32 @@ def to_expr(method: str, name: str, value: object) -> pl.Expr:
         f"{method}: {name} must be an expression or a column name, "
         f"got {type(value).__name__} {value!r}"
     )
+
+
+def input_mapping(
+    method: str, inputs: object, values: str, *, pairs: bool = False
+) -> dict[str, Any]:
+    """A rule's `inputs` as a dict: nothing (None), or a mapping from its names
+    to `values` (with `pairs`, also anything ``dict`` takes, such as a list of
+    pairs). The values are the caller's to check.
+
+    Examples
+    --------
+    >>> input_mapping("scores.scan", {"t": "t"}, "column names")
+    {'t': 't'}
+    >>> input_mapping("scores.scan", ["t"], "column names")
+    Traceback (most recent call last):
+    ...
+    TypeError: scores.scan: inputs must be a mapping from names to column names, got list ['t']
+    """
+    if inputs is None:
+        return {}
+    if not (pairs or isinstance(inputs, Mapping)):
+        raise TypeError(
+            f"{method}: inputs must be a mapping from names to {values}, "
+            f"got {type(inputs).__name__} {inputs!r}"
+        )
+    return dict(cast(Mapping[str, Any], inputs or {}))
 
 
 def to_keys(method: str, by: object) -> list[pl.Expr]:

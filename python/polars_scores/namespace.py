@@ -7,7 +7,7 @@ from typing import cast
 
 import polars as pl
 
-from polars_scores._checks import finite, series_keys, to_expr, to_keys
+from polars_scores._checks import finite, input_mapping, series_keys, to_expr, to_keys
 from polars_scores._plugin import IntoExpr, IntoKeys, plugin
 from polars_scores.rules import check_input_names, parse_rule
 
@@ -154,12 +154,7 @@ class ScoresNamespace:
         └─────┴────────┴────────┴──────────┘
         """
         method = "scores.scan"
-        named = dict(inputs or {}) if isinstance(inputs, Mapping) or inputs is None else None
-        if named is None:
-            raise TypeError(
-                f"{method}: inputs must be a mapping from names to expressions or column "
-                f"names, got {type(inputs).__name__} {inputs!r}"
-            )
+        named = input_mapping(method, inputs, "expressions or column names")
         program = parse_rule(rule, check_input_names(list(named)))
         kwargs: dict[str, object] = {
             "ops": program.ops,
@@ -300,12 +295,7 @@ class ScoresSeriesNamespace:
         [1.0, 3.0, 6.0]
         """
         method = "scores.scan"
-        if inputs is not None and not isinstance(inputs, Mapping):
-            raise TypeError(
-                f"{method}: inputs must be a mapping from names to Series, "
-                f"got {type(inputs).__name__} {inputs!r}"
-            )
-        named = dict(inputs or {})
+        named = input_mapping(method, inputs, "Series")
         for name, column in named.items():
             if not isinstance(column, pl.Series):
                 raise TypeError(

@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 
-def score_series(values: Iterable[float]) -> list[float]:
+def rolling(values: Iterable[float]) -> list[float]:
     """The rolling score with rise 0.9, fall 0.5 and initial 0.0.
 
     Examples
     --------
-    >>> score_series([1.0, 0.5, 3.0])
+    >>> rolling([1.0, 0.5, 3.0])
     [1.0, 0.5, 3.45]
     """
     out, prev = [], 0.0
@@ -25,12 +25,12 @@ def score_series(values: Iterable[float]) -> list[float]:
     return out
 
 
-def score(values: Iterable[float]) -> float:
+def total(values: Iterable[float]) -> float:
     """The sum of ``v ** 1.5`` over the positive values.
 
     Examples
     --------
-    >>> score([4.0, -1.0, 9.0])
+    >>> total([4.0, -1.0, 9.0])
     35.0
     """
     total = 0.0

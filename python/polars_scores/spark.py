@@ -36,6 +36,7 @@ from polars_scores._checks import (
     column_name,
     column_names,
     finite,
+    input_mapping,
     new_column,
     not_a_key,
     not_numeric,
@@ -188,12 +189,10 @@ def scan(
     <BLANKLINE>
     """
     method = "polars_scores.spark.scan"
-    if inputs is not None and not isinstance(inputs, Mapping):
-        raise TypeError(f"{method}: inputs must map names to column names, got {inputs!r}")
     scorer = {
         "initial": finite(method, "initial", initial),
         "rule": rule,
-        "inputs": dict(inputs or {}),
+        "inputs": input_mapping(method, inputs, "column names"),
     }
     return _score_in_partitions(method, df, value, by or [], order_by, scorer, name)
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
-from polars_scores._checks import check_columns, column_name, column_names, finite
+from polars_scores._checks import check_columns, column_name, column_names, finite, input_mapping
 from polars_scores._internal import KeyStates
 from polars_scores.namespace import col
 from polars_scores.rules import check_input_names, parse_rule
@@ -209,7 +209,7 @@ def input_columns(
         if inputs:
             raise ValueError(f"{method}: inputs need a rule")
         return {}
-    named = dict(inputs or {})
+    named = input_mapping(method, inputs, "column names", pairs=True)
     if not all(isinstance(column, str) for column in named.values()):
         raise TypeError(f"{method}: inputs must map names to column names, got {inputs!r}")
     parse_rule(rule, check_input_names(list(named)))

@@ -135,6 +135,26 @@ mod tests {
 
 #[cfg(test)]
 pub(crate) mod test_support {
+    use proptest::prelude::*;
+
+    /// Any float, drawn often at the edges: NaN, the infinities, both zeros,
+    /// a subnormal, the halves and a value near overflow.
+    pub fn number() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            -1e6f64..1e6,
+            Just(f64::NAN),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(0.0),
+            Just(-0.0),
+            Just(-0.5),
+            Just(0.5),
+            Just(f64::MIN_POSITIVE / 4.0),
+            Just(1e308),
+            any::<f64>(),
+        ]
+    }
+
     /// Packs booleans into an Arrow-style bitmap.
     pub fn pack(valid: &[bool]) -> Vec<u8> {
         let mut bytes = vec![0u8; valid.len().div_ceil(8)];

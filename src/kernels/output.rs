@@ -63,6 +63,20 @@ pub fn filled<T>(len: usize, fill: impl FnOnce(&mut [MaybeUninit<T>])) -> Vec<T>
     out
 }
 
+/// Has `fill` write every one of `slots` (as in [`append_filled`]), and
+/// returns its result and the values written: for scratch space that is
+/// written again and again, such as a block on the stack.
+pub fn write_slots<T, R>(
+    slots: &mut [MaybeUninit<T>],
+    fill: impl FnOnce(&mut [MaybeUninit<T>]) -> R,
+) -> (R, &[T]) {
+    let result = fill(slots);
+    // SAFETY: `fill` wrote every slot (its contract), and MaybeUninit<T> has
+    // the layout of T.
+    let values = unsafe { &*(slots as *const [MaybeUninit<T>] as *const [T]) };
+    (result, values)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +92,18 @@ mod tests {
         });
         assert_eq!(returned, 3);
         assert_eq!(out, [1, 2, 10, 11, 12]);
+    }
+
+    #[test]
+    fn written_slots_read_back() {
+        let mut block = [MaybeUninit::uninit(); 4];
+        let (sum, values) = write_slots(&mut block[..3], |slots| {
+            for (i, slot) in slots.iter_mut().enumerate() {
+                slot.write(i as u32 * 2);
+            }
+            slots.len()
+        });
+        assert_eq!((sum, values), (3, &[0, 2, 4][..]));
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! The rolling score: a recurrence that rises with values above the current
 //! score and decays otherwise.
 
-use std::mem::MaybeUninit;
-
+use super::output::append_filled;
 pub use super::scan::ParallelRun;
-use super::scan::{scan_keyed_parallel, scan_parallel, Recurrence};
+use super::scan::{scan_keyed_parallel, scan_parallel, Recurrence, Slots};
+use super::validity::{with_validity, Validity};
 use super::{ToF64, ValidMask};
 
 /// The recurrence's two factors.
@@ -38,27 +38,19 @@ pub fn rolling_score_into<T: ToF64>(
     mask: Option<ValidMask>,
     state: f64,
     decay: Decay,
-    out: &mut [MaybeUninit<f64>],
+    out: &mut Slots,
 ) -> f64 {
-    let mut prev = state;
-    match mask {
-        None => {
-            for (slot, &v) in out.iter_mut().zip(values) {
-                prev = decay.step(prev, v.to_f64());
-                slot.write(prev);
+    with_validity!(mask, |valid| {
+        let mut prev = state;
+        for (i, (slot, &v)) in out.iter_mut().zip(values).enumerate() {
+            let next = decay.step(prev, v.to_f64());
+            if valid.is_valid(i) {
+                prev = next;
             }
+            slot.write(prev);
         }
-        Some(mask) => {
-            for (i, (slot, &v)) in out.iter_mut().zip(values).enumerate() {
-                let next = decay.step(prev, v.to_f64());
-                if mask.is_valid(i) {
-                    prev = next;
-                }
-                slot.write(prev);
-            }
-        }
-    }
-    prev
+        prev
+    })
 }
 
 /// [`rolling_score_into`], appending to `out`.
@@ -69,13 +61,9 @@ pub fn rolling_score<T: ToF64>(
     decay: Decay,
     out: &mut Vec<f64>,
 ) -> f64 {
-    let start = out.len();
-    out.reserve(values.len());
-    let slots = &mut out.spare_capacity_mut()[..values.len()];
-    let last = rolling_score_into(values, mask, state, decay, slots);
-    // SAFETY: `rolling_score_into` wrote every one of the `values.len()` slots.
-    unsafe { out.set_len(start + values.len()) };
-    last
+    append_filled(out, values.len(), |slots| {
+        rolling_score_into(values, mask, state, decay, slots)
+    })
 }
 
 /// The rolling score's rows: values, validity and factors.
@@ -86,19 +74,13 @@ struct DecayRows<'a, T> {
 }
 
 impl<T: ToF64 + Sync> Recurrence for DecayRows<'_, T> {
-    fn score(&self, start: usize, state: f64, out: &mut [MaybeUninit<f64>]) -> f64 {
+    fn score(&self, start: usize, state: f64, out: &mut Slots) -> f64 {
         let values = &self.values[start..start + out.len()];
         let mask = self.mask.map(|m| m.skip(start));
         rolling_score_into(values, mask, state, self.decay, out)
     }
 
-    fn score_keyed(
-        &self,
-        start: usize,
-        ids: &[u32],
-        states: &mut [f64],
-        out: &mut [MaybeUninit<f64>],
-    ) {
+    fn score_keyed(&self, start: usize, ids: &[u32], states: &mut [f64], out: &mut Slots) {
         let values = &self.values[start..start + out.len()];
         let mask = self.mask.map(|m| m.skip(start));
         grouped_into(values, mask, ids, states, self.decay, out);
@@ -133,12 +115,9 @@ pub fn rolling_score_grouped<T: ToF64>(
     decay: Decay,
     out: &mut Vec<f64>,
 ) {
-    let start = out.len();
-    out.reserve(values.len());
-    let slots = &mut out.spare_capacity_mut()[..values.len()];
-    grouped_into(values, mask, ids, states, decay, slots);
-    // SAFETY: `grouped_into` wrote every one of the `values.len()` slots.
-    unsafe { out.set_len(start + values.len()) };
+    append_filled(out, values.len(), |slots| {
+        grouped_into(values, mask, ids, states, decay, slots)
+    });
 }
 
 /// [`rolling_score_grouped`] on up to `threads` threads, bit-identical to it,
@@ -167,34 +146,24 @@ fn grouped_into<T: ToF64>(
     ids: &[u32],
     states: &mut [f64],
     decay: Decay,
-    out: &mut [MaybeUninit<f64>],
+    out: &mut Slots,
 ) {
-    let rows = out.iter_mut().zip(values).zip(ids);
-    match mask {
-        None => {
-            for ((slot, &v), &id) in rows {
-                let state = &mut states[id as usize];
+    with_validity!(mask, |valid| {
+        for (i, ((slot, &v), &id)) in out.iter_mut().zip(values).zip(ids).enumerate() {
+            let state = &mut states[id as usize];
+            if valid.is_valid(i) {
                 *state = decay.step(*state, v.to_f64());
-                slot.write(*state);
             }
+            slot.write(*state);
         }
-        Some(mask) => {
-            for (i, ((slot, &v), &id)) in rows.enumerate() {
-                let state = &mut states[id as usize];
-                if mask.is_valid(i) {
-                    *state = decay.step(*state, v.to_f64());
-                }
-                slot.write(*state);
-            }
-        }
-    }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::kernels::scan::{speculate, speculate_keyed};
-    use crate::kernels::test_support::pack;
+    use crate::kernels::test_support::{number, pack};
     use proptest::prelude::*;
 
     const DECAY: Decay = Decay {
@@ -249,19 +218,6 @@ mod tests {
         let mut out = Vec::new();
         rolling_score(&[1.0, 2.0], None, f64::NAN, DECAY, &mut out);
         assert!(out.iter().all(|x| x.is_nan()));
-    }
-
-    fn value() -> impl Strategy<Value = f64> {
-        prop_oneof![
-            -1e6f64..1e6,
-            Just(f64::NAN),
-            Just(f64::INFINITY),
-            Just(f64::NEG_INFINITY),
-            Just(0.0),
-            Just(-0.0),
-            Just(f64::MIN_POSITIVE / 4.0),
-            any::<f64>(),
-        ]
     }
 
     fn serial(values: &[f64], mask: Option<ValidMask>, initial: f64, decay: Decay) -> Vec<f64> {
@@ -422,10 +378,10 @@ mod tests {
 
     fn shaped_values() -> impl Strategy<Value = Vec<f64>> {
         prop_oneof![
-            prop::collection::vec(value(), 0..400),
-            (value(), 0usize..400).prop_map(|(v, n)| vec![v; n]),
+            prop::collection::vec(number(), 0..400),
+            (number(), 0usize..400).prop_map(|(v, n)| vec![v; n]),
             (-1e3f64..-1e-3, 0usize..400).prop_map(|(v, n)| vec![v; n]),
-            (value(), value(), 0usize..400)
+            (number(), number(), 0usize..400)
                 .prop_map(|(a, b, n)| (0..n).map(|i| if i % 2 == 0 { a } else { b }).collect()),
         ]
     }
@@ -469,7 +425,7 @@ mod tests {
 
         #[test]
         fn single_series_matches_reference(
-            rows in prop::collection::vec((value(), any::<bool>()), 0..300),
+            rows in prop::collection::vec((number(), any::<bool>()), 0..300),
             initial in -10.0f64..10.0,
             rise in -2.0f64..2.0,
             fall in -2.0f64..2.0,
@@ -491,7 +447,7 @@ mod tests {
 
         #[test]
         fn grouped_equals_each_key_alone(
-            rows in prop::collection::vec((value(), 0u32..4, any::<bool>()), 0..300),
+            rows in prop::collection::vec((number(), 0u32..4, any::<bool>()), 0..300),
         ) {
             let values: Vec<f64> = rows.iter().map(|r| r.0).collect();
             let ids: Vec<u32> = rows.iter().map(|r| r.1).collect();

@@ -8,11 +8,11 @@
 //! where Python raises (`1/0`, `log(0)`), the IEEE result stands instead.
 
 use std::collections::HashMap;
-use std::mem::MaybeUninit;
 use std::sync::{Arc, Mutex};
 
 use super::rule_jit::{self, Jit, JitFns};
-use super::scan::Recurrence;
+use super::scan::{Recurrence, Slots};
+use super::validity::{with_validity, Validity};
 use super::ValidMask;
 
 /// The C library's functions, which Python's float `**`, `math.exp` and
@@ -460,12 +460,8 @@ pub struct RuleRows<'a> {
 }
 
 impl RuleRows<'_> {
-    /// Row `row`'s new state from `prev` by the interpreter, or `prev` when
-    /// the row is null.
+    /// Row `row`'s new state from `prev` by the interpreter.
     fn interpret(&self, program: &Program, row: usize, prev: f64, scratch: &mut Scratch) -> f64 {
-        if self.mask.is_some_and(|m| !m.is_valid(row)) {
-            return prev;
-        }
         scratch.inputs.clear();
         scratch
             .inputs
@@ -486,7 +482,7 @@ struct Scratch {
 }
 
 impl Recurrence for RuleRows<'_> {
-    fn score(&self, start: usize, state: f64, out: &mut [MaybeUninit<f64>]) -> f64 {
+    fn score(&self, start: usize, state: f64, out: &mut Slots) -> f64 {
         assert!(start + out.len() <= self.values.len(), "rows out of range");
         match &self.engine {
             Engine::Compiled(fns, inputs) => {
@@ -495,23 +491,21 @@ impl Recurrence for RuleRows<'_> {
             }
             Engine::Interpreted(program) => {
                 let mut scratch = Scratch::default();
-                let mut prev = state;
-                for (row, slot) in (start..).zip(out) {
-                    prev = self.interpret(program, row, prev, &mut scratch);
-                    slot.write(prev);
-                }
-                prev
+                with_validity!(self.mask.map(|m| m.skip(start)), |valid| {
+                    let mut prev = state;
+                    for (i, slot) in out.iter_mut().enumerate() {
+                        if valid.is_valid(i) {
+                            prev = self.interpret(program, start + i, prev, &mut scratch);
+                        }
+                        slot.write(prev);
+                    }
+                    prev
+                })
             }
         }
     }
 
-    fn score_keyed(
-        &self,
-        start: usize,
-        ids: &[u32],
-        states: &mut [f64],
-        out: &mut [MaybeUninit<f64>],
-    ) {
+    fn score_keyed(&self, start: usize, ids: &[u32], states: &mut [f64], out: &mut Slots) {
         assert!(
             start + out.len() <= self.values.len() && ids.len() == out.len(),
             "rows out of range"
@@ -529,11 +523,15 @@ impl Recurrence for RuleRows<'_> {
             }
             Engine::Interpreted(program) => {
                 let mut scratch = Scratch::default();
-                for ((row, slot), &id) in (start..).zip(out).zip(ids) {
-                    let state = &mut states[id as usize];
-                    *state = self.interpret(program, row, *state, &mut scratch);
-                    slot.write(*state);
-                }
+                with_validity!(self.mask.map(|m| m.skip(start)), |valid| {
+                    for ((i, slot), &id) in out.iter_mut().enumerate().zip(ids) {
+                        let state = &mut states[id as usize];
+                        if valid.is_valid(i) {
+                            *state = self.interpret(program, start + i, *state, &mut scratch);
+                        }
+                        slot.write(*state);
+                    }
+                })
             }
         }
     }
@@ -544,7 +542,7 @@ impl RuleRows<'_> {
         &self,
         inputs: &InputPointers,
         start: usize,
-        out: &mut [MaybeUninit<f64>],
+        out: &mut Slots,
         state: f64,
     ) -> rule_jit::Call {
         let (mask, mask_offset) = match self.mask {
@@ -573,7 +571,7 @@ mod tests {
     use crate::kernels::scan::{
         scan, scan_keyed, scan_keyed_parallel, scan_parallel, speculate, speculate_keyed,
     };
-    use crate::kernels::test_support::pack;
+    use crate::kernels::test_support::{number, pack};
     use proptest::prelude::*;
 
     /// A rule as a tree, to draw random ones and write them in postfix.
@@ -647,22 +645,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    fn number() -> impl Strategy<Value = f64> {
-        prop_oneof![
-            -1e6f64..1e6,
-            Just(f64::NAN),
-            Just(f64::INFINITY),
-            Just(f64::NEG_INFINITY),
-            Just(0.0),
-            Just(-0.0),
-            Just(-0.5),
-            Just(0.5),
-            Just(f64::MIN_POSITIVE / 4.0),
-            Just(1e308),
-            any::<f64>(),
-        ]
     }
 
     fn expr(inputs: usize) -> impl Strategy<Value = Expr> {

@@ -5,6 +5,11 @@
 use std::mem::MaybeUninit;
 
 use super::on_threads;
+use super::output::{append_filled, filled, write_slots};
+
+/// One slot per row for a [`Recurrence`] to write its scores into:
+/// uninitialised until written, so that no pass zeroes them first.
+pub type Slots = [MaybeUninit<f64>];
 
 /// A recurrence bound to its rows (the values and whatever else a row reads).
 /// A row its validity marks null leaves the state unchanged, and its slot
@@ -12,39 +17,25 @@ use super::on_threads;
 pub trait Recurrence: Sync {
     /// Scores rows `start..start + out.len()` from `state`, one slot per row,
     /// and returns the state after the last of them.
-    fn score(&self, start: usize, state: f64, out: &mut [MaybeUninit<f64>]) -> f64;
+    fn score(&self, start: usize, state: f64, out: &mut Slots) -> f64;
 
     /// Scores rows `start..start + out.len()` with one state per key: row
     /// `start + j` advances `states[ids[j]]`. `ids` has one entry per slot,
     /// each below `states.len()`.
-    fn score_keyed(
-        &self,
-        start: usize,
-        ids: &[u32],
-        states: &mut [f64],
-        out: &mut [MaybeUninit<f64>],
-    );
+    fn score_keyed(&self, start: usize, ids: &[u32], states: &mut [f64], out: &mut Slots);
 }
 
 /// Scores `len` rows from `state`, appending to `out`; returns the last state.
 pub fn scan<R: Recurrence>(rows: &R, len: usize, state: f64, out: &mut Vec<f64>) -> f64 {
-    let start = out.len();
-    out.reserve(len);
-    let last = rows.score(0, state, &mut out.spare_capacity_mut()[..len]);
-    // SAFETY: `score` wrote every one of the `len` slots.
-    unsafe { out.set_len(start + len) };
-    last
+    append_filled(out, len, |slots| rows.score(0, state, slots))
 }
 
 /// Scores `ids.len()` rows by key (see [`Recurrence::score_keyed`]),
 /// appending to `out`.
 pub fn scan_keyed<R: Recurrence>(rows: &R, ids: &[u32], states: &mut [f64], out: &mut Vec<f64>) {
-    let start = out.len();
-    let len = ids.len();
-    out.reserve(len);
-    rows.score_keyed(0, ids, states, &mut out.spare_capacity_mut()[..len]);
-    // SAFETY: `score_keyed` wrote every one of the `len` slots.
-    unsafe { out.set_len(start + len) };
+    append_filled(out, ids.len(), |slots| {
+        rows.score_keyed(0, ids, states, slots)
+    });
 }
 
 /// What a parallel run did: the state after the last row, and how many rows
@@ -100,14 +91,13 @@ pub(crate) fn speculate<R: Recurrence>(
     out: &mut Vec<f64>,
 ) -> ParallelRun {
     let start = out.len();
-    out.reserve(len);
-    let slots = &mut out.spare_capacity_mut()[..len];
-    on_threads(slots.chunks_mut(part_len).enumerate(), |(part, slots)| {
-        rows.score(part * part_len, state, slots);
+    // The threads are joined before `on_threads` returns, and together the
+    // parts write all `len` slots.
+    append_filled(out, len, |slots| {
+        on_threads(slots.chunks_mut(part_len).enumerate(), |(part, slots)| {
+            rows.score(part * part_len, state, slots);
+        })
     });
-    // SAFETY: every thread has been joined, and together the parts wrote all
-    // `len` slots.
-    unsafe { out.set_len(start + len) };
 
     let scores = &mut out[start..];
     let mut rerun_rows = 0;
@@ -152,17 +142,17 @@ fn meets_soon<R: Recurrence>(
     if probe < 2 {
         return false;
     }
-    let mut scratch = vec![MaybeUninit::uninit(); 2 * probe];
-    let (from_guess, from_other) = scratch.split_at_mut(probe);
-    let mut other = rows.score(0, state, from_guess);
+    let mut other = rows.score(0, state, &mut vec![MaybeUninit::uninit(); probe]);
     if other.to_bits() == state.to_bits() {
         other = if state == 1.0 { 0.0 } else { 1.0 };
     }
-    rows.score(part_len, state, from_guess);
-    rows.score(part_len, other, from_other);
-    // SAFETY: `score` wrote every slot of both.
-    let (a, b) = unsafe { (assume_init(from_guess), assume_init(from_other)) };
-    if a.iter().zip(b).any(|(x, y)| x.to_bits() == y.to_bits()) {
+    let a = filled(probe, |slots| {
+        rows.score(part_len, state, slots);
+    });
+    let b = filled(probe, |slots| {
+        rows.score(part_len, other, slots);
+    });
+    if a.iter().zip(&b).any(|(x, y)| x.to_bits() == y.to_bits()) {
         return true;
     }
     let gap = |i: usize| (a[i] - b[i]).abs();
@@ -172,20 +162,6 @@ fn meets_soon<R: Recurrence>(
     let ulp = a[probe - 1].abs().max(b[probe - 1].abs()) * f64::EPSILON;
     let rows_needed = (last / ulp).ln().max(0.0) / rate;
     shrunk && rate > 0.0 && rows_needed < budget as f64 / 4.0
-}
-
-/// # Safety
-/// Every slot must have been written.
-unsafe fn assume_init(slots: &[MaybeUninit<f64>]) -> &[f64] {
-    // SAFETY: MaybeUninit<f64> has the layout of f64, and the caller
-    // guarantees the slots are initialised.
-    unsafe { &*(slots as *const [MaybeUninit<f64>] as *const [f64]) }
-}
-
-/// The same slots, for writing through [`Recurrence::score`].
-fn as_slots(scores: &mut [f64]) -> &mut [MaybeUninit<f64>] {
-    // SAFETY: same layout, and only initialised f64s are ever written.
-    unsafe { &mut *(scores as *mut [f64] as *mut [MaybeUninit<f64>]) }
 }
 
 /// Rows the re-scoring of one part scores at a time before comparing.
@@ -206,10 +182,10 @@ fn rescore_until_met<R: Recurrence>(
         .step_by(RESCORE_BLOCK)
         .zip(scores.chunks_mut(RESCORE_BLOCK))
     {
-        let fresh = &mut block[..speculative.len()];
-        prev = rows.score(start + done, prev, fresh);
-        // SAFETY: `score` wrote every slot of `fresh`.
-        let fresh = unsafe { assume_init(fresh) };
+        let fresh;
+        (prev, fresh) = write_slots(&mut block[..speculative.len()], |slots| {
+            rows.score(start + done, prev, slots)
+        });
         for (j, (&new, old)) in fresh.iter().zip(speculative.iter_mut()).enumerate() {
             if new.to_bits() == old.to_bits() {
                 return done + j;
@@ -264,13 +240,15 @@ pub(crate) fn speculate_keyed<R: Recurrence>(
     let len = ids.len();
     let guess = states.to_vec();
     let start = out.len();
-    out.reserve(len);
-    let slots = &mut out.spare_capacity_mut()[..len];
-    let pieces = ids.chunks(part_len).zip(slots.chunks_mut(part_len));
-    let mut ends = on_threads(pieces.enumerate(), |(part, (ids, slots))| {
-        let mut states = guess.clone();
-        rows.score_keyed(part * part_len, ids, &mut states, slots);
-        states
+    // The threads are joined before `on_threads` returns, and together the
+    // parts write all `len` slots.
+    let mut ends = append_filled(out, len, |slots| {
+        let pieces = ids.chunks(part_len).zip(slots.chunks_mut(part_len));
+        on_threads(pieces.enumerate(), |(part, (ids, slots))| {
+            let mut states = guess.clone();
+            rows.score_keyed(part * part_len, ids, &mut states, slots);
+            states
+        })
     });
     // The first part started from the true states, so it ended at them.
     let speculative = if ends.is_empty() {
@@ -279,10 +257,6 @@ pub(crate) fn speculate_keyed<R: Recurrence>(
         states.copy_from_slice(&ends[0]);
         ends.split_off(1)
     };
-    // SAFETY: every thread has been joined, and together the parts wrote all
-    // `len` slots.
-    unsafe { out.set_len(start + len) };
-
     let scores = &mut out[start..];
     let mut rerun_rows = 0;
     for (part, part_states) in speculative.iter().enumerate() {
@@ -316,7 +290,7 @@ fn rescore_keys_until_met<R: Recurrence>(
         .collect();
     let mut left = pending.iter().filter(|&&p| p).count();
     let mut rewritten = 0;
-    let scores = as_slots(scores);
+    let mut slot = [MaybeUninit::uninit()];
     for (i, &id) in ids.iter().enumerate() {
         if left == 0 {
             break;
@@ -325,14 +299,14 @@ fn rescore_keys_until_met<R: Recurrence>(
         if !pending[id] {
             continue;
         }
-        let speculative = scores[i];
-        rows.score_keyed(start + i, &ids[i..=i], states, &mut scores[i..=i]);
-        // SAFETY: both were written, the first by the speculative run.
-        let (old, new) = unsafe { (speculative.assume_init(), scores[i].assume_init()) };
-        if old.to_bits() == new.to_bits() {
+        let ((), new) = write_slots(&mut slot, |slot| {
+            rows.score_keyed(start + i, &ids[i..=i], states, slot)
+        });
+        if scores[i].to_bits() == new[0].to_bits() {
             pending[id] = false;
             left -= 1;
         } else {
+            scores[i] = new[0];
             rewritten += 1;
         }
     }
