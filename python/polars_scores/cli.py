@@ -122,8 +122,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description=(
-            "Rolling scores and positive-power totals of parquet data larger than memory, "
-            "computed by the polars-scores Rust kernels."
+            "Rolling scores and positive-power totals of data larger than memory (parquet, "
+            "CSV, Arrow IPC, NDJSON), computed by the polars-scores Rust kernels."
         ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
