@@ -482,10 +482,12 @@ fn encode_column(key: &Series, rows: &mut EncodedRows) -> PolarsResult<()> {
     Ok(())
 }
 
-/// Rows per call of the hash-table store: 512k rows keep its scratch space
-/// near 50 MB, and cost about a fifth more look-ups than million-row calls
-/// with a million keys (a key met twice in a call is looked up once).
-const HASHED_PIECE_ROWS: usize = 1 << 19;
+/// Rows per call of the hash-table store: its scratch space grows with them
+/// (about 100 bytes a row with many keys). 256k rows keep it near 25 MB; at
+/// 100M rows with a million string keys, 256k and 512k pieces took the same
+/// time (more pieces look a key up more often, but each in a smaller,
+/// warmer scratch), and the peak RSS of `score --by` was lower with 256k.
+const HASHED_PIECE_ROWS: usize = 1 << 18;
 
 /// A shard is read through before its look-ups when they number at least
 /// 1/`WARM_SHARE` of its keys (see `HashedKeyStates::warm_shard`).
@@ -679,7 +681,9 @@ impl HashedKeyStates {
     /// `user-<n>` keys (60 MB of tables, long gone from cache when the next
     /// piece comes) and 512k-row pieces, the store's work fell from 110 to
     /// 80 ns a row, and to 71 with each shard's states gathered right after
-    /// its look-ups (`hash_probe` in the note of issue 15).
+    /// its look-ups (quick build, 1M-row batches scored in a loop; the
+    /// "read + RollingScorer.score" stage of `streaming_bench.py --profile`
+    /// shows the same work in release builds).
     fn warm_shard(&self, s: usize, looked_up: usize) {
         let held = &self.shards[s];
         if looked_up * WARM_SHARE >= held.keys.len() {

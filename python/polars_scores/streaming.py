@@ -47,9 +47,13 @@ from polars_scores._checks import (
 from polars_scores.namespace import col
 from polars_scores.stateful import RollingScorer, input_columns
 
-DEFAULT_BATCH_ROWS = 1_000_000
+DEFAULT_BATCH_ROWS = 500_000
 """Rows per batch: large enough that each batch's per-key bookkeeping is
-cheap next to reading it, small enough that a few batches fit in ~100 MB."""
+cheap next to reading it, small enough that the few batches in flight stay
+well under 400 MB. At 100M rows with a million `user-<n>` string keys
+(``benchmarks/streaming_bench.py``), `score --by` peaked at 381-445 MB over
+five runs with 1,000,000-row batches and at 307-330 MB with 500,000, in the
+same time."""
 
 Format = Literal["parquet", "csv", "ipc", "ndjson"]
 """The file formats read and written: Polars' own scans and sinks."""
