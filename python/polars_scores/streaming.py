@@ -266,7 +266,10 @@ class _ScoredStream:
         scored = {column: score for column, score in self._scores.items() if score in wanted}
         if scored:
             wanted.update([*scored, *self._keys, *self._inputs.values()])
-        reads = [column for column in self._in_schema if column in wanted]
+        # A query that reads no column (a row count) still needs the rows.
+        reads = [column for column in self._in_schema if column in wanted] or [
+            next(iter(self._in_schema))
+        ]
         scorers = [
             RollingScorer(column, by=self._keys, name=score, **self._recurrence)
             for column, score in scored.items()
