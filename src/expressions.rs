@@ -19,9 +19,7 @@ use crate::kernels::rule::Rule;
 use crate::kernels::scan::{scan, scan_keyed, scan_keyed_parallel, scan_parallel};
 use crate::kernels::ToF64;
 use crate::keys::{key_ids, KeyIds};
-use crate::numeric::{
-    aligned_pieces, all_rows, ensure_numeric, joint_validity, mask_of, rows, with_numeric,
-};
+use crate::numeric::{aligned_pieces, all_rows, ensure_numeric, rows, rule_scores, with_numeric};
 use crate::parallelism::{keyed_scoring_threads, scoring_threads};
 
 const ROLLING: &str = "scores.rolling";
@@ -333,30 +331,25 @@ fn scan_chunks(
             .collect();
         let columns: Vec<&PrimitiveArray<f64>> =
             columns.iter().map(|c| c.downcast_as_array()).collect();
-        let validity = joint_validity(array, &columns);
-        let mask = mask_of(validity.as_ref());
-        let slices: Vec<&[f64]> = columns.iter().map(|c| c.values().as_slice()).collect();
-        let rows = rule
-            .rows(array.values(), &slices, mask)
-            .map_err(|e| polars_err!(ComputeError: "{SCAN}: {e}"))?;
-        let mut out = output_buffer(len);
-        match (keys, states.as_mut()) {
-            (Some(keys), Some(states)) => {
-                let ids = &keys.ids[offset..offset + len];
-                match keyed_scoring_threads(len, keys.groups) {
-                    1 => scan_keyed(&rows, ids, states, &mut out),
-                    threads => {
-                        scan_keyed_parallel(&rows, ids, states, threads, &mut out);
+        let scored = rule_scores(SCAN, rule, array, &columns, |rows, out| {
+            match (keys, states.as_mut()) {
+                (Some(keys), Some(states)) => {
+                    let ids = &keys.ids[offset..offset + len];
+                    match keyed_scoring_threads(len, keys.groups) {
+                        1 => scan_keyed(rows, ids, states, out),
+                        threads => {
+                            scan_keyed_parallel(rows, ids, states, threads, out);
+                        }
                     }
                 }
+                _ => match scoring_threads(len) {
+                    1 => state = scan(rows, len, state, out),
+                    threads => state = scan_parallel(rows, len, state, threads, out).last,
+                },
             }
-            _ => match scoring_threads(len) {
-                1 => state = scan(&rows, len, state, &mut out),
-                threads => state = scan_parallel(&rows, len, state, threads, &mut out).last,
-            },
-        }
+        })?;
         offset += len;
-        arrays.push(PrimitiveArray::from_vec(out).with_validity(validity));
+        arrays.push(scored);
     }
     Ok(Float64Chunked::from_chunk_iter(
         values.name().clone(),

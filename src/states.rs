@@ -35,9 +35,7 @@ use crate::kernels::output::filled;
 use crate::kernels::rolling_score::{rolling_score_grouped, Decay};
 use crate::kernels::rule::Rule;
 use crate::kernels::scan::scan_keyed;
-use crate::numeric::{
-    all_rows, ensure_numeric, joint_validity, mask_of, output_buffer, with_numeric,
-};
+use crate::numeric::{all_rows, ensure_numeric, output_buffer, rule_scores, with_numeric};
 
 const METHOD: &str = "RollingScorer.score";
 
@@ -542,15 +540,12 @@ impl Step {
             .iter()
             .map(as_f64)
             .collect::<PolarsResult<Vec<_>>>()?;
-        let array = values.downcast_as_array();
         let columns: Vec<_> = inputs.iter().map(|c| c.downcast_as_array()).collect();
-        let validity = joint_validity(array, &columns);
-        let slices: Vec<&[f64]> = columns.iter().map(|c| c.values().as_slice()).collect();
-        let rows = (rule.rows(array.values(), &slices, mask_of(validity.as_ref())))
-            .map_err(|e| polars_err!(ComputeError: "{METHOD}: {e}"))?;
-        let mut out = output_buffer(ids.len());
-        scan_keyed(&rows, ids, states, &mut out);
-        Ok(Float64Chunked::from_vec_validity(name.into(), out, validity).into_series())
+        let array = values.downcast_as_array();
+        let scored = rule_scores(METHOD, rule, array, &columns, |rows, out| {
+            scan_keyed(rows, ids, states, out)
+        })?;
+        Ok(Float64Chunked::with_chunk(name.into(), scored).into_series())
     }
 }
 

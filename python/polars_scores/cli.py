@@ -320,12 +320,13 @@ def _run(arguments: argparse.Namespace) -> None:
     keys = list(arguments.by)
     values = list(arguments.value)
     # Checked here too so that the messages name the command.
+    schema = source.collect_schema()
     try:
         if command == "score" and arguments.name is not None and len(values) > 1:
             raise ValueError("--name is for one --value; each score is named <value>_score")
         for value in values:
             result = (arguments.name or f"{value}_score") if command == "score" else None
-            check_columns(label, source.collect_schema(), value, keys, result)
+            check_columns(label, schema, value, keys, result)
     except (pl.exceptions.PolarsError, ValueError) as error:
         raise _CommandError(str(error).removeprefix(f"{label}: ")) from None
     report = _Progress(command, rows, sys.stderr, quiet=arguments.quiet)

@@ -78,7 +78,7 @@ FORMAT_COMPRESSIONS: dict[Format, tuple[Compression, ...]] = {
     "csv": ("uncompressed",),
     "ndjson": ("uncompressed",),
 }
-"""The codecs of each format (the first is Polars' default, except zstd for parquet)."""
+"""The codecs of each format, its default first (zstd for parquet, as Polars' default)."""
 
 Progress = Callable[[int], None]
 """Called with the number of input rows done so far, after each batch (from
@@ -657,7 +657,7 @@ def _output_format(method: str, output: str | os.PathLike[str], format: Format |
 def _codec(method: str, format: Format, compression: Compression | None) -> Compression:
     offered = FORMAT_COMPRESSIONS[format]
     if compression is None:
-        return "zstd" if format == "parquet" else offered[0]
+        return offered[0]
     if compression not in offered:
         raise ValueError(
             f"{method}: compression for {format} must be one of {', '.join(offered)}, "
