@@ -17,7 +17,6 @@
 //! string) are refused, as Polars refuses to join them.
 
 use std::cmp::Ordering;
-use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use hashbrown::DefaultHashBuilder;
@@ -28,8 +27,8 @@ use pyo3_polars::PySeries;
 
 use crate::kernels::key_range::slots;
 use crate::kernels::key_table::{
-    compare, decode, push_bool, push_bytes, push_float, push_int, push_null, push_uint, shard,
-    BatchGroups, Cell, Codec, EncodedRows, HashScratch, KeyTable, Stub, SHARDS,
+    compare, decode, push_bool, push_bytes, push_float, push_int, push_null, push_uint,
+    BatchGroups, Cell, Codec, EncodedRows, ShardedKeys,
 };
 use crate::kernels::output::filled;
 use crate::kernels::rolling_score::{rolling_score_grouped, Decay};
@@ -123,7 +122,7 @@ impl KeyStates {
         match &self.store {
             None => 0,
             Some(Store::Dense(dense)) => dense.len(),
-            Some(Store::Hashed(hashed)) => hashed.len,
+            Some(Store::Hashed(hashed)) => hashed.len(),
             Some(Store::Sorted(sorted)) => usize::from(sorted.last.is_some()),
         }
     }
@@ -246,7 +245,7 @@ impl KeyStates {
                 }
             }
             // Keys too far apart to index, or not integers: on in a hash table.
-            let hashed = HashedKeyStates::from_dense(dense)?;
+            let hashed = HashedKeyStates::from_dense(dense);
             self.store = Some(Store::Hashed(hashed));
         }
         if let Some(Store::Hashed(hashed)) = &mut self.store {
@@ -481,15 +480,8 @@ fn encode_column(key: &Series, rows: &mut EncodedRows) -> PolarsResult<()> {
 }
 
 /// Rows per call of the hash-table store: its scratch space grows with them
-/// (about 100 bytes a row with many keys). 256k rows keep it near 25 MB; at
-/// 100M rows with a million string keys, 256k and 512k pieces took the same
-/// time (more pieces look a key up more often, but each in a smaller,
-/// warmer scratch), and the peak RSS of `score --by` was lower with 256k.
-const HASHED_PIECE_ROWS: usize = 1 << 18;
-
-/// A shard is read through before its look-ups when they number at least
-/// 1/`WARM_SHARE` of its keys (see `HashedKeyStates::warm_shard`).
-const WARM_SHARE: usize = 16;
+/// (about 80 bytes a row), so a longer batch goes through in pieces.
+const HASHED_PIECE_ROWS: usize = 1 << 19;
 
 /// What a row does to its key's state: the rolling score, or a user's rule.
 enum Step {
@@ -549,47 +541,28 @@ impl Step {
     }
 }
 
-/// Any keys, one column or several, as bytes in hash tables: one look-up
-/// per distinct key of a batch. The keys are spread over [`SHARDS`] tables
-/// by hash, as the batch's rows are grouped (`BatchGroups::by_hash`), so a
-/// batch's look-ups go through the tables one after the other, each small
-/// enough to stay in cache.
+/// Any keys, one column or several, as bytes in hash tables
+/// ([`ShardedKeys`]), which number each key; `states[number]` is its state.
 struct HashedKeyStates {
     hasher: DefaultHashBuilder,
-    shards: Vec<Shard>,
-    /// The number of keys in all shards.
-    len: usize,
-    /// Scratch space kept from batch to batch: the batch's groups, what
-    /// finds them, and each group's slot in its shard and state.
-    groups: BatchGroups,
-    scratch: HashScratch,
-    slots: Vec<u32>,
-    batch_states: Vec<f64>,
-}
-
-/// One shard's keys and their states: `states[s]` is the state of the key
-/// in `keys`' slot `s`.
-#[derive(Default)]
-struct Shard {
-    keys: KeyTable,
+    keys: ShardedKeys,
     states: Vec<f64>,
+    /// Each row's key's number, kept from batch to batch.
+    numbers: Vec<u32>,
 }
 
 impl HashedKeyStates {
     fn new() -> Self {
         Self {
             hasher: DefaultHashBuilder::default(),
-            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
-            len: 0,
-            groups: BatchGroups::default(),
-            scratch: HashScratch::default(),
-            slots: Vec::new(),
-            batch_states: Vec::new(),
+            keys: ShardedKeys::default(),
+            states: Vec::new(),
+            numbers: Vec::new(),
         }
     }
 
     /// The states of `dense`, moved into hash tables.
-    fn from_dense(dense: &DenseKeyStates) -> PolarsResult<Self> {
+    fn from_dense(dense: &DenseKeyStates) -> Self {
         let mut hashed = Self::new();
         let mut key = Vec::new();
         for (integer, state) in dense.export() {
@@ -598,31 +571,10 @@ impl HashedKeyStates {
                 Some(integer) => push_int(&mut key, integer.into()),
                 None => push_null(&mut key),
             }
-            let hash = hashed.hasher.hash_one(&key[..]);
-            hashed.slot(hash, Stub::of(&key), || &key, state)?;
+            hashed.keys.number(&key, &hashed.hasher);
+            hashed.states.push(state);
         }
-        Ok(hashed)
-    }
-
-    /// The slot in its shard of the key whose hash is `hash` and stub `stub`
-    /// (`key` gives the whole key); a new one, holding `initial`, if the key
-    /// is new.
-    fn slot<'k>(
-        &mut self,
-        hash: u64,
-        stub: Stub,
-        key: impl Fn() -> &'k [u8],
-        initial: f64,
-    ) -> PolarsResult<u32> {
-        let shard = &mut self.shards[shard(hash)];
-        let slot = shard.keys.slot_of_stub(hash, stub, key, &self.hasher).ok_or_else(|| {
-            polars_err!(ComputeError: "{METHOD}: more than {} distinct keys in one shard", u32::MAX - 1)
-        })?;
-        if slot as usize == shard.states.len() {
-            shard.states.push(initial);
-            self.len += 1;
-        }
-        Ok(slot)
+        hashed
     }
 
     fn score_batch(
@@ -631,67 +583,21 @@ impl HashedKeyStates {
         initial: f64,
         score: &ScoreRows<'_>,
     ) -> PolarsResult<Series> {
-        let mut groups = std::mem::take(&mut self.groups);
-        groups.by_hash(rows, &self.hasher, &mut self.scratch);
-        self.slots.clear();
-        self.batch_states.clear();
-        // The groups come shard by shard: each shard's run is looked up,
-        // then its states gathered (apart from the look-ups, so that the
-        // loads do not wait on them), while the shard is in cache.
-        let mut start = 0;
-        while start < groups.len() {
-            let s = shard(groups.hashes[start]);
-            let run = groups.hashes[start..].partition_point(|&hash| shard(hash) == s);
-            let end = start + run;
-            self.warm_shard(s, run);
-            for group in start..end {
-                let (row, stub) = (groups.first_rows[group], groups.stubs[group]);
-                let hash = groups.hashes[group];
-                let slot = self.slot(hash, stub, || rows.row(row as usize), initial)?;
-                self.slots.push(slot);
-            }
-            let states = &self.shards[s].states;
-            let gathered = self.slots[start..end]
-                .iter()
-                .map(|&slot| states[slot as usize]);
-            self.batch_states.extend(gathered);
-            start = end;
-        }
-        let scores = score(&groups.ids, &mut self.batch_states);
-        for ((&slot, &state), &hash) in self
-            .slots
-            .iter()
-            .zip(&self.batch_states)
-            .zip(&groups.hashes)
-        {
-            self.shards[shard(hash)].states[slot as usize] = state;
-        }
-        self.groups = groups;
-        scores
+        polars_ensure!(
+            self.keys.len() + rows.len() <= u32::MAX as usize,
+            ComputeError: "{METHOD}: more than {} distinct keys", u32::MAX
+        );
+        self.keys.number_rows(rows, &self.hasher, &mut self.numbers);
+        self.states.resize(self.keys.len(), initial);
+        score(&self.numbers, &mut self.states)
     }
 
-    /// Brings shard `s` into cache before `looked_up` look-ups in it, when
-    /// they are many enough that reading the shard through costs less than
-    /// their misses: a sixteenth of its keys or more. With a million
-    /// `user-<n>` keys (60 MB of tables, long gone from cache when the next
-    /// piece comes) and 512k-row pieces, the store's work fell from 110 to
-    /// 80 ns a row, and to 71 with each shard's states gathered right after
-    /// its look-ups (quick build, 1M-row batches scored in a loop; the
-    /// "read + RollingScorer.score" stage of `streaming_bench.py --profile`
-    /// shows the same work in release builds).
-    fn warm_shard(&self, s: usize, looked_up: usize) {
-        let held = &self.shards[s];
-        if looked_up * WARM_SHARE >= held.keys.len() {
-            held.keys.warm();
-            std::hint::black_box(held.states.iter().step_by(8).sum::<f64>());
-        }
+    fn len(&self) -> usize {
+        self.keys.len()
     }
 
     fn heap_bytes(&self) -> usize {
-        let shards = self.shards.iter().map(|shard| {
-            shard.keys.heap_bytes() + shard.states.capacity() * std::mem::size_of::<f64>()
-        });
-        shards.sum::<usize>() + self.shards.capacity() * std::mem::size_of::<Shard>()
+        self.keys.heap_bytes() + self.states.capacity() * std::mem::size_of::<f64>()
     }
 }
 
