@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import signal
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -225,3 +227,44 @@ def test_work_files_of_the_system_are_unnamed(
     write("score", events, output, look)
     assert seen and all(names == [] for names in seen)
     assert [p.name for p in output.parent.iterdir()] == ["o.parquet"]
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise on this system")
+@pytest.mark.parametrize("kind", ["score", "total"])
+def test_the_output_goes_to_disk_while_the_query_runs(
+    events: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """The work file's pages are sent to disk batch after batch, so that the
+    final sync has little left to write; nothing of it outlives the write."""
+    advised: list[tuple[int, int]] = []
+    batches: list[int] = []
+    advise = os.posix_fadvise
+
+    def record(fd: int, offset: int, length: int, advice: int) -> None:
+        advised.append((os.fstat(fd).st_nlink, advice))
+        advise(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", record)
+    output = events.with_name("out.parquet")
+    threads = threading.active_count()
+    write(kind, events, output, batches.append)
+    assert_complete(kind, events, output)
+    # The writeback thread is woken after each batch, and may merge wake-ups.
+    assert 1 <= len(advised) <= len(batches)
+    # Always on the unnamed work file (no link yet), with the advice that writes it.
+    assert set(advised) == {(0, os.POSIX_FADV_DONTNEED)}
+    assert threading.active_count() == threads
+
+
+def test_a_writeback_that_fails_leaves_the_write_to_the_final_sync(
+    events: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object) -> None:
+        raise OSError(errno.EINVAL, "not here")
+
+    monkeypatch.setattr(os, "posix_fadvise", refuse, raising=False)
+    output = events.with_name("out.parquet")
+    threads = threading.active_count()
+    write("score", events, output, lambda done: None)
+    assert_complete("score", events, output)
+    assert threading.active_count() == threads

@@ -168,18 +168,79 @@ def scan_scores(
 
 class _Watch:
     """What a writer watches while Polars runs its query: a stop signal, the
-    rows done (reported to `progress`), and the first error of the source."""
+    rows done (reported to `progress`, and to `writeback`, which then writes
+    the output so far to disk), and the first error of the source."""
 
-    def __init__(self, stop: _Interrupt, progress: Progress | None) -> None:
+    def __init__(
+        self, stop: _Interrupt, progress: Progress | None, writeback: _Writeback | None = None
+    ) -> None:
         self.stop = stop
         self.rows = 0
         self.failures: list[BaseException] = []
         self._progress = progress
+        self._writeback = writeback
 
     def done(self, rows: int) -> None:
         self.rows += rows
+        if self._writeback is not None:
+            self._writeback.due()
         if self._progress is not None:
             self._progress(self.rows)
+
+
+class _Writeback:
+    """Has the system write the output file to disk while the query runs, so
+    that the sync at the end, which the atomic replace needs, finds little
+    left to write.
+
+    Without it the whole file is written out after the last batch, with
+    nothing else to do meanwhile: half a second for 100M scored rows (1.7 GB)
+    here. A thread of its own, woken after each batch, calls
+    ``posix_fadvise(DONTNEED)`` on the file: Linux starts writing its dirty
+    pages and drops those already on disk from the cache, where a larger than
+    memory run has no use for them. The call is advice; where it fails or is
+    missing, the final sync does all the writing as before.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._wake = threading.Event()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="polars-scores-writeback")
+        self._thread.start()
+
+    def due(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._closing:
+                return
+            try:
+                os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        self._thread.join()
+
+    @classmethod
+    @contextlib.contextmanager
+    def of(cls, fd: int | None) -> Iterator[_Writeback | None]:
+        """A writeback of the file `fd` while the block runs; None without a
+        file descriptor (a named work file) or ``posix_fadvise`` (not Linux)."""
+        if fd is None or not hasattr(os, "posix_fadvise"):
+            yield None
+            return
+        writeback = cls(fd)
+        try:
+            yield writeback
+        finally:
+            writeback.close()
 
 
 class _ScoredStream:
@@ -689,10 +750,11 @@ def _write(
 ) -> int:
     """Sink ``query(watch)`` into `output` through a work file; the number of
     rows written, as `written` tells from the work file or the watch."""
-    with _replaced_on_success(method, Path(output)) as work, _Interrupt() as stop:
-        watch = _Watch(stop, progress)
+    with _replaced_on_success(method, Path(output)) as (work, fd), _Interrupt() as stop:
         try:
-            _sink(query(watch), work, format, compression)
+            with _Writeback.of(fd) as writeback:
+                watch = _Watch(stop, progress, writeback)
+                _sink(query(watch), work, format, compression)
         except Exception as error:
             # Polars re-raises a source's error as a ComputeError quoting it
             # (at some versions): raise the original instead.
@@ -723,8 +785,9 @@ def _cannot_write(method: str, output: str | os.PathLike[str], code: int) -> OSE
 
 
 @contextlib.contextmanager
-def _replaced_on_success(method: str, output: Path) -> Iterator[str]:
-    """A path to write the result to, which becomes `output` if the block succeeds.
+def _replaced_on_success(method: str, output: Path) -> Iterator[tuple[str, int | None]]:
+    """A path to write the result to, which becomes `output` if the block
+    succeeds, and the work file's descriptor where it is open already.
 
     The usual atomic replace: the data is written to a work file in `output`'s
     folder (a rename cannot cross file systems), synced, renamed over `output`,
@@ -750,14 +813,14 @@ def _replaced_on_success(method: str, output: Path) -> Iterator[str]:
         unnamed = _unnamed_file(method, output, folder_fd)
         if unnamed is not None:
             try:
-                yield f"/proc/self/fd/{unnamed}"
+                yield f"/proc/self/fd/{unnamed}", unnamed
                 _finish(method, output, lambda: _link_into_place(unnamed, folder_fd, output.name))
             finally:
                 os.close(unnamed)
         else:
             work = folder / f".{output.name}.{os.getpid()}-{secrets.token_hex(4)}{_WORK_SUFFIX}"
             try:
-                yield str(work)
+                yield str(work), None
                 _finish(method, output, lambda: _sync_then_replace(work, output))
             finally:
                 with contextlib.suppress(FileNotFoundError):
