@@ -25,7 +25,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3_polars::PySeries;
 
-use crate::kernels::key_range::slots;
+use crate::kernels::key_range::{min_max, slots};
 use crate::kernels::key_table::{
     compare, decode, push_bool, push_bytes, push_float, push_int, push_null, push_uint,
     BatchGroups, Cell, Codec, EncodedRows, ShardedKeys,
@@ -703,6 +703,23 @@ impl SortedKeyStates {
     }
 }
 
+/// The smallest and the largest key of an integer or Null column, `None`
+/// if all are null: in one pass for the usual Int64 column without nulls.
+fn key_range(keys: &Series) -> PolarsResult<Option<(i128, i128)>> {
+    if keys.dtype().is_null() {
+        return Ok(None);
+    }
+    if let (DataType::Int64, 0) = (keys.dtype(), keys.null_count()) {
+        let ranges = keys
+            .i64()?
+            .downcast_iter()
+            .filter_map(|a| min_max(a.values()));
+        let range = ranges.reduce(|(low, high), (l, h)| (low.min(l), high.max(h)));
+        return Ok(range.map(|(low, high)| (low.into(), high.into())));
+    }
+    Ok(keys.min::<i128>()?.zip(keys.max::<i128>()?))
+}
+
 /// Slots the dense store may take whatever the key count (512 KiB).
 const MIN_SLOTS: usize = 1 << 16;
 /// Slots it may take per key seen and per row of the batch.
@@ -775,11 +792,7 @@ impl DenseKeyStates {
     /// Each row's slot, after widening the store to the batch's keys; `None`
     /// if that would take more than [`SLACK`] slots per key and row.
     fn slot_ids(&mut self, keys: &Series) -> PolarsResult<Option<Vec<u32>>> {
-        let range = if keys.dtype().is_null() {
-            None
-        } else {
-            keys.min::<i128>()?.zip(keys.max::<i128>()?)
-        };
+        let range = key_range(keys)?;
         let Some((low, high)) = range else {
             // Only null keys.
             self.seen[0] |= !keys.is_empty();

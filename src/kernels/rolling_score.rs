@@ -5,7 +5,7 @@ use super::output::append_filled;
 pub use super::scan::ParallelRun;
 use super::scan::{scan_keyed_parallel, scan_parallel, Recurrence, Slots};
 use super::validity::{with_validity, Validity};
-use super::{ToF64, ValidMask};
+use super::{prefetch, ToF64, ValidMask, PREFETCH_ROWS};
 
 /// The recurrence's two factors.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -150,6 +150,9 @@ fn grouped_into<T: ToF64>(
 ) {
     with_validity!(mask, |valid| {
         for (i, ((slot, &v), &id)) in out.iter_mut().zip(values).zip(ids).enumerate() {
+            if let Some(&ahead) = ids.get(i + PREFETCH_ROWS) {
+                prefetch(states, ahead as usize);
+            }
             let state = &mut states[id as usize];
             if valid.is_valid(i) {
                 *state = decay.step(*state, v.to_f64());
