@@ -6,8 +6,9 @@
 //! Three stores keep the states:
 //! - one integer key column whose keys lie close together: an array indexed
 //!   by key ([`DenseKeyStates`]), no hashing at all;
-//! - any other keys: a hash table of the keys written as bytes
-//!   (`kernels::key_table`), looked up once per distinct key of a batch;
+//! - any other keys: hash tables of the keys written as bytes
+//!   (`kernels::key_table::ShardedKeys`), which number them; the states sit
+//!   in an array indexed by that number;
 //! - a stream sorted by key (Spark's partitions): only the last key's state,
 //!   since every earlier key is finished.
 //!
@@ -249,9 +250,9 @@ impl KeyStates {
             self.store = Some(Store::Hashed(hashed));
         }
         if let Some(Store::Hashed(hashed)) = &mut self.store {
-            // Its scratch space grows with the rows of a call (about 100
-            // bytes a row with many keys): a long batch goes through in
-            // pieces, so that memory is bounded whatever the batch size.
+            // Its scratch space grows with the rows of a call (about 80
+            // bytes a row): a long batch goes through in pieces, so that
+            // memory is bounded whatever the batch size.
             let mut scores: Option<Series> = None;
             for start in (0..values.len().max(1)).step_by(HASHED_PIECE_ROWS) {
                 let piece = |column: &Series| column.slice(start as i64, HASHED_PIECE_ROWS);
@@ -480,7 +481,10 @@ fn encode_column(key: &Series, rows: &mut EncodedRows) -> PolarsResult<()> {
 }
 
 /// Rows per call of the hash-table store: its scratch space grows with them
-/// (about 80 bytes a row), so a longer batch goes through in pieces.
+/// (about 80 bytes a row), so a longer batch goes through in pieces. Each
+/// piece reads the shard tables through once (`KeyTable::warm`), so longer
+/// pieces cost less a row: with a million string keys, 256k-row pieces took
+/// 46 ns a row and 512k ones (the default 500k-row batch in one) 36.
 const HASHED_PIECE_ROWS: usize = 1 << 19;
 
 /// What a row does to its key's state: the rolling score, or a user's rule.
