@@ -851,7 +851,7 @@ mod tests {
             let mut seen: Vec<Vec<u8>> = Vec::new();
             // Long keys alike in their first 16 bytes, too.
             let long: Vec<Vec<u8>> = keys.iter().map(|k| [&[7u8; 20][..], k].concat()).collect();
-            let mut number_of = |table: &mut KeyTable, key: &[u8]| {
+            let number_of = |table: &mut KeyTable, key: &[u8]| {
                 let encoded = bytes(key);
                 let new = table.len() as u32;
                 table.number(hasher.hash_one(&encoded[..]), &encoded, &hasher, new)
