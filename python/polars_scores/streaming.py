@@ -751,21 +751,22 @@ def _write(
     """Sink ``query(watch)`` into `output` through a work file; the number of
     rows written, as `written` tells from the work file or the watch."""
     with _replaced_on_success(method, Path(output)) as (work, fd), _Interrupt() as stop:
-        try:
-            with _Writeback.of(fd) as writeback:
-                watch = _Watch(stop, progress, writeback)
+        with _Writeback.of(fd) as writeback:
+            watch = _Watch(stop, progress, writeback)
+            try:
                 _sink(query(watch), work, format, compression)
-        except Exception as error:
-            # Polars re-raises a source's error as a ComputeError quoting it
-            # (at some versions): raise the original instead.
-            if watch.failures:
-                raise watch.failures[0] from None
-            # Otherwise the sink failed, and an error of the system says why
-            # (disk full, file too large): say it of the output, not the input.
-            code = _os_error_code(str(error))
-            if code is None:
-                raise
-            raise _cannot_write(method, output, code) from None
+            except Exception as error:
+                # Polars re-raises a source's error as a ComputeError quoting
+                # it (at some versions): raise the original instead.
+                if watch.failures:
+                    raise watch.failures[0] from None
+                # Otherwise the sink failed, and an error of the system says
+                # why (disk full, file too large): say it of the output, not
+                # the input.
+                code = _os_error_code(str(error))
+                if code is None:
+                    raise
+                raise _cannot_write(method, output, code) from None
         if stop.requested():
             # The original handler decides what happens (Ctrl-C raises
             # KeyboardInterrupt); the truncated result goes in any case.

@@ -492,7 +492,7 @@ impl KeyTable {
 /// Keys of any kind, as bytes, numbered 0, 1, 2... as they are met: the
 /// numbers index the keys' states. The keys are spread over [`SHARDS`]
 /// tables by hash, and a batch's rows are looked up shard by shard, so that
-/// each shard's table (with a million keys, about 100 KB of 30 MB) is in
+/// each shard's table (with a million keys, about 200 KB of 50 MB) is in
 /// cache for all its rows: a million keys in one table would wait on memory
 /// at nearly every row.
 #[derive(Debug, Default)]
