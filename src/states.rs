@@ -26,7 +26,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3_polars::PySeries;
 
-use crate::kernels::key_range::{min_max, slots};
+use crate::kernels::key_range::{min_max, slots, widest};
 use crate::kernels::key_table::{
     compare, decode, push_bool, push_bytes, push_float, push_int, push_null, push_uint,
     BatchGroups, Cell, Codec, EncodedRows, ShardedKeys,
@@ -718,7 +718,7 @@ fn key_range(keys: &Series) -> PolarsResult<Option<(i128, i128)>> {
             .i64()?
             .downcast_iter()
             .filter_map(|a| min_max(a.values()));
-        let range = ranges.reduce(|(low, high), (l, h)| (low.min(l), high.max(h)));
+        let range = ranges.reduce(widest);
         return Ok(range.map(|(low, high)| (low.into(), high.into())));
     }
     Ok(keys.min::<i128>()?.zip(keys.max::<i128>()?))

@@ -172,7 +172,7 @@ class _Watch:
     the output so far to disk), and the first error of the source."""
 
     def __init__(
-        self, stop: _Interrupt, progress: Progress | None, writeback: _Writeback | None = None
+        self, stop: _Interrupt, progress: Progress | None, writeback: _Writeback | None
     ) -> None:
         self.stop = stop
         self.rows = 0

@@ -495,7 +495,7 @@ impl KeyTable {
 /// each shard's table (with a million keys, about 200 KB of 50 MB) is in
 /// cache for all its rows: a million keys in one table would wait on memory
 /// at nearly every row.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ShardedKeys {
     shards: Vec<KeyTable>,
     len: usize,
@@ -504,6 +504,18 @@ pub struct ShardedKeys {
     hashes: Vec<u64>,
     starts: Vec<usize>,
     sharded: Vec<(u64, Stub, u32)>,
+}
+
+impl Default for ShardedKeys {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| KeyTable::default()).collect(),
+            len: 0,
+            hashes: Vec::new(),
+            starts: Vec::new(),
+            sharded: Vec::new(),
+        }
+    }
 }
 
 impl ShardedKeys {
@@ -533,7 +545,6 @@ impl ShardedKeys {
             starts,
             sharded,
         } = self;
-        shards.resize_with(SHARDS, KeyTable::default);
         hashes.clear();
         hashes.extend((0..n).map(|row| hasher.hash_one(rows.row(row))));
         // The rows in shard order (a counting sort), in row order within a
@@ -572,7 +583,6 @@ impl ShardedKeys {
 
     /// The number of one key, as [`Self::number_rows`] gives it.
     pub fn number(&mut self, key: &[u8], hasher: &impl BuildHasher) -> u32 {
-        self.shards.resize_with(SHARDS, KeyTable::default);
         let hash = hasher.hash_one(key);
         let number = self.shards[shard(hash)].number(hash, key, hasher, self.len as u32);
         self.len += usize::from(number as usize == self.len);
