@@ -84,7 +84,8 @@ def figure(frame: pl.DataFrame, plot: Plot) -> bytes:
     number by default), one line per key of `by`, as a PNG.
 
     Options: ``value`` and ``score`` (columns), ``x``, ``by``, ``title``,
-    ``levels`` (horizontal lines on the input, comma-separated).
+    ``levels`` and ``score_levels`` (horizontal lines on the input and on the
+    score, comma-separated), ``overlay`` (the input in grey behind the score).
     """
     import matplotlib
 
@@ -102,12 +103,15 @@ def figure(frame: pl.DataFrame, plot: Plot) -> bytes:
         label = f"{by} = {part[by][0]}" if by else None
         xs = part[x].cast(pl.Float64).to_numpy()
         top.plot(xs, part[value].cast(pl.Float64).to_numpy(), "o", label=label)
+        if "overlay" in options:
+            # A score on the input's scale (an average, a held peak) reads best beside it.
+            bottom.plot(xs, part[value].cast(pl.Float64).to_numpy(), "o", color="lightgrey")
         bottom.plot(
             xs, part[score].cast(pl.Float64).to_numpy(), "-o", drawstyle="steps-post", label=label
         )
-    for level in filter(None, options.get("levels", "").split(",")):
-        top.axhline(float(level), color="grey", linestyle="--", linewidth=1)
-        bottom.axhline(float(level), color="grey", linestyle="--", linewidth=1)
+    for axes, levels in ((top, "levels"), (bottom, "score_levels")):
+        for level in filter(None, options.get(levels, "").split(",")):
+            axes.axhline(float(level), color="grey", linestyle="--", linewidth=1)
     top.set_ylabel(value)
     bottom.set_ylabel(score)
     bottom.set_xlabel(x)
