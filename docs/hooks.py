@@ -85,7 +85,8 @@ def figure(frame: pl.DataFrame, plot: Plot) -> bytes:
 
     Options: ``value`` and ``score`` (columns), ``x``, ``by``, ``title``,
     ``levels`` and ``score_levels`` (horizontal lines on the input and on the
-    score, comma-separated), ``overlay`` (the input in grey behind the score).
+    score, comma-separated), ``overlay`` (the input in grey behind the score),
+    ``draw=line`` (straight lines between the scores instead of steps).
     """
     import matplotlib
 
@@ -106,8 +107,10 @@ def figure(frame: pl.DataFrame, plot: Plot) -> bytes:
         if "overlay" in options:
             # A score on the input's scale (an average, a held peak) reads best beside it.
             bottom.plot(xs, part[value].cast(pl.Float64).to_numpy(), "o", color="lightgrey")
+        # A count or a level holds until the next row; a decay is drawn as the line it is.
+        drawstyle = "default" if options.get("draw") == "line" else "steps-post"
         bottom.plot(
-            xs, part[score].cast(pl.Float64).to_numpy(), "-o", drawstyle="steps-post", label=label
+            xs, part[score].cast(pl.Float64).to_numpy(), "-o", drawstyle=drawstyle, label=label
         )
     for axes, levels in ((top, "levels"), (bottom, "score_levels")):
         for level in filter(None, options.get(levels, "").split(",")):
