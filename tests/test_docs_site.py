@@ -28,8 +28,10 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-COOKBOOK_PLOTS = 12
-"""The plots the cookbook draws (one per recipe)."""
+COOKBOOK_PLOTS = (
+    (ROOT / "docs" / "cookbook" / "index.md").read_text(encoding="utf-8").count("<!-- plot:")
+)
+"""The plots the cookbook asks the build to draw (one per recipe)."""
 
 
 def _browser_path() -> str:
@@ -172,7 +174,7 @@ def test_the_cookbook_plots_render(base_url: str, browser: Any) -> None:
         "nodes => nodes.map(n => [n.getAttribute('src'), n.naturalWidth, n.naturalHeight])",
     )
     tab.close()
-    assert len(plots) == COOKBOOK_PLOTS, plots
+    assert len(plots) == COOKBOOK_PLOTS >= 10, plots
     for source, width, height in plots:
         assert width >= 400 and height >= 200, (source, width, height)
 
