@@ -39,12 +39,11 @@ def _browser_path() -> str:
         found = shutil.which(name)
         if found:
             return found
-    pytest.skip("no chromium on PATH (apt-get install -y chromium; .ci/run installs it)")
+    pytest.fail("no chromium on PATH: apt-get install -y chromium (./dev test installs it)")
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("mkdocs", reason="the docs group is not installed (./dev docs installs it)")
     folder = tmp_path_factory.mktemp("site")
     built = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(folder)],
@@ -75,7 +74,7 @@ def base_url(site: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the docs group is not installed")
+    from playwright import sync_api  # the docs group, which ./dev test installs
     executable = _browser_path()
     with sync_api.sync_playwright() as playwright:
         # Root has no user namespaces for Chromium's sandbox here.
