@@ -5,7 +5,7 @@ use polars_arrow::array::Array;
 use polars_core::frame::group_by::GroupsType;
 
 use crate::kernels::key_range::{
-    dense_slot_count, min_max_parallel, slots_parallel, widest, IntKey,
+    dense_slot_count, min_max_parallel, slots_parallel, widest, Density, IntKey,
 };
 use crate::kernels::output::filled;
 use crate::numeric::all_rows;
@@ -81,7 +81,7 @@ where
         }
     });
     let (min, max) = ranges.reduce(widest)?;
-    let groups = dense_slot_count(min, max, ca.len())?;
+    let groups = dense_slot_count(min, max, ca.len(), Density::COLUMN)?;
     let ids = filled(ca.len(), |mut rest| {
         for array in ca.downcast_iter() {
             let (out, after) = rest.split_at_mut(array.len());
