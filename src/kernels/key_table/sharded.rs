@@ -270,10 +270,9 @@ mod tests {
         for n in 0..=20u8 {
             let key: Vec<u8> = (1..=n).collect();
             assert_eq!(Stub::of(&key).is_whole(), key.len() <= STUB_BYTES);
-            assert_eq!(
-                stored_key(&[], &Stub::of(&key)).len(),
-                key.len().min(STUB_BYTES)
-            );
+            if key.len() <= STUB_BYTES {
+                assert_eq!(stored_key(&[], &Stub::of(&key)), key);
+            }
         }
     }
 
