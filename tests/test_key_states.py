@@ -1,4 +1,4 @@
-"""Per-key states carried across batches for every key type (src/states.rs),
+"""Per-key states carried across batches for every key type (src/states/),
 against the in-memory plugin and the Python reference loop."""
 
 from __future__ import annotations

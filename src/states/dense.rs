@@ -3,7 +3,7 @@
 
 use polars::prelude::*;
 
-use crate::kernels::key_range::{dense_slot_count, min_max, slots, widest, Density};
+use crate::kernels::key_range::{dense_slot_count, slots, Density};
 use crate::kernels::output::filled;
 use crate::numeric::all_rows;
 
@@ -149,11 +149,7 @@ fn key_range(keys: &Series) -> PolarsResult<Option<(i128, i128)>> {
         return Ok(None);
     }
     if let (DataType::Int64, 0) = (keys.dtype(), keys.null_count()) {
-        let ranges = keys
-            .i64()?
-            .downcast_iter()
-            .filter_map(|a| min_max(a.values()));
-        let range = ranges.reduce(widest);
+        let range = crate::keys::key_range(keys.i64()?, 1);
         return Ok(range.map(|(low, high)| (low.into(), high.into())));
     }
     Ok(keys.min::<i128>()?.zip(keys.max::<i128>()?))

@@ -138,7 +138,7 @@ impl BatchStep {
                     // Its scratch space grows with the rows of a call: a long
                     // batch goes through in pieces, so that memory is bounded
                     // whatever the batch size.
-                    let mut piece = |start: usize| {
+                    let mut piece = |start: usize| -> PolarsResult<Series> {
                         let cut = |column: &Series| column.slice(start as i64, PIECE_ROWS);
                         let keys: Vec<Series> = keys.iter().map(cut).collect();
                         let values = cut(values);
