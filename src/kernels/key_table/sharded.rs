@@ -134,7 +134,7 @@ impl KeyTable {
 }
 
 /// Keys of any kind, as bytes, numbered 0, 1, 2... as they are met: the
-/// numbers index the keys' states. The keys are spread over [`SHARDS`]
+/// numbers index the keys' states. The keys are spread over `SHARDS`
 /// tables by hash, and a batch's rows are looked up shard by shard, so that
 /// each shard's table (with a million keys, about 200 KB of 50 MB) is in
 /// cache for all its rows: a million keys in one table would wait on memory
