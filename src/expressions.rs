@@ -11,16 +11,14 @@ use serde::Deserialize;
 use crate::kernels::dot::{dot, dot_scalar};
 use crate::kernels::output::output_buffer;
 use crate::kernels::positive_power::{positive_power_sum, positive_powers};
-use crate::kernels::rolling_score::{
-    rolling_score, rolling_score_grouped, rolling_score_grouped_parallel, rolling_score_parallel,
-    Decay,
-};
+use crate::kernels::rolling_score::Decay;
 use crate::kernels::rule::Rule;
-use crate::kernels::scan::{scan, scan_keyed, scan_keyed_parallel, scan_parallel};
+use crate::kernels::scan::States;
 use crate::kernels::ToF64;
 use crate::keys::{key_ids, KeyIds};
-use crate::numeric::{aligned_pieces, all_rows, ensure_numeric, rows, rule_scores, with_numeric};
-use crate::parallelism::{keyed_scoring_threads, scoring_threads};
+use crate::numeric::{aligned_pieces, all_rows, ensure_numeric, rows, with_numeric};
+use crate::parallelism::scoring_threads;
+use crate::scoring::Step;
 
 const ROLLING: &str = "scores.rolling";
 const TOTAL: &str = "scores.total";
@@ -110,74 +108,60 @@ impl Initial {
     }
 }
 
-/// Scores every chunk in order, carrying the state(s) from chunk to chunk.
-/// The output keeps the input's chunks and validity.
-fn score_chunks<T>(
-    values: &ChunkedArray<T>,
+/// The values, the `initial` column when `initial_column`, and the columns
+/// after them, of a scoring function's inputs.
+fn split_inputs<'a>(
+    method: &str,
+    inputs: &'a [Series],
+    initial_column: bool,
+) -> PolarsResult<(&'a Series, Option<&'a Series>, &'a [Series])> {
+    let (values, rest) = inputs
+        .split_first()
+        .ok_or_else(|| polars_err!(InvalidOperation: "{method}: no input column"))?;
+    Ok(match (initial_column, rest) {
+        (true, [column, rest @ ..]) => (values, Some(column), rest),
+        (true, []) => polars_bail!(InvalidOperation: "{method}: the initial column is missing"),
+        (false, rest) => (values, None, rest),
+    })
+}
+
+/// The scores of `values` by `step`, each series starting at `initial`:
+/// one series, or one per key when `keys` split the rows.
+fn score_series(
+    method: &str,
+    step: &Step,
+    values: &Series,
+    inputs: &[Float64Chunked],
     initial: &Initial,
     keys: Option<&KeyIds>,
-    decay: Decay,
-) -> Float64Chunked
-where
-    T: PolarsNumericType,
-    T::Native: ToF64,
-{
-    let mut arrays = Vec::with_capacity(values.chunks().len());
-    let mut state = initial.at(0);
-    let mut states = keys.map(|keys| initial.per_group(keys));
-    let mut offset = 0;
-    for array in values.downcast_iter() {
-        let (vals, mask) = all_rows(array);
-        let mut out = output_buffer(vals.len());
-        match (keys, states.as_mut()) {
-            (Some(keys), Some(states)) => {
-                let ids = &keys.ids[offset..offset + vals.len()];
-                match keyed_scoring_threads(vals.len(), keys.groups) {
-                    1 => rolling_score_grouped(vals, mask, ids, states, decay, &mut out),
-                    threads => {
-                        rolling_score_grouped_parallel(
-                            vals, mask, ids, states, decay, threads, &mut out,
-                        );
-                    }
-                }
+) -> PolarsResult<Series> {
+    let mut per_key;
+    let mut states = match keys {
+        Some(keys) => {
+            per_key = initial.per_group(keys);
+            States::PerKey {
+                ids: &keys.ids,
+                states: &mut per_key,
             }
-            _ => match scoring_threads(vals.len()) {
-                1 => state = rolling_score(vals, mask, state, decay, &mut out),
-                threads => {
-                    state = rolling_score_parallel(vals, mask, state, decay, threads, &mut out).last
-                }
-            },
         }
-        offset += vals.len();
-        arrays.push(PrimitiveArray::from_vec(out).with_validity(array.validity().cloned()));
-    }
-    Float64Chunked::from_chunk_iter(values.name().clone(), arrays)
+        None => States::One(initial.at(0)),
+    };
+    let name = values.name().clone();
+    let scores = step.score(method, values, inputs, &mut states, name)?;
+    Ok(scores.into_series())
 }
 
 /// Inputs: the values, then the `initial` column if any, then the key columns.
 #[polars_expr(output_type_func=rolling_field)]
 fn pl_rolling_score(inputs: &[Series], kwargs: RollingKwargs) -> PolarsResult<Series> {
-    let (values, rest) = inputs
-        .split_first()
-        .ok_or_else(|| polars_err!(InvalidOperation: "{ROLLING}: no input column"))?;
-    let (initial_column, keys) = match (kwargs.initial_column, rest) {
-        (true, [column, keys @ ..]) => (Some(column), keys),
-        (true, []) => polars_bail!(InvalidOperation: "{ROLLING}: the initial column is missing"),
-        (false, keys) => (None, keys),
-    };
-    let decay = Decay {
+    let (values, initial_column, keys) = split_inputs(ROLLING, inputs, kwargs.initial_column)?;
+    let step = Step::Decay(Decay {
         rise: kwargs.rise,
         fall: kwargs.fall,
-    };
+    });
     let initial = Initial::new(ROLLING, initial_column, kwargs.initial, values.len())?;
     let keys = key_ids(ROLLING, keys, values.len(), scoring_threads(values.len()))?;
-    let scores = with_numeric!(ROLLING, values, |ca| score_chunks(
-        ca,
-        &initial,
-        keys.as_ref(),
-        decay
-    ));
-    Ok(scores.into_series())
+    score_series(ROLLING, &step, values, &[], &initial, keys.as_ref())
 }
 
 #[derive(Deserialize)]
@@ -309,66 +293,11 @@ fn float_column(name: &str, column: &Series, len: usize) -> PolarsResult<Float64
     Ok(column.cast(&DataType::Float64)?.f64()?.clone())
 }
 
-/// Scores every chunk of `values` in order by `rule`, carrying the state(s)
-/// from chunk to chunk. The output keeps the values' chunks; a row is null
-/// where the value or any input is.
-fn scan_chunks(
-    values: &Float64Chunked,
-    inputs: &[Float64Chunked],
-    rule: &Rule,
-    initial: &Initial,
-    keys: Option<&KeyIds>,
-) -> PolarsResult<Float64Chunked> {
-    let mut arrays = Vec::with_capacity(values.chunks().len());
-    let mut state = initial.at(0);
-    let mut states = keys.map(|keys| initial.per_group(keys));
-    let mut offset = 0;
-    for array in values.downcast_iter() {
-        let len = array.len();
-        let columns: Vec<Float64Chunked> = inputs
-            .iter()
-            .map(|c| c.slice(offset as i64, len).rechunk().into_owned())
-            .collect();
-        let columns: Vec<&PrimitiveArray<f64>> =
-            columns.iter().map(|c| c.downcast_as_array()).collect();
-        let scored = rule_scores(SCAN, rule, array, &columns, |rows, out| {
-            match (keys, states.as_mut()) {
-                (Some(keys), Some(states)) => {
-                    let ids = &keys.ids[offset..offset + len];
-                    match keyed_scoring_threads(len, keys.groups) {
-                        1 => scan_keyed(rows, ids, states, out),
-                        threads => {
-                            scan_keyed_parallel(rows, ids, states, threads, out);
-                        }
-                    }
-                }
-                _ => match scoring_threads(len) {
-                    1 => state = scan(rows, len, state, out),
-                    threads => state = scan_parallel(rows, len, state, threads, out).last,
-                },
-            }
-        })?;
-        offset += len;
-        arrays.push(scored);
-    }
-    Ok(Float64Chunked::from_chunk_iter(
-        values.name().clone(),
-        arrays,
-    ))
-}
-
 /// Inputs: the values, then the `initial` column if any, then the `inputs`
 /// columns in the order of the rule's names, then the key columns.
 #[polars_expr(output_type_func_with_kwargs=scan_field)]
 fn pl_scan(inputs: &[Series], kwargs: ScanKwargs) -> PolarsResult<Series> {
-    let (values, rest) = inputs
-        .split_first()
-        .ok_or_else(|| polars_err!(InvalidOperation: "{SCAN}: no input column"))?;
-    let (initial_column, rest) = match (kwargs.initial_column, rest) {
-        (true, [column, rest @ ..]) => (Some(column), rest),
-        (true, []) => polars_bail!(InvalidOperation: "{SCAN}: the initial column is missing"),
-        (false, rest) => (None, rest),
-    };
+    let (values, initial_column, rest) = split_inputs(SCAN, inputs, kwargs.initial_column)?;
     polars_ensure!(
         rest.len() >= kwargs.inputs,
         InvalidOperation: "{SCAN}: the rule reads {} inputs but {} columns came", kwargs.inputs, rest.len()
@@ -383,8 +312,12 @@ fn pl_scan(inputs: &[Series], kwargs: ScanKwargs) -> PolarsResult<Series> {
         .map(|(column, name)| float_column(name, column, len))
         .collect::<PolarsResult<Vec<_>>>()?;
     let keys = key_ids(SCAN, keys, len, scoring_threads(len))?;
-    ensure_numeric(SCAN, values.field().as_ref())?;
-    let as_f64 = values.cast(&DataType::Float64)?;
-    let scores = scan_chunks(as_f64.f64()?, &columns, &rule, &initial, keys.as_ref())?;
-    Ok(scores.into_series())
+    score_series(
+        SCAN,
+        &Step::Rule(rule),
+        values,
+        &columns,
+        &initial,
+        keys.as_ref(),
+    )
 }

@@ -5,7 +5,7 @@ use polars_arrow::array::Array;
 use polars_core::frame::group_by::GroupsType;
 
 use crate::kernels::key_range::{
-    dense_slot_count, min_max_parallel, slots_parallel, widest, IntKey,
+    dense_slot_count, min_max_parallel, slots_parallel, widest, Density, IntKey,
 };
 use crate::kernels::output::filled;
 use crate::numeric::all_rows;
@@ -66,12 +66,13 @@ fn dense_integer_ids(key: &Series, threads: usize) -> Option<KeyIds> {
     }
 }
 
-fn dense_ids<T>(ca: &ChunkedArray<T>, threads: usize) -> Option<KeyIds>
+/// The smallest and the largest non-null key, `None` if there is none; a
+/// chunk without nulls is read on up to `threads` threads.
+pub fn key_range<T>(ca: &ChunkedArray<T>, threads: usize) -> Option<(T::Native, T::Native)>
 where
     T: PolarsNumericType,
     T::Native: IntKey,
 {
-    // The keys' range, from the non-null keys only.
     let ranges = ca.downcast_iter().filter_map(|array| {
         if array.null_count() == 0 {
             min_max_parallel(array.values(), threads)
@@ -80,8 +81,16 @@ where
             valid.clone().min().zip(valid.max())
         }
     });
-    let (min, max) = ranges.reduce(widest)?;
-    let groups = dense_slot_count(min, max, ca.len())?;
+    ranges.reduce(widest)
+}
+
+fn dense_ids<T>(ca: &ChunkedArray<T>, threads: usize) -> Option<KeyIds>
+where
+    T: PolarsNumericType,
+    T::Native: IntKey,
+{
+    let (min, max) = key_range(ca, threads)?;
+    let groups = dense_slot_count(min, max, ca.len(), Density::COLUMN)?;
     let ids = filled(ca.len(), |mut rest| {
         for array in ca.downcast_iter() {
             let (out, after) = rest.split_at_mut(array.len());

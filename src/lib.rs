@@ -1,11 +1,21 @@
 //! polars-scores: a rolling score, a positive-power total and a dot product
 //! as Polars expression plugins.
 //!
-//! `kernels` holds the pure computations (no Polars types); `numeric` and
-//! `keys` adapt Polars columns to them; `expressions` holds the functions
-//! Polars calls; `parallelism` decides what runs on several threads, and
-//! where. Without the `plugin` feature only `kernels` and `parallelism` are
-//! built.
+//! - `kernels`: the pure computations (no Polars types), among them
+//!   `kernels::scan`, the runs of any recurrence, and `kernels::key_range`,
+//!   the one rule for when integer keys index states directly;
+//! - `parallelism`: what runs on several threads, and where;
+//! - `numeric` and `keys`: Polars columns and `by` keys adapted to the
+//!   kernels;
+//! - `scoring`: the one chunk loop that scores a column by a recurrence (the
+//!   rolling score or a user's rule), for one series or per key;
+//! - `expressions`: the functions Polars calls;
+//! - `states`: `KeyStates`, the per-key states kept across a stream's
+//!   batches (a Python class): `step` checks a batch, `encoding` writes its
+//!   keys as bytes, and the `dense`, `hashed` and `sorted` stores hold the
+//!   states.
+//!
+//! Without the `plugin` feature only `kernels` and `parallelism` are built.
 
 pub mod kernels;
 pub mod parallelism;
@@ -16,6 +26,8 @@ mod expressions;
 mod keys;
 #[cfg(feature = "plugin")]
 mod numeric;
+#[cfg(feature = "plugin")]
+mod scoring;
 #[cfg(feature = "plugin")]
 mod states;
 

@@ -4,11 +4,8 @@
 use polars::prelude::*;
 
 use polars_arrow::array::{Array, PrimitiveArray};
-use polars_arrow::compute::utils::combine_validities_and;
 use polars_arrow::types::NativeType;
 
-pub use crate::kernels::output::output_buffer;
-use crate::kernels::rule::{Rule, RuleRows};
 use crate::kernels::ValidMask;
 
 /// The error for a column the kernels cannot read, naming the method, the
@@ -16,7 +13,8 @@ use crate::kernels::ValidMask;
 pub fn not_numeric(method: &str, column: &str, dtype: &DataType) -> PolarsError {
     polars_err!(
         InvalidOperation:
-        "{method}: column '{column}' has dtype {dtype}; expected an integer or float column"
+        "{method}: column '{column}' has dtype {dtype}, but the score needs a numeric column \
+         (an integer or Float32/Float64)"
     )
 }
 
@@ -118,40 +116,6 @@ pub fn rows<T: NativeType>(
 /// All rows of one array.
 pub fn all_rows<T: NativeType>(array: &PrimitiveArray<T>) -> (&[T], Option<ValidMask<'_>>) {
     rows(array, 0, array.len())
-}
-
-/// One chunk scored by `rule`: the rule bound to `values` and its `inputs`
-/// (arrays as long), a row null where the value or any input is, and
-/// `score` given the bound rows and the output buffer to fill.
-pub fn rule_scores(
-    method: &str,
-    rule: &Rule,
-    values: &PrimitiveArray<f64>,
-    inputs: &[&PrimitiveArray<f64>],
-    score: impl FnOnce(&RuleRows<'_>, &mut Vec<f64>),
-) -> PolarsResult<PrimitiveArray<f64>> {
-    let validity = inputs
-        .iter()
-        .fold(values.validity().cloned(), |valid, input| {
-            combine_validities_and(valid.as_ref(), input.validity())
-        });
-    // The kernels read a mask only where some row is null.
-    let mask = validity
-        .as_ref()
-        .filter(|v| v.unset_bits() > 0)
-        .map(|bitmap| {
-            let (bytes, offset, _) = bitmap.as_slice();
-            ValidMask::new(bytes, offset)
-        });
-    let slices: Vec<&[f64]> = inputs
-        .iter()
-        .map(|input| input.values().as_slice())
-        .collect();
-    let rows = (rule.rows(values.values(), &slices, mask))
-        .map_err(|e| polars_err!(ComputeError: "{method}: {e}"))?;
-    let mut out = output_buffer(values.len());
-    score(&rows, &mut out);
-    Ok(PrimitiveArray::from_vec(out).with_validity(validity))
 }
 
 /// Where a piece starts: an array and a row offset into it.

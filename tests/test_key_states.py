@@ -1,4 +1,4 @@
-"""Per-key states carried across batches for every key type (src/states.rs),
+"""Per-key states carried across batches for every key type (src/states/),
 against the in-memory plugin and the Python reference loop."""
 
 from __future__ import annotations
@@ -264,7 +264,7 @@ def test_unsupported_key_dtypes_raise_naming_the_column() -> None:
 
 
 def test_the_store_checks_its_inputs_and_changes_nothing_on_error() -> None:
-    store = KeyStates(0.9, 0.5, 0.0, False)
+    store = KeyStates(0.9, 0.5, 0.0, False, method="RollingScorer.score")
     store.score([pl.Series("k", ["a"])], pl.Series("x", [1.0]), "s")
     with pytest.raises(pl.exceptions.InvalidOperationError, match=r"RollingScorer.*'x'.*str"):
         store.score([pl.Series("k", ["a", "b"])], pl.Series("x", ["1", "2"]), "s")

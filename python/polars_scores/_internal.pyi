@@ -1,5 +1,5 @@
-"""Types of the compiled extension (src/states.rs); the plugin functions are
-called through Polars, not from Python."""
+"""Types of the compiled extension (src/lib.rs, src/states/); the plugin
+functions are called through Polars, not from Python."""
 
 from collections.abc import Sequence
 from typing import Literal
@@ -21,6 +21,8 @@ class KeyStates:
         ops: Sequence[str] | None = None,
         operands: Sequence[float] | None = None,
         inputs: int = 0,
+        *,
+        method: str = "KeyStates.score",
     ) -> None: ...
     def score(
         self,

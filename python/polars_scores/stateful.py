@@ -148,6 +148,7 @@ class RollingScorer:
                 ops=None if program is None else program.ops,
                 operands=None if program is None else program.operands,
                 inputs=len(self._inputs),
+                method=f"{self._METHOD}.score",
             )
 
     @property

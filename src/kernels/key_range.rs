@@ -59,14 +59,47 @@ widest_simd! {
     }
 }
 
+/// How densely integer keys must lie for their states to sit in an array
+/// indexed by key (see [`dense_slot_count`]): at most `per_row` keys of range
+/// per row, or `floor` whatever the rows. The one rule for dense keys, with
+/// two settings because its callers see keys differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Density {
+    pub per_row: usize,
+    pub floor: usize,
+}
+
+impl Density {
+    /// One whole column, scored in one call (`by` keys): a range of at most
+    /// twice the rows (or 2,048), which keeps the states array no larger
+    /// than a few copies of the ids.
+    pub const COLUMN: Self = Self {
+        per_row: 2,
+        floor: 2048,
+    };
+
+    /// States kept across batches, whose range grows batch by batch: `rows`
+    /// counts the keys met so far and the batch's rows, and the array keeps
+    /// spare slots for keys to come, so it may take four slots per row, and
+    /// always 65,536 (512 KiB).
+    pub const ACROSS_BATCHES: Self = Self {
+        per_row: 4,
+        floor: 1 << 16,
+    };
+
+    /// The most keys of range `rows` rows may index.
+    pub fn allowance(self, rows: usize) -> usize {
+        self.per_row.saturating_mul(rows).max(self.floor)
+    }
+}
+
 /// The number of slots keys `min..=max` take (the null key's included),
-/// when they are dense enough for `rows` rows to index states by key: a
-/// range at most about twice the rows (or 2,048), which keeps the states
-/// array no larger than a few copies of the ids.
-pub fn dense_slot_count<T: IntKey>(min: T, max: T, rows: usize) -> Option<usize> {
-    let span = max.into() - min.into();
-    let dense = span < 2 * rows.max(1024) as i128 && span < i128::from(u32::MAX - 1);
-    dense.then(|| span as usize + 2)
+/// when they lie dense enough, by `density`, for `rows` rows to index states
+/// by key, and every slot fits a `u32`.
+pub fn dense_slot_count<T: IntKey>(min: T, max: T, rows: usize, density: Density) -> Option<usize> {
+    let keys = max.into() - min.into() + 1;
+    let dense = keys <= density.allowance(rows) as i128 && keys < i128::from(u32::MAX);
+    dense.then(|| keys as usize + 1)
 }
 
 /// [`min_max`] on up to `threads` threads.
@@ -118,20 +151,40 @@ mod tests {
 
     #[test]
     fn dense_keys_span_at_most_twice_the_rows() {
-        assert_eq!(dense_slot_count(0i64, 0, 1), Some(2));
-        assert_eq!(dense_slot_count(-5i8, 5, 0), Some(12));
+        let count = |min, max, rows| dense_slot_count(min, max, rows, Density::COLUMN);
+        assert_eq!(count(0i64, 0, 1), Some(2));
+        assert_eq!(dense_slot_count(-5i8, 5, 0, Density::COLUMN), Some(12));
         // At least 1,024 rows' worth of range is always dense.
-        assert_eq!(dense_slot_count(0u16, 2047, 10), Some(2049));
-        assert_eq!(dense_slot_count(0u16, 2048, 10), None);
-        assert_eq!(dense_slot_count(0i64, 19_999, 10_000), Some(20_001));
-        assert_eq!(dense_slot_count(0i64, 20_000, 10_000), None);
-        assert_eq!(dense_slot_count(i64::MIN, i64::MAX, usize::MAX), None);
-        assert_eq!(dense_slot_count(0u64, u64::MAX, usize::MAX), None);
         assert_eq!(
-            dense_slot_count(0u32, u32::MAX - 2, usize::MAX),
+            dense_slot_count(0u16, 2047, 10, Density::COLUMN),
+            Some(2049)
+        );
+        assert_eq!(dense_slot_count(0u16, 2048, 10, Density::COLUMN), None);
+        assert_eq!(count(0i64, 19_999, 10_000), Some(20_001));
+        assert_eq!(count(0i64, 20_000, 10_000), None);
+        assert_eq!(count(i64::MIN, i64::MAX, usize::MAX), None);
+        assert_eq!(
+            dense_slot_count(0u64, u64::MAX, usize::MAX, Density::COLUMN),
+            None
+        );
+        assert_eq!(
+            dense_slot_count(0u32, u32::MAX - 2, usize::MAX, Density::COLUMN),
             Some(u32::MAX as usize)
         );
-        assert_eq!(dense_slot_count(0u32, u32::MAX - 1, usize::MAX), None);
+        assert_eq!(
+            dense_slot_count(0u32, u32::MAX - 1, usize::MAX, Density::COLUMN),
+            None
+        );
+    }
+
+    #[test]
+    fn states_across_batches_take_four_slots_a_row_or_65536() {
+        let count = |min, max, rows| dense_slot_count(min, max, rows, Density::ACROSS_BATCHES);
+        assert_eq!(count(0i64, (1 << 16) - 1, 1), Some((1 << 16) + 1));
+        assert_eq!(count(0i64, 1 << 16, 1), None);
+        assert_eq!(count(-10i64, 399_989, 100_000), Some(400_001));
+        assert_eq!(count(-10i64, 399_990, 100_000), None);
+        assert_eq!(Density::ACROSS_BATCHES.allowance(100_000), 400_000);
     }
 
     #[test]

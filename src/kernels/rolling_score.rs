@@ -66,11 +66,24 @@ pub fn rolling_score<T: ToF64>(
     })
 }
 
-/// The rolling score's rows: values, validity and factors.
-struct DecayRows<'a, T> {
+/// The rolling score's rows: values, validity and factors, as a
+/// [`Recurrence`].
+pub struct DecayRows<'a, T> {
     values: &'a [T],
     mask: Option<ValidMask<'a>>,
     decay: Decay,
+}
+
+impl<'a, T> DecayRows<'a, T> {
+    /// The rolling score by `decay` over `values`, rows that `mask` marks
+    /// null leaving the state unchanged.
+    pub fn new(values: &'a [T], mask: Option<ValidMask<'a>>, decay: Decay) -> Self {
+        Self {
+            values,
+            mask,
+            decay,
+        }
+    }
 }
 
 impl<T: ToF64 + Sync> Recurrence for DecayRows<'_, T> {

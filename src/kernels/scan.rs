@@ -1,11 +1,13 @@
 //! Running a recurrence (`state = f(state, row)`) over rows: serially, by
 //! keys, and on threads by speculation, for any recurrence: the built-in
-//! rolling score and every compiled user rule share this one scheme.
+//! rolling score and every compiled user rule share this one scheme, and
+//! [`States::advance`] is the one place that picks among those loops.
 
 use std::mem::MaybeUninit;
 
 use super::on_threads;
 use super::output::{append_filled, filled, write_slots};
+use crate::parallelism::{keyed_scoring_threads, scoring_threads};
 
 /// One slot per row for a [`Recurrence`] to write its scores into:
 /// uninitialised until written, so that no pass zeroes them first.
@@ -36,6 +38,51 @@ pub fn scan_keyed<R: Recurrence>(rows: &R, ids: &[u32], states: &mut [f64], out:
     append_filled(out, ids.len(), |slots| {
         rows.score_keyed(0, ids, states, slots)
     });
+}
+
+/// The states a run of rows advances, carried from one call of
+/// [`States::advance`] to the next (a column's chunks, in order).
+pub enum States<'a> {
+    /// One series: a single state, row after row.
+    One(f64),
+    /// One state per key: row `i` of the column advances `states[ids[i]]`.
+    /// `ids` covers the whole column, each id below `states.len()`.
+    PerKey {
+        ids: &'a [u32],
+        states: &'a mut [f64],
+    },
+}
+
+impl States<'_> {
+    /// Scores `len` rows, from row `offset` of the column, by `rows` (bound
+    /// to those `len` rows), appending to `out`: serially, or on as many
+    /// threads as `crate::parallelism` gives that many rows, with the same
+    /// bits either way. Generic, so each recurrence gets its own loops.
+    pub fn advance<R: Recurrence>(
+        &mut self,
+        rows: &R,
+        offset: usize,
+        len: usize,
+        out: &mut Vec<f64>,
+    ) {
+        match self {
+            States::One(state) => {
+                *state = match scoring_threads(len) {
+                    1 => scan(rows, len, *state, out),
+                    threads => scan_parallel(rows, len, *state, threads, out).last,
+                }
+            }
+            States::PerKey { ids, states } => {
+                let ids = &ids[offset..offset + len];
+                match keyed_scoring_threads(len, states.len()) {
+                    1 => scan_keyed(rows, ids, states, out),
+                    threads => {
+                        scan_keyed_parallel(rows, ids, states, threads, out);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// What a parallel run did: the state after the last row, and how many rows

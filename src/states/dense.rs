@@ -1,0 +1,156 @@
+//! The store for one integer key column whose keys lie close together: an
+//! array indexed by key, no hashing at all.
+
+use polars::prelude::*;
+
+use crate::kernels::key_range::{dense_slot_count, slots, Density};
+use crate::kernels::output::filled;
+use crate::numeric::all_rows;
+
+/// Keys beyond ±this are not indexed (their differences could overflow).
+const INDEXABLE: i64 = 1 << 62;
+
+/// The states of one integer key column: slot 0 holds the null key's state,
+/// slot `1 + key - offset` key `key`'s. A slot starts at `initial`, the
+/// state of a key before its first row, so a gather needs no "not seen yet"
+/// case; `seen` marks the slots of keys met, for the count that bounds the
+/// store's size and for [`DenseKeyStates::export`].
+pub struct DenseKeyStates {
+    initial: f64,
+    states: Vec<f64>,
+    seen: Vec<bool>,
+    offset: i64,
+}
+
+impl DenseKeyStates {
+    pub fn new(initial: f64) -> Self {
+        Self {
+            initial,
+            states: vec![initial],
+            seen: vec![false],
+            offset: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.iter().filter(|&&seen| seen).count()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.states.capacity() * std::mem::size_of::<f64>() + self.seen.capacity()
+    }
+
+    /// Each key met (`None` for the null key) with its state.
+    pub fn export(&self) -> impl Iterator<Item = (Option<i64>, f64)> + '_ {
+        (0..self.states.len())
+            .filter(|&slot| self.seen[slot])
+            .map(|slot| ((slot > 0).then(|| self.key_at(slot)), self.states[slot]))
+    }
+
+    fn key_at(&self, slot: usize) -> i64 {
+        self.offset + (slot as i64 - 1)
+    }
+
+    /// The batch's scores by `score`, given each row's state, each key going
+    /// on from its state; `None` (and no state changed) when the keys are
+    /// not integers of at most 64 bits, or too far apart to index.
+    pub fn score_batch(
+        &mut self,
+        keys: &Series,
+        score: impl FnOnce(&[u32], &mut [f64]) -> PolarsResult<Series>,
+    ) -> PolarsResult<Option<Series>> {
+        let dtype = keys.dtype();
+        let indexable = dtype.is_null()
+            || (dtype.is_integer() && !matches!(dtype, DataType::Int128 | DataType::UInt128));
+        if !indexable {
+            return Ok(None);
+        }
+        let Some(ids) = self.slot_ids(keys)? else {
+            return Ok(None);
+        };
+        score(&ids, &mut self.states).map(Some)
+    }
+
+    /// Each row's slot, after widening the store to the batch's keys; `None`
+    /// if that would take more slots than [`Density::ACROSS_BATCHES`] allows.
+    fn slot_ids(&mut self, keys: &Series) -> PolarsResult<Option<Vec<u32>>> {
+        let range = key_range(keys)?;
+        let Some((low, high)) = range else {
+            // Only null keys.
+            self.seen[0] |= !keys.is_empty();
+            return Ok(Some(vec![0; keys.len()]));
+        };
+        if low < -i128::from(INDEXABLE) || high > i128::from(INDEXABLE) {
+            return Ok(None);
+        }
+        if !self.make_room(low as i64, high as i64, keys.len()) {
+            return Ok(None);
+        }
+        let keys = keys.cast(&DataType::Int64)?.rechunk();
+        let keys = keys.i64()?.downcast_as_array();
+        let (keys, mask) = all_rows(keys);
+        let ids = filled(keys.len(), |out| slots(keys, mask, self.offset, out));
+        for &id in &ids {
+            self.seen[id as usize] = true;
+        }
+        Ok(Some(ids))
+    }
+
+    /// Makes slots for keys `low..=high`, unless they are not dense enough
+    /// for the keys met and the batch's rows; false (and nothing changed)
+    /// in that case.
+    fn make_room(&mut self, low: i64, high: i64, batch_rows: usize) -> bool {
+        let size = self.states.len() - 1;
+        let end = self.offset + size as i64;
+        if size > 0 && low >= self.offset && high < end {
+            return true;
+        }
+        let (low, high) = if size > 0 {
+            (low.min(self.offset), high.max(end - 1))
+        } else {
+            (low, high)
+        };
+        let rows = self.len() + batch_rows;
+        let density = Density::ACROSS_BATCHES;
+        let Some(slots) = dense_slot_count(low, high, rows, density) else {
+            return false;
+        };
+        // The slots of keys `low..=high`, without the null key's.
+        let needed = slots - 1;
+        // Spare slots above when the keys rise, so that keys in increasing
+        // order do not copy the states at every batch.
+        let rising = size == 0 || high >= end;
+        let spare = if rising {
+            needed.min(density.allowance(rows) - needed)
+        } else {
+            0
+        };
+        let spare = spare.min(u32::MAX as usize - 1 - needed);
+        let mut states = vec![self.initial; 1 + needed + spare];
+        let mut seen = vec![false; 1 + needed + spare];
+        states[0] = self.states[0];
+        seen[0] = self.seen[0];
+        if size > 0 {
+            let at = 1 + (self.offset - low) as usize;
+            states[at..at + size].copy_from_slice(&self.states[1..]);
+            seen[at..at + size].copy_from_slice(&self.seen[1..]);
+        }
+        self.states = states;
+        self.seen = seen;
+        self.offset = low;
+        true
+    }
+}
+
+/// The smallest and the largest key of an integer or Null column, `None`
+/// if all are null: in one pass for the usual Int64 column without nulls.
+fn key_range(keys: &Series) -> PolarsResult<Option<(i128, i128)>> {
+    if keys.dtype().is_null() {
+        return Ok(None);
+    }
+    if let (DataType::Int64, 0) = (keys.dtype(), keys.null_count()) {
+        let range = crate::keys::key_range(keys.i64()?, 1);
+        return Ok(range.map(|(low, high)| (low.into(), high.into())));
+    }
+    Ok(keys.min::<i128>()?.zip(keys.max::<i128>()?))
+}

@@ -1,0 +1,176 @@
+//! The per-batch step: every check on a batch, then the store that holds
+//! its keys' states scores it by the store's [`Step`].
+
+use polars::prelude::*;
+
+use super::dense::DenseKeyStates;
+use super::encoding::{checked_kinds, encode_rows, KeyKind};
+use super::hashed::{HashedKeyStates, PIECE_ROWS};
+use super::sorted::{KeyOrder, SortedKeyStates};
+use crate::kernels::key_table::{Codec, EncodedRows};
+use crate::kernels::scan::States;
+use crate::numeric::ensure_numeric;
+use crate::scoring::Step;
+
+/// Where the states are kept.
+pub enum Store {
+    Dense(DenseKeyStates),
+    Hashed(HashedKeyStates),
+    Sorted(SortedKeyStates),
+}
+
+/// Every key's state, and what each batch does to them.
+pub struct BatchStep {
+    /// The public function the user called, which every error names.
+    method: String,
+    step: Step,
+    initial: f64,
+    key_sorted: bool,
+    /// Each key column's kind, from the first batch whose column is not
+    /// all-null (dtype Null); `None` before.
+    kinds: Vec<Option<KeyKind>>,
+    /// `None` until the first batch, which fixes the number of key columns.
+    store: Option<Store>,
+    /// Scratch space kept from batch to batch: the batch's keys as bytes,
+    /// per column (several columns only) and per row.
+    columns: Vec<EncodedRows>,
+    rows: EncodedRows,
+}
+
+impl BatchStep {
+    pub fn new(method: String, step: Step, initial: f64, key_sorted: bool) -> Self {
+        Self {
+            method,
+            step,
+            initial,
+            key_sorted,
+            kinds: Vec::new(),
+            store: None,
+            columns: Vec::new(),
+            rows: EncodedRows::default(),
+        }
+    }
+
+    pub fn store(&self) -> Option<&Store> {
+        self.store.as_ref()
+    }
+
+    /// The scores of one batch, named `name`: row `i` belongs to the key
+    /// formed by the `keys` columns at row `i`, and each key goes on from
+    /// the state the previous batches left it. A rule reads its `inputs`.
+    /// Every check comes before any state changes, so an error leaves the
+    /// states as they were.
+    pub fn score_batch(
+        &mut self,
+        keys: &[Series],
+        values: &Series,
+        inputs: &[Series],
+        name: &str,
+    ) -> PolarsResult<Series> {
+        let method = self.method.as_str();
+        ensure_numeric(method, values.field().as_ref())?;
+        for input in inputs {
+            ensure_numeric(method, input.field().as_ref())?;
+        }
+        let reads = self.step.inputs();
+        polars_ensure!(
+            inputs.len() == reads,
+            InvalidOperation: "{method}: the rule reads {reads} input columns, {} came", inputs.len()
+        );
+        for column in keys.iter().chain(inputs) {
+            polars_ensure!(
+                column.len() == values.len(),
+                ShapeMismatch: "{method}: column '{}' has {} rows but value column '{}' has {}",
+                column.name(), column.len(), values.name(), values.len()
+            );
+        }
+        polars_ensure!(
+            values.len() <= u32::MAX as usize,
+            InvalidOperation: "{method}: a batch may hold at most {} rows, this one has {}",
+            u32::MAX, values.len()
+        );
+        let before = self.store.as_ref().map(|_| self.kinds.as_slice());
+        let kinds = checked_kinds(method, before, keys)?;
+        polars_ensure!(!keys.is_empty(), InvalidOperation: "{method}: no key column");
+        // As Python's float(), for a rule.
+        let inputs = (inputs.iter())
+            .map(|input| Ok(input.cast(&DataType::Float64)?.f64()?.clone()))
+            .collect::<PolarsResult<Vec<_>>>()?;
+
+        let Self {
+            step,
+            initial,
+            key_sorted,
+            kinds: kept_kinds,
+            store,
+            columns,
+            rows,
+            ..
+        } = self;
+        let store = store.get_or_insert_with(|| match (*key_sorted, keys) {
+            (true, _) => Store::Sorted(SortedKeyStates::default()),
+            (false, [_]) => Store::Dense(DenseKeyStates::new(*initial)),
+            (false, _) => Store::Hashed(HashedKeyStates::new()),
+        });
+        *kept_kinds = kinds;
+        let initial = *initial;
+        let score = |values: &Series,
+                     inputs: &[Float64Chunked],
+                     ids: &[u32],
+                     states: &mut [f64]|
+         -> PolarsResult<Series> {
+            let mut states = States::PerKey { ids, states };
+            let scores = step.score(method, values, inputs, &mut states, name.into())?;
+            Ok(scores.into_series())
+        };
+        loop {
+            match store {
+                Store::Dense(dense) => {
+                    let scored = dense
+                        .score_batch(&keys[0], |ids, states| score(values, &inputs, ids, states))?;
+                    if let Some(scores) = scored {
+                        return Ok(scores);
+                    }
+                    // Keys too far apart to index, or not integers: on in a hash table.
+                    *store = Store::Hashed(HashedKeyStates::from_dense(dense));
+                }
+                Store::Hashed(hashed) => {
+                    // Its scratch space grows with the rows of a call: a long
+                    // batch goes through in pieces, so that memory is bounded
+                    // whatever the batch size.
+                    let mut piece = |start: usize| -> PolarsResult<Series> {
+                        let cut = |column: &Series| column.slice(start as i64, PIECE_ROWS);
+                        let keys: Vec<Series> = keys.iter().map(cut).collect();
+                        let values = cut(values);
+                        let inputs: Vec<Float64Chunked> = (inputs.iter())
+                            .map(|input| input.slice(start as i64, PIECE_ROWS))
+                            .collect();
+                        encode_rows(method, &keys, columns, rows)?;
+                        hashed.score_piece(method, rows, initial, |ids, states| {
+                            score(&values, &inputs, ids, states)
+                        })
+                    };
+                    let mut scores = piece(0)?;
+                    for start in (PIECE_ROWS..values.len()).step_by(PIECE_ROWS) {
+                        scores.append(&piece(start)?)?;
+                    }
+                    return Ok(scores);
+                }
+                Store::Sorted(sorted) => {
+                    encode_rows(method, keys, columns, rows)?;
+                    let codecs: Vec<Codec> = (kept_kinds.iter())
+                        .map(|kind| kind.as_ref().map_or(Codec::Int, KeyKind::codec))
+                        .collect();
+                    let order = KeyOrder {
+                        method,
+                        codecs: &codecs,
+                        keys,
+                    };
+                    return sorted.score_batch(rows, &order, initial, |ids, states| {
+                        score(values, &inputs, ids, states)
+                    });
+                }
+            }
+        }
+    }
+}
