@@ -24,7 +24,8 @@ use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
 
 use super::program::{libm_symbols, Binary, Compare, Node, Program, Unary};
 
-/// What a generated function reads: one block of rows.
+/// What a generated function reads: one block of rows. Laid out as in C,
+/// so that the code can load each field at its fixed offset below.
 #[repr(C)]
 pub struct Call {
     /// Row 0 of the values (the block starts at row `start`).
