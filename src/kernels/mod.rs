@@ -10,7 +10,6 @@ pub mod output;
 pub mod positive_power;
 pub mod rolling_score;
 pub mod rule;
-mod rule_jit;
 pub mod scan;
 mod summation;
 pub mod validity;

@@ -8,6 +8,7 @@
 //! `abs` are the exact hardware instructions; so the code computes what the
 //! interpreter computes, bit for bit.
 
+use std::mem::offset_of;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
@@ -21,9 +22,10 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
 
-use super::rule::{libm_symbols, Binary, Compare, Node, Program, Unary};
+use super::program::{libm_symbols, Binary, Compare, Node, Program, Unary};
 
-/// What a generated function reads: one block of rows.
+/// What a generated function reads: one block of rows. Laid out as in C,
+/// so that the code can load each field at its fixed offset below.
 #[repr(C)]
 pub struct Call {
     /// Row 0 of the values (the block starts at row `start`).
@@ -46,16 +48,19 @@ pub struct Call {
 }
 
 /// Byte offsets of [`Call`]'s fields, as the generated code loads them.
-const VALUES: i32 = 0;
-const INPUTS: i32 = 8;
-const MASK: i32 = 16;
-const MASK_OFFSET: i32 = 24;
-const START: i32 = 32;
-const LEN: i32 = 40;
-const IDS: i32 = 48;
-const STATES: i32 = 56;
-const OUT: i32 = 64;
-const STATE: i32 = 72;
+const VALUES: i32 = offset_of!(Call, values) as i32;
+const INPUTS: i32 = offset_of!(Call, inputs) as i32;
+const MASK: i32 = offset_of!(Call, mask) as i32;
+const MASK_OFFSET: i32 = offset_of!(Call, mask_offset) as i32;
+const START: i32 = offset_of!(Call, start) as i32;
+const LEN: i32 = offset_of!(Call, len) as i32;
+const IDS: i32 = offset_of!(Call, ids) as i32;
+const STATES: i32 = offset_of!(Call, states) as i32;
+const OUT: i32 = offset_of!(Call, out) as i32;
+const STATE: i32 = offset_of!(Call, state) as i32;
+
+/// The distance between two input columns' pointers in `Call::inputs`.
+const INPUT_STRIDE: i32 = size_of::<*const f64>() as i32;
 
 type Kernel = unsafe extern "C" fn(*const Call) -> f64;
 
@@ -246,7 +251,9 @@ fn emit_loop(b: &mut FunctionBuilder, program: &Program, libm: &Libm, keyed: boo
     let values = b.ins().iadd(values, start_bytes);
     let inputs: Vec<Value> = (0..program.inputs())
         .map(|k| {
-            let column = b.ins().load(types::I64, mem, inputs, 8 * k as i32);
+            let column = b
+                .ins()
+                .load(types::I64, mem, inputs, INPUT_STRIDE * k as i32);
             b.ins().iadd(column, start_bytes)
         })
         .collect();

@@ -1,0 +1,323 @@
+//! The rule against the built-in score and Python's semantics, and its
+//! generated code against the interpreter, on random rules.
+
+use super::*;
+use crate::kernels::rolling_score::{rolling_score, Decay};
+use crate::kernels::scan::{
+    scan, scan_keyed, scan_keyed_parallel, scan_parallel, speculate, speculate_keyed,
+};
+use crate::kernels::test_support::{number, pack};
+use proptest::prelude::*;
+
+/// A rule as a tree, to draw random ones and write them in postfix.
+#[derive(Clone, Debug)]
+enum Expr {
+    Num(f64),
+    Prev,
+    Value,
+    Input(usize),
+    Unary(&'static str, Box<Expr>),
+    Binary(&'static str, Box<Expr>, Box<Expr>),
+    If(Box<Cond>, Box<Expr>, Box<Expr>),
+}
+
+#[derive(Clone, Debug)]
+enum Cond {
+    Compare(&'static str, Expr, Expr),
+    Logic(&'static str, Box<Cond>, Box<Cond>),
+    Not(Box<Cond>),
+}
+
+type Postfix = (Vec<String>, Vec<f64>);
+
+fn push(out: &mut Postfix, op: &str, operand: f64) {
+    out.0.push(op.into());
+    out.1.push(operand);
+}
+
+/// A tree that writes itself in postfix.
+trait Emit {
+    fn emit(&self, out: &mut Postfix);
+}
+
+/// `operands` in order, then `op`: an operation in postfix.
+fn apply(out: &mut Postfix, op: &str, operands: &[&dyn Emit]) {
+    for operand in operands {
+        operand.emit(out);
+    }
+    push(out, op, 0.0);
+}
+
+impl Emit for Expr {
+    fn emit(&self, out: &mut Postfix) {
+        match self {
+            Expr::Num(x) => push(out, "const", *x),
+            Expr::Prev => push(out, "prev", 0.0),
+            Expr::Value => push(out, "value", 0.0),
+            Expr::Input(i) => push(out, "input", *i as f64),
+            Expr::Unary(op, a) => apply(out, op, &[&**a]),
+            Expr::Binary(op, a, b) => apply(out, op, &[&**a, &**b]),
+            Expr::If(cond, then, otherwise) => {
+                apply(out, "select", &[&**then, &**otherwise, &**cond])
+            }
+        }
+    }
+}
+
+impl Emit for Cond {
+    fn emit(&self, out: &mut Postfix) {
+        match self {
+            Cond::Compare(op, a, b) => apply(out, op, &[a, b]),
+            Cond::Logic(op, a, b) => apply(out, op, &[&**a, &**b]),
+            Cond::Not(a) => apply(out, "not", &[&**a]),
+        }
+    }
+}
+
+fn expr(inputs: usize) -> impl Strategy<Value = Expr> {
+    let leaf = prop_oneof![
+        number().prop_map(Expr::Num),
+        Just(Expr::Prev),
+        Just(Expr::Value),
+        (0..inputs.max(1)).prop_map(move |i| if inputs == 0 {
+            Expr::Value
+        } else {
+            Expr::Input(i)
+        }),
+    ];
+    leaf.prop_recursive(5, 40, 3, |inner| {
+        let unary = prop::sample::select(vec!["neg", "abs", "sqrt", "exp", "log", "floor", "ceil"]);
+        let binary = prop::sample::select(vec!["add", "sub", "mul", "div", "pow", "min", "max"]);
+        let compare = prop::sample::select(vec!["lt", "le", "gt", "ge", "eq", "ne"]);
+        let comparison =
+            (compare, inner.clone(), inner.clone()).prop_map(|(op, a, b)| Cond::Compare(op, a, b));
+        let cond = comparison.prop_recursive(2, 6, 2, |c| {
+            prop_oneof![
+                (
+                    prop::sample::select(vec!["and", "or"]),
+                    c.clone(),
+                    c.clone()
+                )
+                    .prop_map(|(op, a, b)| Cond::Logic(
+                        op,
+                        Box::new(a),
+                        Box::new(b)
+                    )),
+                c.prop_map(|a| Cond::Not(Box::new(a))),
+            ]
+        });
+        prop_oneof![
+            (unary, inner.clone()).prop_map(|(op, a)| Expr::Unary(op, Box::new(a))),
+            (binary, inner.clone(), inner.clone()).prop_map(|(op, a, b)| Expr::Binary(
+                op,
+                Box::new(a),
+                Box::new(b)
+            )),
+            (cond, inner.clone(), inner).prop_map(|(c, a, b)| Expr::If(
+                Box::new(c),
+                Box::new(a),
+                Box::new(b)
+            )),
+        ]
+    })
+}
+
+fn program(expr: &Expr, inputs: usize) -> Program {
+    let mut postfix = (Vec::new(), Vec::new());
+    expr.emit(&mut postfix);
+    Program::from_postfix(&postfix.0, &postfix.1, inputs).unwrap()
+}
+
+/// Bits, with every NaN alike: NaN payloads may differ with the order
+/// in which a compiler reads a commutative operation's operands.
+fn bits(xs: &[f64]) -> Vec<u64> {
+    xs.iter()
+        .map(|x| if x.is_nan() { u64::MAX } else { x.to_bits() })
+        .collect()
+}
+
+fn ops(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// `prev * rise + value if value > prev else prev * fall`, in postfix.
+fn builtin(rise: f64, fall: f64) -> Program {
+    let names = [
+        "prev", "const", "mul", "value", "add", "prev", "const", "mul", "value", "prev", "gt",
+        "select",
+    ];
+    let operands = [0.0, rise, 0.0, 0.0, 0.0, 0.0, fall, 0.0, 0.0, 0.0, 0.0, 0.0];
+    Program::from_postfix(&ops(&names), &operands, 0).unwrap()
+}
+
+fn run(
+    rule: &Rule,
+    values: &[f64],
+    inputs: &[&[f64]],
+    mask: Option<ValidMask>,
+    state: f64,
+) -> Vec<f64> {
+    let rows = rule.rows(values, inputs, mask).unwrap();
+    let mut out = Vec::new();
+    scan(&rows, values.len(), state, &mut out);
+    out
+}
+
+#[test]
+fn the_generated_code_is_available_here() {
+    assert!(Rule::new(builtin(0.9, 0.5)).is_compiled());
+}
+
+#[test]
+fn builtin_rule_equals_rolling() {
+    let values: Vec<f64> = (0..5000u64)
+        .map(|i| ((i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) % 1000) as f64 - 300.0)
+        .collect();
+    let valid: Vec<bool> = (0..5000).map(|i| i % 7 != 3).collect();
+    let bytes = pack(&valid);
+    for mask in [None, Some(ValidMask::new(&bytes, 0))] {
+        let mut want = Vec::new();
+        rolling_score(
+            &values,
+            mask,
+            0.25,
+            Decay {
+                rise: 0.9,
+                fall: 0.5,
+            },
+            &mut want,
+        );
+        for rule in [
+            Rule::new(builtin(0.9, 0.5)),
+            Rule::interpreted(builtin(0.9, 0.5)),
+        ] {
+            assert_eq!(bits(&run(&rule, &values, &[], mask, 0.25)), bits(&want));
+        }
+    }
+}
+
+#[test]
+fn python_semantics_at_the_edges() {
+    let unary_cases = [
+        (Unary::Floor, -0.0, 0.0),
+        (Unary::Ceil, -0.5, 0.0),
+        (Unary::Floor, f64::INFINITY, f64::INFINITY),
+        (Unary::Log, 0.0, f64::NEG_INFINITY),
+        (Unary::Exp, 1000.0, f64::INFINITY),
+        (Unary::Neg, 0.0, -0.0),
+    ];
+    for (op, x, want) in unary_cases {
+        let name = format!("{op:?}").to_lowercase();
+        let program = Program::from_postfix(&ops(&["value", &name]), &[0.0, 0.0], 0).unwrap();
+        for rule in [Rule::new(program.clone()), Rule::interpreted(program)] {
+            let got = run(&rule, &[x], &[], None, 0.0)[0];
+            assert_eq!(got.to_bits(), want.to_bits(), "{op:?}({x})");
+        }
+    }
+    // min keeps the first unless the second is smaller: NaN first stays.
+    let min = Program::from_postfix(&ops(&["value", "prev", "min"]), &[0.0; 3], 0).unwrap();
+    for rule in [Rule::new(min.clone()), Rule::interpreted(min)] {
+        assert!(run(&rule, &[f64::NAN], &[], None, 1.0)[0].is_nan());
+        assert_eq!(run(&rule, &[1.0], &[], None, f64::NAN)[0], 1.0);
+        assert_eq!(
+            run(&rule, &[0.0], &[], None, -0.0)[0].to_bits(),
+            0.0f64.to_bits()
+        );
+    }
+    // != is true on NaN.
+    let ne = Program::from_postfix(
+        &ops(&["const", "const", "value", "value", "ne", "select"]),
+        &[1.0, 2.0, 0.0, 0.0, 0.0, 0.0],
+        0,
+    )
+    .unwrap();
+    for rule in [Rule::new(ne.clone()), Rule::interpreted(ne)] {
+        assert_eq!(run(&rule, &[f64::NAN, 3.0], &[], None, 0.0), [1.0, 2.0]);
+    }
+    assert!(pow(-8.0, 1.0 / 3.0).is_nan());
+    assert_eq!(pow(0.0, -1.0), f64::INFINITY);
+}
+
+#[test]
+fn rules_are_compiled_once_per_process() {
+    let names = ops(&["prev", "value", "add", "const", "mul"]);
+    let operands = [0.0, 0.0, 0.0, 0.0, 0.0, 0.987654321];
+    let a = Rule::compile(&names, &operands[1..], 0).unwrap();
+    let b = Rule::compile(&names, &operands[1..], 0).unwrap();
+    assert!(Arc::ptr_eq(&a, &b));
+}
+
+#[test]
+fn a_sum_never_meets_and_runs_serially() {
+    let sum = Program::from_postfix(&ops(&["prev", "value", "add"]), &[0.0; 3], 0).unwrap();
+    let rule = Rule::new(sum);
+    let values: Vec<f64> = (0..100_000).map(|i| (i % 13) as f64 * 0.1).collect();
+    let rows = rule.rows(&values, &[], None).unwrap();
+    let mut out = Vec::new();
+    let run = scan_parallel(&rows, values.len(), 0.0, 2, &mut out);
+    assert!(!run.speculated);
+    assert_eq!(bits(&out), bits(&self::run(&rule, &values, &[], None, 0.0)));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn generated_code_equals_interpreter(
+        (expr, inputs) in (0usize..3).prop_flat_map(|n| (expr(n), Just(n))),
+        rows in prop::collection::vec((number(), number(), number(), any::<bool>(), 0u32..3), 1..80),
+        state in number(),
+        with_mask in any::<bool>(),
+        threads in 1usize..4,
+    ) {
+        let program = program(&expr, inputs);
+        let compiled = Rule::new(program.clone());
+        prop_assert!(compiled.is_compiled());
+        let interpreted = Rule::interpreted(program);
+        let values: Vec<f64> = rows.iter().map(|r| r.0).collect();
+        let columns: Vec<Vec<f64>> = (0..inputs)
+            .map(|k| rows.iter().map(|r| if k == 0 { r.1 } else { r.2 }).collect())
+            .collect();
+        let columns: Vec<&[f64]> = columns.iter().map(|c| c.as_slice()).collect();
+        let bytes = pack(&rows.iter().map(|r| r.3).collect::<Vec<_>>());
+        let mask = with_mask.then(|| ValidMask::new(&bytes, 0));
+        let ids: Vec<u32> = rows.iter().map(|r| r.4).collect();
+
+        let want = run(&interpreted, &values, &columns, mask, state);
+        prop_assert_eq!(bits(&run(&compiled, &values, &columns, mask, state)), bits(&want));
+
+        let mut want_keyed = Vec::new();
+        let mut want_states = vec![state, 1.0, -2.0];
+        scan_keyed(&interpreted.rows(&values, &columns, mask).unwrap(), &ids, &mut want_states, &mut want_keyed);
+        for rule in [&compiled, &interpreted] {
+            let rows = rule.rows(&values, &columns, mask).unwrap();
+            let mut got = Vec::new();
+            let mut states = vec![state, 1.0, -2.0];
+            scan_keyed(&rows, &ids, &mut states, &mut got);
+            prop_assert_eq!(bits(&got), bits(&want_keyed));
+            prop_assert_eq!(bits(&states), bits(&want_states));
+
+            let mut got = Vec::new();
+            let mut states = vec![state, 1.0, -2.0];
+            scan_keyed_parallel(&rows, &ids, &mut states, threads, &mut got);
+            prop_assert_eq!(bits(&got), bits(&want_keyed));
+            prop_assert_eq!(bits(&states), bits(&want_states));
+
+            let mut got = Vec::new();
+            let run = scan_parallel(&rows, values.len(), state, threads, &mut got);
+            prop_assert_eq!(bits(&got), bits(&want));
+            prop_assert_eq!(bits(&[run.last]), bits(&[*want.last().unwrap()]));
+
+            // The speculative scheme itself, whatever the probe says.
+            let part_len = values.len().div_ceil(threads);
+            let mut got = Vec::new();
+            speculate(&rows, values.len(), state, part_len, &mut got);
+            prop_assert_eq!(bits(&got), bits(&want));
+            let mut got = Vec::new();
+            let mut states = vec![state, 1.0, -2.0];
+            speculate_keyed(&rows, &ids, &mut states, part_len, &mut got);
+            prop_assert_eq!(bits(&got), bits(&want_keyed));
+            prop_assert_eq!(bits(&states), bits(&want_states));
+        }
+    }
+}
