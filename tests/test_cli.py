@@ -20,7 +20,7 @@ from reference import score_series
 from reference import total as reference_total
 
 import polars_scores as ps
-import polars_scores.cli
+import polars_scores.inputs
 
 CLI = "polars_scores.cli"
 OLD = b"an earlier output that a failed run must leave alone"
@@ -326,9 +326,9 @@ def test_a_killed_run_breaks_neither_a_scan_of_the_folder_nor_a_rerun(
 # Runs the command with the unnamed work files of Linux taken away.
 NO_UNNAMED_FILES = """
 import sys
-import polars_scores.streaming as streaming
+import polars_scores.durable as durable
 from polars_scores.cli import main
-streaming._unnamed_file = lambda *args: None
+durable._unnamed_file = lambda *args: None
 sys.exit(main())
 """
 
@@ -420,11 +420,11 @@ def test_files_read_are_those_polars_reads(tmp_path: Path) -> None:
              "/[!a]*.parquet", "/*/*.parquet", "/sub/**/*.parquet"]  # fmt: skip
     for spec in (f"{tmp_path}{suffix}" for suffix in specs):
         polars_reads = pl.scan_parquet(spec, include_file_paths="path").collect()["path"]
-        mine = polars_scores.cli._files_read(spec)
+        mine = polars_scores.inputs.files_read(spec)
         assert sorted(map(os.path.normpath, mine)) == sorted(polars_reads.to_list()), spec
         for path in polars_reads:
-            assert polars_scores.cli._reads_path(spec, Path(path)), (spec, path)
-    assert not polars_scores.cli._reads_path(f"{tmp_path}/*.parquet", tmp_path / "sub/c.parquet")
+            assert polars_scores.inputs.reads_path(spec, Path(path)), (spec, path)
+    assert not polars_scores.inputs.reads_path(f"{tmp_path}/*.parquet", tmp_path / "sub/c.parquet")
 
 
 def test_several_inputs_are_read_in_the_order_given(parts: Path) -> None:

@@ -230,7 +230,7 @@ def test_scan_matches_polars_and_reference(spark: SparkSession, batch: int, by: 
         rule, want["x"].to_list(), inputs={"dt": want["dt"].to_list()}, keys=keys, initial=0.25
     )
     assert_bit_identical(got["s"].to_list(), reference)
-    with pytest.raises(ValueError, match=r"scores\.scan: unknown name 'y'"):
+    with pytest.raises(ValueError, match=r"^polars_scores\.spark\.scan: unknown name 'y'"):
         scores.scan(df, "x", "prev + y", order_by="t")
     with pytest.raises(ValueError, match=r"spark\.scan: order_by must name"):
         scores.scan(df, "x", "prev + value")
