@@ -128,11 +128,10 @@ def _parser() -> argparse.ArgumentParser:
         )
         sub.add_argument(
             "--by",
-            action="extend",
-            nargs="+",
+            action="append",
             default=[],
             metavar="COL",
-            help="key column(s): one recurrence or total per distinct key",
+            help="key column (repeatable: one recurrence or total per distinct key)",
         )
         sub.add_argument(
             "--compression",
@@ -166,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     score_command.add_argument(
         "--rule",
         metavar="RULE",
-        help='your own recurrence instead of rise/fall, e.g. "prev * exp(-dt / 3600) + value"',
+        help='your own recurrence instead of --rise/--fall, e.g. "prev * exp(-dt / 3600) + value"',
     )
     score_command.add_argument(
         "--input",

@@ -34,6 +34,8 @@ def scan_inputs(method: str, specs: Sequence[str]) -> tuple[pl.LazyFrame, int | 
             raise refuse(InputError, method, f"cannot read {spec!r}: no such file or folder")
         elif not os.access(spec, os.R_OK):
             raise refuse(InputError, method, f"cannot read {spec!r}: permission denied")
+        elif os.path.isdir(spec) and next(files_read(spec), None) is None:
+            raise refuse(InputError, method, f"no files in {spec!r}")
     kind = _input_format(method, specs)
     if kind == "parquet":
         source = pl.scan_parquet(list(specs))
@@ -42,14 +44,32 @@ def scan_inputs(method: str, specs: Sequence[str]) -> tuple[pl.LazyFrame, int | 
         # in the order a parquet scan would read them.
         source = scan_file(kind, [path for spec in specs for path in sorted(files_read(spec))])
     try:
-        # Parquet and IPC have both in their metadata, which this reads and
-        # checks; CSV and NDJSON would be read whole for a count.
-        source.collect_schema()
-        rows = source.select(pl.len()).collect().item() if kind in ("parquet", "ipc") else None
+        rows = _schema_and_rows(source, kind)
     except (pl.exceptions.PolarsError, OSError) as error:
-        problem = f"cannot read {names(specs)} as {kind}: {first_line(error)}"
+        broken, why = _broken_file(kind, specs) or (names(specs), error)
+        problem = f"cannot read {broken} as {kind}: {first_line(why)}"
         raise refuse(InputError, method, problem) from None
     return source, rows
+
+
+def _schema_and_rows(source: pl.LazyFrame, kind: Format) -> int | None:
+    """Read `source`'s schema, and its row count where the metadata tells it:
+    parquet and IPC have both in their metadata, which this reads and checks;
+    CSV and NDJSON would be read whole for a count."""
+    source.collect_schema()
+    return source.select(pl.len()).collect().item() if kind in ("parquet", "ipc") else None
+
+
+def _broken_file(kind: Format, specs: Sequence[str]) -> tuple[str, BaseException] | None:
+    """The first file of `specs` that cannot be read on its own, quoted, and
+    why; None when each can (they fail only together)."""
+    for spec in specs:
+        for path in sorted(files_read(spec)):
+            try:
+                _schema_and_rows(scan_file(kind, path), kind)
+            except (pl.exceptions.PolarsError, OSError) as error:
+                return repr(path), error
+    return None
 
 
 def names(specs: Sequence[str]) -> str:
@@ -64,7 +84,9 @@ def first_line(error: BaseException) -> str:
         # Without the "[Errno N]" that str() puts first.
         text = error.strerror + (f": {error.filename!r}" if error.filename else "")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
+    line = lines[0] if lines else type(error).__name__
+    # A broken file's bytes may be quoted: never print them raw.
+    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in line)
 
 
 def _input_format(method: str, specs: Sequence[str]) -> Format:
