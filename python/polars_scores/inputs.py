@@ -85,8 +85,11 @@ def first_line(error: BaseException) -> str:
         text = error.strerror + (f": {error.filename!r}" if error.filename else "")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     line = lines[0] if lines else type(error).__name__
-    # A broken file's bytes may be quoted: never print them raw.
-    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in line)
+    # A broken file's bytes may be quoted (as control characters, or as
+    # replacement characters where they are no UTF-8): never print them raw.
+    return "".join(
+        char if char.isprintable() and char != "\ufffd" else ascii(char)[1:-1] for char in line
+    )
 
 
 def _input_format(method: str, specs: Sequence[str]) -> Format:

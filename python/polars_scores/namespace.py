@@ -87,6 +87,7 @@ class ScoresNamespace:
             rise=rise,
             fall=fall,
             initial=initial,
+            none_is_default=False,
             expressions=True,
         )
         return _expression(spec)

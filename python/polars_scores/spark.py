@@ -145,6 +145,7 @@ def rolling(
         fall=fall,
         initial=initial,
         name=name,
+        none_is_default=False,
     )
     return _score_in_partitions(spec, df, order_by)
 

@@ -144,6 +144,7 @@ def score_spec(
     rule: object = None,
     inputs: object = None,
     needs_rule: bool = False,
+    none_is_default: bool = True,
     several: bool = False,
     expressions: bool = False,
     spelling: Spelling = "keyword",
@@ -163,6 +164,9 @@ def score_spec(
         them, is refused; `initial` may be a column only with `expressions`.
     needs_rule
         The entry runs a rule (``scores.scan``): `rule` may not be None.
+    none_is_default
+        `rise` or `fall` None is left out, for its default; otherwise the
+        entry has a number as its default, and None is refused.
     several
         `value` may name several columns (streams and files).
     expressions
@@ -173,7 +177,7 @@ def score_spec(
 
     Examples
     --------
-    >>> spec = score_spec("scan_scores", ["x", "y"], by="k", rule="prev + value")
+    >>> spec = score_spec("scan_scores", ["x", "y"], by="k", rule="prev + value", several=True)
     >>> spec.names, spec.keys, spec.program is not None
     (('x_score', 'y_score'), ('k',), True)
     >>> score_spec("scan_scores", "x", rise=0.8, rule="prev + value")  # doctest: +ELLIPSIS
@@ -209,6 +213,9 @@ def score_spec(
             f"{spell(given[0])} has no effect with {spell('rule')}: the rule replaces the "
             f"rolling score and its rise and fall; leave {spell(given[0])} out",
         )
+    if none_is_default:
+        rise = DEFAULT_RISE if rise is None else rise
+        fall = DEFAULT_FALL if fall is None else fall
     initial_column = None
     if expressions and isinstance(initial, (pl.Expr, str)):
         initial_column = to_expr(method, "initial", initial)
@@ -219,7 +226,7 @@ def score_spec(
     pairs: tuple[tuple[str, Any], ...] = ()
     if rule is not None or needs_rule:
         pairs = _rule_inputs(method, inputs, expressions, spelling)
-        program = parse_rule(rule, [name for name, _ in pairs], method=method)
+        program = parse_rule(rule, [input_name for input_name, _ in pairs], method=method)
     elif inputs:
         need = "inputs need a rule" if spelling == "keyword" else "--input needs --rule"
         raise refuse(ParameterError, method, need)
@@ -228,8 +235,8 @@ def score_spec(
         values=values,
         names=names,
         keys=tuple(keys),
-        rise=finite(method, spell("rise"), DEFAULT_RISE if rise is None else rise),
-        fall=finite(method, spell("fall"), DEFAULT_FALL if fall is None else fall),
+        rise=finite(method, spell("rise"), rise),
+        fall=finite(method, spell("fall"), fall),
         initial=start,
         program=program,
         inputs=pairs,
