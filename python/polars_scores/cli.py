@@ -236,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if arguments.command == "demo":
                 demo.run(arguments.rows, arguments.keys)
             else:
-                _write(label, arguments)
+                _score_or_total(label, arguments)
     except ScoresError as error:
         return _fail(label, error.problem, 1)
     except demo.MismatchError as failure:
@@ -257,9 +257,9 @@ def _fail(label: str, message: str, status: int) -> int:
     return status
 
 
-def _write(label: str, arguments: argparse.Namespace) -> None:
+def _score_or_total(label: str, arguments: argparse.Namespace) -> None:
     """Run `score` or `total` as `arguments` ask, reporting progress and a summary."""
-    command = arguments.command
+    command, output = arguments.command, arguments.output
     if command == "score":
         spec = score_spec(
             label,
@@ -288,7 +288,6 @@ def _write(label: str, arguments: argparse.Namespace) -> None:
         def write(source: pl.LazyFrame, report: ProgressBar) -> int:
             return write_totals(totals, source, output, None, arguments.compression, report)
 
-    output = arguments.output
     source, rows = scan_inputs(label, arguments.input)
     refuse_output_read(label, arguments.input, output)
     report = ProgressBar(command, rows, sys.stderr, quiet=arguments.quiet)
@@ -296,10 +295,10 @@ def _write(label: str, arguments: argparse.Namespace) -> None:
     try:
         written = write(source, report)
     except ScoresError:
-        raise
+        raise  # the request's own errors (a column, a parameter, the output)
     except pl.exceptions.PolarsError as error:
-        # The columns were checked: what fails now is reading or writing data.
-        # Failures to write are OSErrors naming the output.
+        # What fails now is reading or writing data; failures to write are
+        # OSErrors naming the output.
         problem = f"failed on {names(arguments.input)}: {first_line(error)}"
         raise refuse(InputError, label, problem) from None
     report.finish(
