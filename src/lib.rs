@@ -75,6 +75,7 @@ mod module {
         module.add("__version__", env!("CARGO_PKG_VERSION"))?;
         module.add_function(wrap_pyfunction!(avx2_enabled, module)?)?;
         module.add_function(wrap_pyfunction!(accepted_dtype_names, module)?)?;
-        module.add_class::<crate::states::KeyStates>()
+        module.add_class::<crate::states::KeyStates>()?;
+        module.add_class::<crate::states::KeyTotals>()
     }
 }

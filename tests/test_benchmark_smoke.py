@@ -134,3 +134,20 @@ def test_streaming_bench_runs_the_copy_the_score_and_the_query(key_type: str) ->
     for line in ("copy", "polars-scores score --by key", "scan_scores().filter()"):
         assert line in done.stdout
     assert "scan_scores query peak RSS" in done.stdout
+
+
+def test_totals_bench_runs_the_copy_the_total_and_the_group_by() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "totals_bench.py"),
+            *("--rows", "50000", "--keys", "500", "--key-type", "string"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for line in ("copy", "polars-scores total --by key", "group_by().agg(sum)", "total peak RSS"):
+        assert line in done.stdout

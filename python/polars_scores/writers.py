@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
-from polars.io.plugins import register_io_source
 
-from polars_scores._plugin import positive_powers
+from polars_scores._internal import KeyTotals
 from polars_scores.durable import Writeback, cannot_write, replaced_on_success
 from polars_scores.formats import Compression, Format, codec, output_format, sink
 from polars_scores.signals import Interrupt
 from polars_scores.source import DEFAULT_BATCH_ROWS, ScoredStream
 from polars_scores.spec import ScoreSpec, TotalSpec, score_spec, total_spec
-from polars_scores.watch import Progress, Watch, noting_failures
+from polars_scores.watch import Progress, Watch
 
 
 def score_to_file(
@@ -198,9 +197,9 @@ def total_to_file(
 
     One row per distinct key (sorted by key, nulls last) with the key columns
     and ``"<value>_total"`` per value, the sum of ``v ** exponent`` over the
-    key's non-null ``v > 0``; without `by`, one row. Computed by Polars'
-    streaming ``group_by``, so memory grows with the number of keys, not of
-    rows.
+    key's non-null ``v > 0``; without `by`, one row. The batches are
+    folded into one compensated sum per key (within 1e-12 relative of
+    ``math.fsum``), so memory grows with the number of keys, not of rows.
 
     Parameters
     ----------
@@ -290,32 +289,25 @@ def write_totals(
     schema = source.collect_schema()
     spec.check_schema(schema)
     columns = [*spec.keys, *spec.values]
-    in_schema = pl.Schema({column: schema[column] for column in columns})
-
-    def input_batches(watch: Watch) -> Iterator[pl.DataFrame]:
-        for batch in source.select(columns).collect_batches(maintain_order=False):
-            if watch.stop.requested():
-                return
-            watch.done(batch.height)
-            yield batch
 
     def sink_totals(watch: Watch, path: str) -> int:
-        def read(*pushed_down: object) -> Iterator[pl.DataFrame]:
-            # Polars pushes nothing into this source: the query reads it all.
-            return noting_failures(input_batches(watch), watch.failures)
-
-        frame = register_io_source(read, schema=in_schema)
-        sums = [
-            positive_powers(pl.col(value), spec.exponent).sum().alias(name)
-            for value, name in zip(spec.values, spec.names, strict=True)
-        ]
-        totals = frame.select(sums) if not spec.keys else frame.group_by(spec.keys).agg(sums)
-        # One row per key, so the table is as small as the group-by's own, and
-        # its height is the count of rows written.
-        table = totals.sort(spec.keys, nulls_last=True) if spec.keys else totals
-        written = table.collect(engine="streaming")
-        sink(written.lazy(), path, kind, chosen)
-        return written.height
+        # One compensated sum per key, carried across the batches in Rust:
+        # memory grows with the keys and the batch, never with the rows.
+        totals = KeyTotals(spec.exponent, len(spec.keys), len(spec.values), method=spec.method)
+        # In order, so that a rerun adds the same terms in the same order.
+        for batch in source.select(columns).collect_batches(maintain_order=True):
+            if watch.stop.requested():
+                break
+            totals.add([batch[key] for key in spec.keys], [batch[v] for v in spec.values])
+            watch.done(batch.height)
+        if spec.keys and len(totals) == 0:
+            keys = {key: schema[key] for key in spec.keys}
+            table = pl.DataFrame(schema={**keys, **dict.fromkeys(spec.names, pl.Float64)})
+        else:
+            table = pl.DataFrame(totals.export(spec.names))
+        table = table.sort(spec.keys, nulls_last=True) if spec.keys else table
+        sink(table.lazy(), path, kind, chosen)
+        return table.height
 
     return _write_durably(spec.method, output, progress, sink_totals)
 

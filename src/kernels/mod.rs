@@ -11,7 +11,7 @@ pub mod positive_power;
 pub mod rolling_score;
 pub mod rule;
 pub mod scan;
-mod summation;
+pub mod summation;
 pub mod validity;
 
 use rayon::prelude::*;

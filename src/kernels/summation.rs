@@ -46,6 +46,38 @@ pub fn lane_sum_one<T: Copy>(values: &[T], term: impl Fn(usize, T) -> f64) -> f6
     lane_sum(values, values, |i, v, _| term(i, v))
 }
 
+/// Neumaier's compensated sum: the rounding error of each addition is kept
+/// apart and added back at the end, so a total over any number of terms is
+/// within a few units in the last place of the exact sum (what `math.fsum`
+/// gives), whatever the order and the batches the terms come in.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Compensated {
+    sum: f64,
+    error: f64,
+}
+
+impl Compensated {
+    #[inline(always)]
+    pub fn add(&mut self, term: f64) {
+        let sum = self.sum + term;
+        self.error += if self.sum.abs() >= term.abs() {
+            (self.sum - sum) + term
+        } else {
+            (term - sum) + self.sum
+        };
+        self.sum = sum;
+    }
+
+    /// The total: an infinite sum stays infinite (its error term is NaN).
+    pub fn value(self) -> f64 {
+        if self.sum.is_finite() {
+            self.sum + self.error
+        } else {
+            self.sum
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +98,19 @@ mod tests {
     #[test]
     fn stops_at_the_shorter_slice() {
         assert_eq!(lane_sum(&[1.0; 20], &[2.0; 11], |_, a, b| a * b), 22.0);
+    }
+
+    #[test]
+    fn a_compensated_sum_keeps_what_plain_addition_loses() {
+        let mut total = Compensated::default();
+        for term in [1e100, 1.0, -1e100, 1.0] {
+            total.add(term);
+        }
+        assert_eq!(total.value(), 2.0);
+        assert_eq!(Compensated::default().value(), 0.0);
+        let mut infinite = Compensated::default();
+        infinite.add(f64::INFINITY);
+        infinite.add(1.0);
+        assert_eq!(infinite.value(), f64::INFINITY);
     }
 }

@@ -15,6 +15,8 @@
 //!
 //! `encoding` writes the keys as bytes, and `step` checks a batch and hands
 //! it to its store, which scores it by `crate::scoring`'s one chunk loop.
+//! `totals` is the keyed fold of a stream's totals ([`KeyTotals`]): one
+//! compensated sum per key, its keys numbered by the hashed store's tables.
 //! The modules depend one way: `step` on the stores and `encoding`,
 //! `hashed` on `dense`, none of them on this one.
 //!
@@ -28,6 +30,7 @@ mod encoding;
 mod hashed;
 mod sorted;
 mod step;
+mod totals;
 
 use polars::prelude::*;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -38,6 +41,7 @@ use crate::kernels::rolling_score::Decay;
 use crate::kernels::rule::Rule;
 use crate::scoring::Step;
 use step::{BatchStep, Store};
+pub use totals::KeyTotals;
 
 /// The states of every key met so far, for a streaming scorer with keys.
 #[pyclass(module = "polars_scores._internal")]

@@ -1,0 +1,268 @@
+//! Per-key totals of a stream (`polars-scores total`, `total_to_file`): a
+//! keyed fold that adds each row's `v ** exponent` (for `v > 0`) to its
+//! key's compensated sum, batch after batch. The keys are numbered by the
+//! hash-table store's [`ShardedKeys`], as the scoring side's; what is kept
+//! is one sum per key and value column and each key's values at its first
+//! row, so memory grows with the keys and the batch, never with the rows.
+
+use hashbrown::DefaultHashBuilder;
+use polars::prelude::*;
+use pyo3::prelude::*;
+use pyo3_polars::PySeries;
+
+use super::encoding::{checked_kinds, encode_rows, KeyKind};
+use super::hashed::PIECE_ROWS;
+use super::polars_exception;
+use crate::kernels::key_table::{EncodedRows, ShardedKeys};
+use crate::kernels::positive_power::positive_powers;
+use crate::kernels::summation::Compensated;
+use crate::numeric::ensure_numeric;
+
+/// Every key's totals so far, and what each batch adds to them.
+pub struct KeyedTotals {
+    /// The public function the user called, which every error names.
+    method: String,
+    exponent: f64,
+    /// The number of key columns; without any, every row is one key's.
+    key_columns: usize,
+    /// Each key column's kind, as `checked_kinds` keeps them; `None` before
+    /// the first batch.
+    kinds: Option<Vec<Option<KeyKind>>>,
+    hasher: DefaultHashBuilder,
+    keys: ShardedKeys,
+    /// The key columns at each key's first row, in the order of the keys'
+    /// numbers: the output's key columns, in their own dtypes.
+    firsts: Vec<Series>,
+    /// Per value column, each key's sum, indexed by the key's number.
+    sums: Vec<Vec<Compensated>>,
+    /// Scratch space kept from batch to batch.
+    columns: Vec<EncodedRows>,
+    rows: EncodedRows,
+    numbers: Vec<u32>,
+    terms: Vec<f64>,
+}
+
+impl KeyedTotals {
+    pub fn new(method: String, exponent: f64, key_columns: usize, value_columns: usize) -> Self {
+        Self {
+            method,
+            exponent,
+            key_columns,
+            kinds: None,
+            hasher: DefaultHashBuilder::default(),
+            keys: ShardedKeys::default(),
+            firsts: Vec::new(),
+            sums: vec![Vec::new(); value_columns],
+            columns: Vec::new(),
+            rows: EncodedRows::default(),
+            numbers: Vec::new(),
+            terms: Vec::new(),
+        }
+    }
+
+    /// The number of keys met (1 without key columns).
+    pub fn len(&self) -> usize {
+        if self.key_columns == 0 {
+            1
+        } else {
+            self.keys.len()
+        }
+    }
+
+    /// Adds one batch: row `i` of each `values` column to the total of the
+    /// key formed by the `keys` columns at row `i`. Every check comes first.
+    pub fn add_batch(&mut self, keys: &[Series], values: &[Series]) -> PolarsResult<()> {
+        let method = self.method.as_str();
+        polars_ensure!(
+            keys.len() == self.key_columns && values.len() == self.sums.len(),
+            ShapeMismatch: "{method}: {} key and {} value columns came, expected {} and {}",
+            keys.len(), values.len(), self.key_columns, self.sums.len()
+        );
+        let height = values
+            .first()
+            .or(keys.first())
+            .map_or(0, |column| column.len());
+        for value in values {
+            ensure_numeric(method, value.field().as_ref())?;
+        }
+        for column in keys.iter().chain(values) {
+            polars_ensure!(
+                column.len() == height,
+                ShapeMismatch: "{method}: column '{}' has {} rows, the batch {}",
+                column.name(), column.len(), height
+            );
+        }
+        let kinds = checked_kinds(method, self.kinds.as_deref(), keys)?;
+        // Each value as the total's own kernel reads it (Python's float()).
+        let values = (values.iter())
+            .map(|value| Ok(value.cast(&DataType::Float64)?.f64()?.clone()))
+            .collect::<PolarsResult<Vec<_>>>()?;
+        self.kinds = Some(kinds);
+        if self.firsts.is_empty() {
+            self.firsts = keys.iter().map(Series::clear).collect();
+        }
+        // The scratch space grows with the rows of a call: a long batch
+        // goes through in pieces, so that memory is bounded whatever the
+        // batch size.
+        for start in (0..height).step_by(PIECE_ROWS) {
+            let cut = |column: &Series| column.slice(start as i64, PIECE_ROWS);
+            let keys: Vec<Series> = keys.iter().map(cut).collect();
+            self.number_rows(&keys)?;
+            for (column, value) in values.iter().enumerate() {
+                self.add_terms(column, &value.slice(start as i64, PIECE_ROWS));
+            }
+        }
+        Ok(())
+    }
+
+    /// Each row's key's number into `numbers`, keeping the key columns of
+    /// each key met for the first time.
+    fn number_rows(&mut self, keys: &[Series]) -> PolarsResult<()> {
+        let rows = keys.first().map_or(0, |column| column.len());
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let method = self.method.as_str();
+        let before = self.keys.len();
+        polars_ensure!(
+            before + rows <= u32::MAX as usize,
+            ComputeError: "{method}: more than {} distinct keys", u32::MAX
+        );
+        encode_rows(method, keys, &mut self.columns, &mut self.rows)?;
+        (self.keys).number_rows(&self.rows, &self.hasher, &mut self.numbers);
+        let new = self.keys.len() - before;
+        if new == 0 {
+            return Ok(());
+        }
+        let mut first_rows = vec![IdxSize::MAX; new];
+        for (row, &number) in self.numbers.iter().enumerate() {
+            if let Some(first) = (number as usize).checked_sub(before) {
+                if first_rows[first] == IdxSize::MAX {
+                    first_rows[first] = row as IdxSize;
+                }
+            }
+        }
+        let first_rows = IdxCa::from_vec(PlSmallStr::EMPTY, first_rows);
+        for (kept, key) in self.firsts.iter_mut().zip(keys) {
+            append_widened(method, kept, key.take(&first_rows)?)?;
+        }
+        Ok(())
+    }
+
+    /// Adds each valid row of `values` (one piece) to its key's sum of value
+    /// column `column`.
+    fn add_terms(&mut self, column: usize, values: &Float64Chunked) {
+        let keys = self.len();
+        let sums = &mut self.sums[column];
+        sums.resize(keys, Compensated::default());
+        let mut row = 0;
+        for array in values.downcast_iter() {
+            self.terms.clear();
+            positive_powers(array.values(), self.exponent, &mut self.terms);
+            let valid = |i: usize| array.validity().is_none_or(|bits| bits.get_bit(i));
+            for (i, &term) in self.terms.iter().enumerate() {
+                if valid(i) {
+                    let number = match self.key_columns {
+                        0 => 0,
+                        _ => self.numbers[row + i] as usize,
+                    };
+                    sums[number].add(term);
+                }
+            }
+            row += array.len();
+        }
+    }
+
+    /// One column per key column (its values at each key's first row) and
+    /// one Float64 column of totals per name, a row per key in the order
+    /// the keys were met; no key column and one row without keys.
+    pub fn export(&self, names: &[String]) -> PolarsResult<Vec<Series>> {
+        let method = self.method.as_str();
+        polars_ensure!(
+            names.len() == self.sums.len(),
+            ShapeMismatch: "{method}: {} names for {} value columns", names.len(), self.sums.len()
+        );
+        let keys = self.len();
+        let mut columns: Vec<Series> = self.firsts.iter().map(|column| column.rechunk()).collect();
+        for (sums, name) in self.sums.iter().zip(names) {
+            let totals = (0..keys).map(|key| sums.get(key).copied().unwrap_or_default().value());
+            let totals: Vec<f64> = totals.collect();
+            columns.push(Float64Chunked::from_vec(name.into(), totals).into_series());
+        }
+        Ok(columns)
+    }
+}
+
+/// Appends `more` to `kept`, both cast to the dtype that holds both when a
+/// key column's dtype differs between batches (Int32 then Int64, or an
+/// all-null batch).
+fn append_widened(method: &str, kept: &mut Series, more: Series) -> PolarsResult<()> {
+    if kept.dtype() != more.dtype() {
+        let wide = polars_core::utils::try_get_supertype(kept.dtype(), more.dtype()).map_err(|_| {
+            polars_err!(
+                SchemaMismatch: "{method}: key column '{}' has dtype {} in one batch and {} in another",
+                kept.name(), kept.dtype(), more.dtype()
+            )
+        })?;
+        *kept = kept.cast(&wide)?;
+        kept.append(&more.cast(&wide)?)?;
+        return Ok(());
+    }
+    kept.append(&more)?;
+    Ok(())
+}
+
+/// Per-key totals of a stream's batches (a Python class): the sum of
+/// `v ** exponent` over each key's non-null `v > 0`, per value column.
+#[pyclass(module = "polars_scores._internal")]
+pub struct KeyTotals {
+    totals: KeyedTotals,
+}
+
+#[pymethods]
+impl KeyTotals {
+    /// Empty totals for `values` value columns by `keys` key columns (none:
+    /// one total over all rows). `method` is the public function the user
+    /// called, which every error names.
+    #[new]
+    #[pyo3(signature = (exponent, keys, values, *, method=String::from("KeyTotals.add")))]
+    fn new(exponent: f64, keys: usize, values: usize, method: String) -> Self {
+        Self {
+            totals: KeyedTotals::new(method, exponent, keys, values),
+        }
+    }
+
+    /// Adds one batch: row `i` of each `values` column goes to the key
+    /// formed by the `keys` columns at row `i`.
+    fn add(&mut self, py: Python<'_>, keys: Vec<PySeries>, values: Vec<PySeries>) -> PyResult<()> {
+        let keys: Vec<Series> = keys.into_iter().map(|key| key.0).collect();
+        let values: Vec<Series> = values.into_iter().map(|value| value.0).collect();
+        let totals = &mut self.totals;
+        let added = py.detach(|| totals.add_batch(&keys, &values));
+        added.map_err(|e| polars_exception(py, e))
+    }
+
+    /// The key columns, then a total column per name, a row per key in the
+    /// order the keys were first met (no key column, one row, without keys;
+    /// no column at all for keys before any batch).
+    fn export(&self, py: Python<'_>, names: Vec<String>) -> PyResult<Vec<PySeries>> {
+        let columns = self.totals.export(&names);
+        let columns = columns.map_err(|e| polars_exception(py, e))?;
+        Ok(columns.into_iter().map(PySeries).collect())
+    }
+
+    /// The number of keys met (1 without key columns).
+    fn __len__(&self) -> usize {
+        self.totals.len()
+    }
+
+    /// The bytes the keys and totals hold on the heap (scratch space for
+    /// the batches excluded).
+    fn heap_bytes(&self) -> usize {
+        let sums: usize = self.totals.sums.iter().map(Vec::capacity).sum();
+        let firsts: usize = (self.totals.firsts.iter())
+            .map(|column| column.estimated_size())
+            .sum();
+        self.totals.keys.heap_bytes() + sums * std::mem::size_of::<Compensated>() + firsts
+    }
+}
