@@ -192,7 +192,8 @@ def _parser() -> argparse.ArgumentParser:
         help="write one row per key with <value>_total, the sum of v**E over v > 0",
         description=(
             "Sum of v**EXPONENT over the non-null values v > 0, per key with --by (one row "
-            "per key, sorted by key) or over all rows, through Polars' streaming group_by."
+            "per key, sorted by key, nulls last) or over all rows, in memory that grows with "
+            "the keys, not the rows."
         ),
         epilog=(
             "example:\n  polars-scores total events.parquet -o totals.parquet "
