@@ -129,7 +129,8 @@ impl KeyedTotals {
             ComputeError: "{method}: more than {} distinct keys", u32::MAX
         );
         encode_rows(method, keys, &mut self.columns, &mut self.rows)?;
-        (self.keys).number_rows(&self.rows, &self.hasher, &mut self.numbers);
+        self.keys
+            .number_rows(&self.rows, &self.hasher, &mut self.numbers);
         let new = self.keys.len() - before;
         if new == 0 {
             return Ok(());
