@@ -46,8 +46,8 @@ import polars as pl
 from polars.io.plugins import register_io_source
 
 import polars_scores as ps
-from polars_scores.stateful import RollingScorer
-from polars_scores.streaming import DEFAULT_BATCH_ROWS
+from polars_scores.source import DEFAULT_BATCH_ROWS
+from polars_scores.stateful import StatefulScorer
 
 RSS_TARGET_MB = 400
 # The issue's targets: integer keys index an array, string keys need hashing.
@@ -67,7 +67,7 @@ print(json.dumps({"status": status, "wall_s": wall, "cpu_s": usage.ru_utime + us
 """
 
 QUERY = (
-    "import polars as pl, sys; from polars_scores.streaming import scan_scores; "
+    "import polars as pl, sys; from polars_scores.source import scan_scores; "
     "scan_scores(pl.scan_parquet(sys.argv[1]), 'value', by='key', batch_rows=int(sys.argv[3]))"
     ".filter(pl.col('value_score') > 2.0).sink_parquet(sys.argv[2])"
 )
@@ -150,7 +150,7 @@ def profile(path: Path, scored: Path, batch_rows: int) -> None:
             batch.with_columns(s=ps.col("value").scores.rolling(by="key"))
 
     def read_and_score() -> None:
-        scorer = RollingScorer("value", by="key")
+        scorer = StatefulScorer("value", by="key")
         for batch in batches():
             scorer.score(batch)
         states = scorer._states
@@ -168,7 +168,7 @@ def profile(path: Path, scored: Path, batch_rows: int) -> None:
     print(f"stages (in this process){'wall s':>33}{'CPU s':>8}")
     timed("read the batches", lambda: sum(batch.height for batch in batches()))
     timed("read + kernel per batch (no state kept)", read_and_kernel)
-    timed("read + RollingScorer.score (kernel + states)", read_and_score)
+    timed("read + StatefulScorer.score (kernel + states)", read_and_score)
     timed("copy the input (read + write 2 columns)", write(source))
     timed("copy the output (read + write 3 columns)", write(pl.scan_parquet(scored)))
     path.with_name("profile.parquet").unlink()

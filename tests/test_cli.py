@@ -20,7 +20,7 @@ from reference import score_series
 from reference import total as reference_total
 
 import polars_scores as ps
-import polars_scores.cli
+import polars_scores.inputs
 
 CLI = "polars_scores.cli"
 OLD = b"an earlier output that a failed run must leave alone"
@@ -326,9 +326,9 @@ def test_a_killed_run_breaks_neither_a_scan_of_the_folder_nor_a_rerun(
 # Runs the command with the unnamed work files of Linux taken away.
 NO_UNNAMED_FILES = """
 import sys
-import polars_scores.streaming as streaming
+import polars_scores.durable as durable
 from polars_scores.cli import main
-streaming._unnamed_file = lambda *args: None
+durable._unnamed_file = lambda *args: None
 sys.exit(main())
 """
 
@@ -420,11 +420,11 @@ def test_files_read_are_those_polars_reads(tmp_path: Path) -> None:
              "/[!a]*.parquet", "/*/*.parquet", "/sub/**/*.parquet"]  # fmt: skip
     for spec in (f"{tmp_path}{suffix}" for suffix in specs):
         polars_reads = pl.scan_parquet(spec, include_file_paths="path").collect()["path"]
-        mine = polars_scores.cli._files_read(spec)
+        mine = polars_scores.inputs.files_read(spec)
         assert sorted(map(os.path.normpath, mine)) == sorted(polars_reads.to_list()), spec
         for path in polars_reads:
-            assert polars_scores.cli._reads_path(spec, Path(path)), (spec, path)
-    assert not polars_scores.cli._reads_path(f"{tmp_path}/*.parquet", tmp_path / "sub/c.parquet")
+            assert polars_scores.inputs.reads_path(spec, Path(path)), (spec, path)
+    assert not polars_scores.inputs.reads_path(f"{tmp_path}/*.parquet", tmp_path / "sub/c.parquet")
 
 
 def test_several_inputs_are_read_in_the_order_given(parts: Path) -> None:
@@ -604,3 +604,46 @@ def test_format_errors(frame: pl.DataFrame, tmp_path: Path) -> None:
     result = run_cli("score", not_json, "-o", old, "--value", "amount")
     assert_one_line_error(result, "bad.jsonl", "ndjson")
     assert old.read_bytes() == OLD
+
+
+# Inputs as a newcomer gives them ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["score", "total"])
+def test_a_folder_with_no_files_says_so(tmp_path: Path, command: str) -> None:
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    result = run_cli(command, empty, "-o", tmp_path / "out.parquet", "--value", "x")
+    assert_one_line_error(result, f"no files in {str(empty)!r}")
+    assert "PlRefPath" not in result.stderr and "Hint" not in result.stderr
+
+
+@pytest.mark.parametrize("given", ["folder", "several"])
+def test_a_truncated_file_among_others_is_named(parts: Path, tmp_path: Path, given: str) -> None:
+    bad = parts / "p1.parquet"
+    bad.write_bytes(bad.read_bytes()[:-100])
+    inputs = [parts] if given == "folder" else sorted(parts.iterdir())
+    result = run_cli("score", *inputs, "-o", tmp_path / "out.parquet", "--value", "x")
+    assert_one_line_error(result, f"cannot read {str(bad)!r} as parquet")
+    assert result.stderr.strip().isprintable()
+
+
+def test_bytes_quoted_in_an_error_are_escaped() -> None:
+    error = pl.exceptions.ComputeError('bad footer in "données", got "\x13\x00\ufffd"\nplan...')
+    line = polars_scores.inputs.first_line(error)
+    assert line == 'bad footer in "données", got "\\x13\\x00\\ufffd"'
+
+
+def test_by_takes_one_column_and_repeats(parts: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out.parquet"
+    result = run_cli("score", "--by", "k", parts, "-o", output, "--value", "x", "-q")
+    assert result.returncode == 0, result.stderr
+    frame = pl.read_parquet(parts)
+    expected = frame.select(ps.col("x").scores.rolling(by="k")).to_series()
+    assert_bit_identical(pl.read_parquet(output)["x_score"].to_list(), expected.to_list())
+    twice = tmp_path / "twice.parquet"
+    result = run_cli("total", "--by", "k", "--by", "x", parts, "-o", twice, "--value", "x", "-q")
+    assert_one_line_error(result, "both the value to sum and a key")
+    result = run_cli("total", parts, "--by", "k", "--value", "x", "-o", twice, "-q")
+    assert result.returncode == 0, result.stderr
+    assert "--by COL" in run_cli("score", "--help").stdout

@@ -444,7 +444,7 @@ def test_a_rule_in_a_sorted_stream_keeps_one_state() -> None:
 
 
 def test_the_store_checks_a_rules_inputs() -> None:
-    program = parse_rule("prev + value * w", ["w"])
+    program = parse_rule("prev + value * w", ["w"], method="KeyStates")
     store = KeyStates(0.9, 0.5, 0.0, False, ops=program.ops, operands=program.operands, inputs=1)
     keys, values = [pl.Series("k", ["a", "b"])], pl.Series("x", [1.0, 2.0])
     with pytest.raises(pl.exceptions.InvalidOperationError, match="reads 1 input columns, 0 came"):

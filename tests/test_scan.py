@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from reference import evaluate_rule, scan_by_key
 
 import polars_scores  # noqa: F401
-from polars_scores.stateful import RollingScorer
-from polars_scores.streaming import score_to_parquet
+from polars_scores.stateful import StatefulScorer
+from polars_scores.writers import score_to_parquet
 
 INPUT_NAMES = ("dt", "w")
 
@@ -413,7 +413,7 @@ def test_batches_through_rolling_scorer_equal_one_call(
         },
         schema_overrides={"x": pl.Float64, "k": pl.Int64, "dt": pl.Float64, "w": pl.Float64},
     )
-    scorer = RollingScorer(
+    scorer = StatefulScorer(
         "x",
         by=["k"] if keyed else [],
         initial=case["initial"],  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ from polars.io.plugins import register_io_source
 from reference import scan_by_key, score_by_key
 
 import polars_scores as ps
-from polars_scores.streaming import scan_scores
+from polars_scores.source import scan_scores
 
 N = 2_000
 
@@ -260,7 +260,7 @@ def test_a_rule_reads_its_inputs_when_they_are_projected_away(events: pl.DataFra
         ({"value": "x", "batch_rows": 0}, ValueError, "batch_rows"),
         ({"value": "x", "rise": math.nan}, ValueError, "rise must be finite"),
         ({"value": "x", "inputs": {"d": "dt"}}, ValueError, "inputs need a rule"),
-        ({"value": "x", "rule": "prev.real"}, ValueError, "scores.scan: an attribute"),
+        ({"value": "x", "rule": "prev.real"}, ValueError, "^scan_scores: an attribute"),
         ({"value": "x", "rule": "prev + dt", "inputs": {"d": "dt"}}, ValueError, "'dt'"),
         ({"value": 3}, TypeError, "value must be a column name"),
     ],

@@ -39,6 +39,7 @@ from reference import total as reference_total
 import polars_scores as ps
 import polars_scores.spark
 from polars_scores import spark as scores
+from polars_scores.spec import score_spec
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -230,7 +231,7 @@ def test_scan_matches_polars_and_reference(spark: SparkSession, batch: int, by: 
         rule, want["x"].to_list(), inputs={"dt": want["dt"].to_list()}, keys=keys, initial=0.25
     )
     assert_bit_identical(got["s"].to_list(), reference)
-    with pytest.raises(ValueError, match=r"scores\.scan: unknown name 'y'"):
+    with pytest.raises(ValueError, match=r"^polars_scores\.spark\.scan: unknown name 'y'"):
         scores.scan(df, "x", "prev + y", order_by="t")
     with pytest.raises(ValueError, match=r"spark\.scan: order_by must name"):
         scores.scan(df, "x", "prev + value")
@@ -457,8 +458,8 @@ def test_executor_sets_polars_threads_before_importing_polars(tmp_path: Path) ->
     worker would, imports neither Polars nor this package until it runs, and
     then runs Polars with one thread (a task's share outside Spark). The
     batch is sorted by key, nulls first, as Spark delivers a partition."""
-    scorer = {"rise": 0.9, "fall": 0.5, "initial": 0.0, "name": "x_score"}
-    function = polars_scores.spark._rolling_partitions("x", ["k"], scorer, [])
+    spec = score_spec("polars_scores.spark.rolling", "x", by="k")
+    function = polars_scores.spark._rolling_partitions(spec.plain())
     batch = pa.RecordBatch.from_pydict({"k": [None, "a", "a"], "x": [3.0, 1.0, 2.0]})
     script = """
 import sys

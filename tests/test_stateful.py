@@ -1,4 +1,4 @@
-"""Batch-by-batch scoring (RollingScorer, score_to_parquet, total_to_parquet)
+"""Batch-by-batch scoring (StatefulScorer, score_to_parquet, total_to_parquet)
 against the in-memory plugin and an independent Python loop."""
 
 from __future__ import annotations
@@ -18,13 +18,11 @@ from reference import score_by_key
 from reference import total as reference_total
 
 import polars_scores as ps
-import polars_scores.stateful
-import polars_scores.streaming
-from polars_scores.stateful import RollingScorer
-from polars_scores.streaming import score_to_parquet, total_to_parquet
+from polars_scores.stateful import RollingScorer, StatefulScorer
+from polars_scores.writers import score_to_parquet, total_to_parquet
 
 
-def in_batches(scorer: RollingScorer, frame: pl.DataFrame, cuts: Sequence[int]) -> pl.DataFrame:
+def in_batches(scorer: StatefulScorer, frame: pl.DataFrame, cuts: Sequence[int]) -> pl.DataFrame:
     """`frame` scored through `scorer` in consecutive slices ending at `cuts`."""
     bounds = [0, *sorted({c for c in cuts if 0 < c < frame.height}), frame.height]
     parts = [scorer.score(frame[a:b]) for a, b in itertools.pairwise(bounds) if b > a]
@@ -69,7 +67,7 @@ def test_batches_equal_one_in_memory_call(
     )
     by = ["k"] if keyed else []
     parameters = {"rise": rise, "fall": fall, "initial": initial}
-    scorer = RollingScorer("x", by=by, rise=rise, fall=fall, initial=initial)
+    scorer = StatefulScorer("x", by=by, rise=rise, fall=fall, initial=initial)
     got = in_batches(scorer, frame, cuts)
     assert got.columns == ["k", "x", "x_score"]
     assert got.select("k", "x").equals(frame)
@@ -91,7 +89,7 @@ def test_tiny_batches_many_keys(batch: int, distinct: int) -> None:
             "x": [float((i * 31) % 17) - 4.0 if i % 11 else None for i in range(n)],
         }
     )
-    scorer = RollingScorer("x", by="k")
+    scorer = StatefulScorer("x", by="k")
     got = in_batches(scorer, frame, range(batch, n, batch))
     expected = in_memory(frame, ["k"])
     assert_bit_identical(got["x_score"].to_list(), expected.to_list())
@@ -100,7 +98,7 @@ def test_tiny_batches_many_keys(batch: int, distinct: int) -> None:
 
 
 def test_a_key_whose_batch_is_all_null_keeps_its_state() -> None:
-    scorer = RollingScorer("x", by="k", rise=0.5, fall=0.25)
+    scorer = StatefulScorer("x", by="k", rise=0.5, fall=0.25)
     batches = [
         pl.DataFrame({"k": [1, 2], "x": [4.0, 8.0]}),
         pl.DataFrame({"k": [1, 1, 2], "x": [None, None, 1.0]}),
@@ -114,7 +112,7 @@ def test_a_key_whose_batch_is_all_null_keeps_its_state() -> None:
 
 
 def test_a_key_never_scored_starts_from_initial() -> None:
-    scorer = RollingScorer("x", by="k", initial=2.0)
+    scorer = StatefulScorer("x", by="k", initial=2.0)
     schema = {"k": pl.Int64, "x": pl.Int32}
     first = scorer.score(pl.DataFrame({"k": [7], "x": [None]}, schema=schema))
     second = scorer.score(pl.DataFrame({"k": [7], "x": [1]}, schema=schema))
@@ -124,7 +122,7 @@ def test_a_key_never_scored_starts_from_initial() -> None:
 
 def test_state_may_be_nan_or_infinite() -> None:
     for by in ([], ["k"]):
-        scorer = RollingScorer("x", by=by)
+        scorer = StatefulScorer("x", by=by)
         batches = [[math.inf], [1.0, math.nan], [2.0], [-math.inf, 0.0]]
         got = []
         for values in batches:
@@ -143,7 +141,7 @@ def test_value_dtypes(dtype: pl.DataType) -> None:
         {"k": ["a", "b", "a", None, "b", "a", None, "a", "b"], "x": values},
         schema={"k": pl.String, "x": dtype},
     )
-    got = in_batches(RollingScorer("x", by="k"), frame, [2, 3, 5])
+    got = in_batches(StatefulScorer("x", by="k"), frame, [2, 3, 5])
     expected = in_memory(frame, ["k"])
     assert_bit_identical(got["x_score"].to_list(), expected.to_list())
     as_floats = [None if v is None else float(v) for v in frame["x"].to_list()]
@@ -169,7 +167,7 @@ def test_several_key_columns_with_nulls(
         {"a": [r[0] for r in rows], "b": [r[1] for r in rows], "x": [r[2] for r in rows]},
         schema={"a": pl.String, "b": pl.Int16, "x": pl.Float64},
     )
-    got = in_batches(RollingScorer("x", by=["a", "b"], name="s"), frame, cuts)
+    got = in_batches(StatefulScorer("x", by=["a", "b"], name="s"), frame, cuts)
     assert got.columns == ["a", "b", "x", "s"]
     expected = in_memory(frame, ["a", "b"])
     assert_bit_identical(got["s"].to_list(), expected.to_list())
@@ -196,7 +194,7 @@ def test_float_keys_group_as_in_memory(
         {"k": [r[0] for r in rows], "x": [r[1] for r in rows]},
         schema={"k": pl.Float64, "x": pl.Float64},
     )
-    got = in_batches(RollingScorer("x", by="k"), frame, cuts)
+    got = in_batches(StatefulScorer("x", by="k"), frame, cuts)
     assert_bit_identical(got["x_score"].to_list(), in_memory(frame, ["k"]).to_list())
 
 
@@ -229,7 +227,7 @@ def test_integer_keys_near_and_far(
         {"k": keys, "x": [float((i * 7) % 5) for i in range(len(keys))]},
         schema={"k": dtype, "x": pl.Float64},
     )
-    got = in_batches(RollingScorer("x", by="k"), frame, cuts)
+    got = in_batches(StatefulScorer("x", by="k"), frame, cuts)
     assert_bit_identical(got["x_score"].to_list(), in_memory(frame, ["k"]).to_list())
     assert_bit_identical(
         got["x_score"].to_list(), score_by_key(frame["x"].to_list(), frame["k"].to_list())
@@ -246,13 +244,13 @@ def test_keys_that_keep_rising_or_falling(direction: int) -> None:
             "x": [float((i * 13) % 11) for i in range(n)],
         }
     )
-    got = in_batches(RollingScorer("x", by="k"), frame, range(100, n, 100))
+    got = in_batches(StatefulScorer("x", by="k"), frame, range(100, n, 100))
     assert_bit_identical(got["x_score"].to_list(), in_memory(frame, ["k"]).to_list())
 
 
 def test_name_property() -> None:
-    assert RollingScorer("x").name == "x_score"
-    assert RollingScorer("x", name="y").name == "y"
+    assert StatefulScorer("x").name == "x_score"
+    assert StatefulScorer("x", name="y").name == "y"
 
 
 @pytest.mark.parametrize(
@@ -267,22 +265,32 @@ def test_name_property() -> None:
         ({"name": ""}, TypeError, "name"),
     ],
 )
-def test_bad_parameters_name_the_class(kwargs: dict[str, object], error: type, words: str) -> None:
-    with pytest.raises(error, match="RollingScorer") as caught:
-        RollingScorer("x", **kwargs)  # type: ignore[arg-type]
+@pytest.mark.parametrize("scorer", [StatefulScorer, RollingScorer])
+def test_bad_parameters_name_the_class(
+    kwargs: dict[str, object], error: type, words: str, scorer: type[StatefulScorer]
+) -> None:
+    with pytest.raises(error, match=scorer.__name__) as caught:
+        scorer("x", **kwargs)  # type: ignore[arg-type]
     assert words in str(caught.value)
+
+
+def test_the_first_name_still_works() -> None:
+    frame = pl.DataFrame({"k": [1, 1, 2], "x": [1.0, 0.5, 3.0]})
+    scorer = RollingScorer("x", by="k")
+    assert isinstance(scorer, StatefulScorer)
+    assert scorer.score(frame).equals(StatefulScorer("x", by="k").score(frame))
 
 
 def test_bad_batches() -> None:
     frame = pl.DataFrame({"k": [1], "x": [1.0], "s": ["a"]})
     with pytest.raises(pl.exceptions.ColumnNotFoundError, match=r"'z'.*'k', 'x', 's'"):
-        RollingScorer("z", by="k").score(frame)
+        StatefulScorer("z", by="k").score(frame)
     with pytest.raises(pl.exceptions.ColumnNotFoundError, match=r"'j'"):
-        RollingScorer("x", by="j").score(frame)
+        StatefulScorer("x", by="j").score(frame)
     with pytest.raises(pl.exceptions.InvalidOperationError, match=r"'s'.*String"):
-        RollingScorer("s").score(frame)
+        StatefulScorer("s").score(frame)
     with pytest.raises(ValueError, match="'k'"):
-        RollingScorer("x", name="k").score(frame)
+        StatefulScorer("x", name="k").score(frame)
 
 
 # The parquet drivers ------------------------------------------------------------------

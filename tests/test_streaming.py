@@ -20,8 +20,8 @@ from helpers import assert_bit_identical
 from reference import score_by_key
 from reference import total as reference_total
 
-import polars_scores.streaming as streaming
-from polars_scores.streaming import score_to_parquet, total_to_parquet
+import polars_scores.durable as durable
+from polars_scores.writers import score_to_parquet, total_to_parquet
 
 ROWS = 3_000
 BATCH = 100
@@ -164,7 +164,7 @@ def test_data_synced_before_the_rename_and_the_folder_after(
     unnamed: bool,
 ) -> None:
     if not unnamed:
-        monkeypatch.setattr(streaming, "_unnamed_file", lambda *args: None)
+        monkeypatch.setattr(durable, "_unnamed_file", lambda *args: None)
     output = events.with_name("out.parquet")
     if existing:
         output.write_bytes(b"old")

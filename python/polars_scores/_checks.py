@@ -1,9 +1,17 @@
-"""Every check a parameter or a column goes through on the Python side, in one place.
+"""The checks of single parameters and columns, and the errors they raise.
 
-Each error names the function the user called (``method``), the parameter or
-column, and the problem. The dtypes the kernels read are asked of the Rust
-side, which decides them, so the streaming and Spark checks cannot drift
-from the kernels.
+Each error names the function or command the user called (``method``), the
+parameter or column, and the problem; it is a :class:`ScoresError`, so a
+caller that prints its own messages (the command line) reads the problem
+without the method. The dtypes the kernels read are asked of the Rust side,
+which decides them, so the streaming and Spark checks cannot drift from the
+kernels.
+
+What else checks what: :mod:`polars_scores.spec` combines these checks into
+the one check of a scoring request; :mod:`polars_scores.rules` checks rules;
+:mod:`polars_scores.formats` file formats and codecs;
+:mod:`polars_scores.durable` the output's path; :mod:`polars_scores.inputs`
+the command line's inputs; :mod:`polars_scores.spark` Spark's column types.
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import polars as pl
 
@@ -27,13 +35,41 @@ NUMERIC = "a numeric column (an integer or Float32/Float64)"
 """What a value column must be, in the words of the errors."""
 
 
-class ParameterError(ValueError):
-    """A parameter with a value out of its range; `problem` says how, without
-    the method and the parameter (for the command line's own messages)."""
+class ScoresError(Exception):
+    """An error of this package's checks: ``method`` is the function or
+    command the user called, ``problem`` what is wrong, in words that read
+    after either (the message is ``"{method}: {problem}"``)."""
 
-    def __init__(self, method: str, name: str, problem: str) -> None:
-        super().__init__(f"{method}: {name} {problem}")
-        self.problem = problem
+    method: str = ""
+    problem: str = ""
+
+
+class ParameterError(ScoresError, ValueError):
+    """A parameter with a value the request cannot take."""
+
+
+class ParameterTypeError(ScoresError, TypeError):
+    """A parameter of the wrong type."""
+
+
+class MissingColumnError(ScoresError, pl.exceptions.ColumnNotFoundError):
+    """A column the request names is not in the data."""
+
+
+class NotNumericError(ScoresError, pl.exceptions.InvalidOperationError):
+    """A column the kernels read is not numeric."""
+
+
+E = TypeVar("E", bound=ScoresError)
+
+
+def refuse(kind: type[E], method: str, problem: str, *args: object) -> E:
+    """The error `kind` of `method` for `problem` (`args` go first to the
+    exception's constructor, such as an OSError's errno)."""
+    error = kind(*args, f"{method}: {problem}")
+    error.method = method
+    error.problem = problem
+    return error
 
 
 def finite(method: str, name: str, value: object) -> float:
@@ -49,21 +85,23 @@ def finite(method: str, name: str, value: object) -> float:
     polars_scores._checks.ParameterError: scores.rolling: rise must be finite, got nan
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"{method}: {name} must be a finite real number, got {type(value).__name__} {value!r}"
+        raise refuse(
+            ParameterTypeError,
+            method,
+            f"{name} must be a finite real number, got {type(value).__name__} {value!r}",
         )
     as_float = float(value)
     if not math.isfinite(as_float):
-        raise ParameterError(method, name, f"must be finite, got {value!r}")
+        raise refuse(ParameterError, method, f"{name} must be finite, got {value!r}")
     return as_float
 
 
 def positive_int(method: str, name: str, value: object) -> int:
     """`value`, if it is an integer of at least 1 (bools are not)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{method}: {name} must be an integer, got {value!r}")
+        raise refuse(ParameterTypeError, method, f"{name} must be an integer, got {value!r}")
     if value < 1:
-        raise ParameterError(method, name, f"must be at least 1, got {value}")
+        raise refuse(ParameterError, method, f"{name} must be at least 1, got {value}")
     return value
 
 
@@ -71,18 +109,24 @@ def column_name(method: str, name: str, value: object) -> str:
     """`value`, if it is a column name (a non-empty string)."""
     if isinstance(value, str) and value:
         return value
-    raise TypeError(f"{method}: {name} must be a column name, got {value!r}")
+    raise refuse(ParameterTypeError, method, f"{name} must be a column name, got {value!r}")
 
 
 def column_names(method: str, name: str, names: object) -> list[str]:
     """`names` (one column name or several) as a list of distinct names."""
     listed = [names] if isinstance(names, str) else names
     if not isinstance(listed, Sequence) or not all(isinstance(n, str) for n in listed):
-        raise TypeError(f"{method}: {name} must be a column name or a list of them, got {names!r}")
+        raise refuse(
+            ParameterTypeError,
+            method,
+            f"{name} must be a column name or a list of them, got {names!r}",
+        )
     duplicates = sorted({n for n in listed if listed.count(n) > 1})
     if duplicates:
-        raise ValueError(
-            f"{method}: {name} names a column more than once: {', '.join(map(repr, duplicates))}"
+        raise refuse(
+            ParameterError,
+            method,
+            f"{name} names a column more than once: {', '.join(map(repr, duplicates))}",
         )
     return list(listed)
 
@@ -93,9 +137,10 @@ def to_expr(method: str, name: str, value: object) -> pl.Expr:
         return value
     if isinstance(value, str):
         return pl.col(value)
-    raise TypeError(
-        f"{method}: {name} must be an expression or a column name, "
-        f"got {type(value).__name__} {value!r}"
+    raise refuse(
+        ParameterTypeError,
+        method,
+        f"{name} must be an expression or a column name, got {type(value).__name__} {value!r}",
     )
 
 
@@ -110,19 +155,22 @@ def input_mapping(
     --------
     >>> input_mapping("scores.scan", {"t": "t"}, "column names")
     {'t': 't'}
-    >>> input_mapping("scores.scan", ["t"], "column names")
-    Traceback (most recent call last):
-    ...
-    TypeError: scores.scan: inputs must be a mapping from names to column names, got list ['t']
+    >>> input_mapping("scores.scan", [("t", "t")], "column names", pairs=True)
+    {'t': 't'}
     """
     if inputs is None:
         return {}
+    wrong = refuse(
+        ParameterTypeError,
+        method,
+        f"inputs must be a mapping from names to {values}, got {type(inputs).__name__} {inputs!r}",
+    )
     if not (pairs or isinstance(inputs, Mapping)):
-        raise TypeError(
-            f"{method}: inputs must be a mapping from names to {values}, "
-            f"got {type(inputs).__name__} {inputs!r}"
-        )
-    return dict(cast(Mapping[str, Any], inputs or {}))
+        raise wrong
+    try:
+        return dict(cast(Mapping[str, Any], inputs or {}))
+    except (TypeError, ValueError):
+        raise wrong from None
 
 
 def to_keys(method: str, by: object) -> list[pl.Expr]:
@@ -133,9 +181,11 @@ def to_keys(method: str, by: object) -> list[pl.Expr]:
         return [to_expr(method, "by", by)]
     if isinstance(by, Sequence):
         return [to_expr(method, "by", key) for key in by]
-    raise TypeError(
-        f"{method}: by must be a column name, an expression or a list of them, "
-        f"got {type(by).__name__} {by!r}"
+    raise refuse(
+        ParameterTypeError,
+        method,
+        f"by must be a column name, an expression or a list of them, "
+        f"got {type(by).__name__} {by!r}",
     )
 
 
@@ -149,9 +199,10 @@ def series_keys(method: str, by: object) -> list[pl.Series]:
         keys = list(by)
         if all(isinstance(key, pl.Series) for key in keys):
             return keys
-    raise TypeError(
-        f"{method}: by must be a Series or a list of Series on a Series, "
-        f"got {type(by).__name__} {by!r}"
+    raise refuse(
+        ParameterTypeError,
+        method,
+        f"by must be a Series or a list of Series on a Series, got {type(by).__name__} {by!r}",
     )
 
 
@@ -161,25 +212,32 @@ def require_columns(method: str, available: Iterable[str], names: Iterable[str])
     missing = list(dict.fromkeys(name for name in names if name not in columns))
     if missing:
         listed = ", ".join(repr(column) for column in columns) or "none"
-        raise pl.exceptions.ColumnNotFoundError(
-            f"{method}: no column {', '.join(repr(m) for m in missing)}; "
-            f"the available columns are {listed}"
+        raise refuse(
+            MissingColumnError,
+            method,
+            f"no column {', '.join(repr(m) for m in missing)}; the available columns are {listed}",
         )
 
 
-def not_numeric(method: str, column: str, dtype: object, expected: str = NUMERIC) -> Exception:
+def not_numeric(
+    method: str, column: str, dtype: object, expected: str = NUMERIC
+) -> NotNumericError:
     """The error for a value column the kernels cannot read."""
-    return pl.exceptions.InvalidOperationError(
-        f"{method}: column {column!r} has dtype {dtype}, but the score needs {expected}"
+    return refuse(
+        NotNumericError,
+        method,
+        f"column {column!r} has dtype {dtype}, but the score needs {expected}",
     )
 
 
 def new_column(method: str, name: str, existing: Iterable[str]) -> None:
     """Raise if the result column `name` would replace one of `existing`."""
     if name in existing:
-        raise ValueError(
-            f"{method}: the result column {name!r} would replace an input column "
-            "of that name; choose another name"
+        raise refuse(
+            ParameterError,
+            method,
+            f"the result column {name!r} would replace an input column of that name; "
+            "choose another name",
         )
 
 
@@ -187,9 +245,11 @@ def not_a_key(method: str, value: str, keys: Sequence[str]) -> None:
     """Raise if the column to sum is also a key: a sum per key, named after its
     column, would give two columns of one name."""
     if value in keys:
-        raise ValueError(
-            f"{method}: the column {value!r} is both the value to sum and a key; "
-            "sum another column, or group by other keys"
+        raise refuse(
+            ParameterError,
+            method,
+            f"the column {value!r} is both the value to sum and a key; "
+            "sum another column, or group by other keys",
         )
 
 

@@ -15,7 +15,7 @@ import polars as pl
 
 from polars_scores import reference
 from polars_scores.namespace import col
-from polars_scores.streaming import score_to_parquet, total_to_parquet
+from polars_scores.writers import score_to_parquet, total_to_parquet
 
 
 class MismatchError(Exception):
@@ -93,7 +93,7 @@ def run(rows: int, keys: int, out: TextIO | None = None) -> None:
                 lambda: total_to_parquet(source, totals, value="value", by="key"),
             ),
         ]
-        timings = [(step, rows, _timed(run)) for step, run in steps]
+        timings = [(step, rows, _timed(action)) for step, action in steps]
 
         # Like for like on the first rows, in memory: the plugin, then the
         # Python loops it replaces.

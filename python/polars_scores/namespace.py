@@ -7,9 +7,16 @@ from typing import cast
 
 import polars as pl
 
-from polars_scores._checks import finite, input_mapping, series_keys, to_expr, to_keys
-from polars_scores._plugin import IntoExpr, IntoKeys, plugin
-from polars_scores.rules import check_input_names, parse_rule
+from polars_scores._checks import (
+    ParameterTypeError,
+    finite,
+    input_mapping,
+    refuse,
+    series_keys,
+    to_expr,
+)
+from polars_scores._plugin import IntoExpr, IntoKeys, plugin, positive_powers, recurrence
+from polars_scores.spec import ScoreSpec, score_spec
 
 
 @pl.api.register_expr_namespace("scores")
@@ -73,20 +80,17 @@ class ScoresNamespace:
         │ 2   ┆ null ┆ null  ┆ null   │
         └─────┴──────┴───────┴────────┘
         """
-        method = "scores.rolling"
-        kwargs = {
-            "rise": finite(method, "rise", rise),
-            "fall": finite(method, "fall", fall),
-            "initial": 0.0,
-            "initial_column": isinstance(initial, (pl.Expr, str)),
-        }
-        args = [self._expr]
-        if kwargs["initial_column"]:
-            args.append(to_expr(method, "initial", initial))
-        else:
-            kwargs["initial"] = finite(method, "initial", initial)
-        args.extend(to_keys(method, by))
-        return plugin("pl_rolling_score", args, kwargs, is_elementwise=False)
+        spec = score_spec(
+            "scores.rolling",
+            self._expr,
+            by=by,
+            rise=rise,
+            fall=fall,
+            initial=initial,
+            none_is_default=False,
+            expressions=True,
+        )
+        return _expression(spec)
 
     def scan(
         self,
@@ -153,25 +157,17 @@ class ScoresNamespace:
         │ 2.0 ┆ 7200.0 ┆ 4.0    ┆ 2.455793 │
         └─────┴────────┴────────┴──────────┘
         """
-        method = "scores.scan"
-        named = input_mapping(method, inputs, "expressions or column names")
-        program = parse_rule(rule, check_input_names(list(named)))
-        kwargs: dict[str, object] = {
-            "ops": program.ops,
-            "operands": program.operands,
-            "inputs": len(named),
-            "input_names": list(named),
-            "initial": 0.0,
-            "initial_column": isinstance(initial, (pl.Expr, str)),
-        }
-        args = [self._expr]
-        if kwargs["initial_column"]:
-            args.append(to_expr(method, "initial", initial))
-        else:
-            kwargs["initial"] = finite(method, "initial", initial)
-        args.extend(to_expr(method, f"input {name!r}", column) for name, column in named.items())
-        args.extend(to_keys(method, by))
-        return plugin("pl_scan", args, kwargs, is_elementwise=False)
+        spec = score_spec(
+            "scores.scan",
+            self._expr,
+            by=by,
+            initial=initial,
+            rule=rule,
+            inputs=inputs,
+            needs_rule=True,
+            expressions=True,
+        )
+        return _expression(spec)
 
     def total(self, *, exponent: float = 1.5) -> pl.Expr:
         """The sum of ``v ** exponent`` over the non-null ``v > 0``.
@@ -202,8 +198,7 @@ class ScoresNamespace:
         │ b   ┆ 27.0 │
         └─────┴──────┘
         """
-        kwargs = {"exponent": finite("scores.total", "exponent", exponent)}
-        return plugin("pl_positive_powers", [self._expr], kwargs, is_elementwise=True).sum()
+        return positive_powers(self._expr, finite("scores.total", "exponent", exponent)).sum()
 
     def dot(self, other: IntoExpr | float) -> pl.Expr:
         """The sum of ``self * other`` over the rows where both are non-null.
@@ -298,9 +293,11 @@ class ScoresSeriesNamespace:
         named = input_mapping(method, inputs, "Series")
         for name, column in named.items():
             if not isinstance(column, pl.Series):
-                raise TypeError(
-                    f"{method}: input {name!r} must be a Series on a Series, "
-                    f"got {type(column).__name__} {column!r}"
+                raise refuse(
+                    ParameterTypeError,
+                    method,
+                    f"input {name!r} must be a Series on a Series, "
+                    f"got {type(column).__name__} {column!r}",
                 )
         expr = ScoresNamespace(pl.lit(self._series)).scan(
             rule,
@@ -347,8 +344,20 @@ class ScoresSeriesNamespace:
         return cast(float, pl.select(expr).item())
 
 
+def _expression(spec: ScoreSpec[pl.Expr]) -> pl.Expr:
+    """The expression that runs a spec of the namespace."""
+    return recurrence(
+        spec,
+        spec.values[0],
+        initial=spec.initial_column,
+        keys=spec.keys,
+        inputs=spec.input_columns,
+    )
+
+
 class ScoresExpr(pl.Expr):
-    """A ``pl.Expr`` whose type shows the ``scores`` namespace to editors."""
+    """A ``pl.Expr`` whose type shows the ``scores`` namespace to editors:
+    :func:`col` makes one (an instance of both classes)."""
 
     @property
     def scores(self) -> ScoresNamespace:
@@ -356,7 +365,7 @@ class ScoresExpr(pl.Expr):
 
 
 def col(*names: str) -> ScoresExpr:
-    """``pl.col`` typed so that ``.scores.`` completes in an editor.
+    """``pl.col`` as a :class:`ScoresExpr`, so that ``.scores.`` completes in an editor.
 
     Examples
     --------
@@ -364,5 +373,9 @@ def col(*names: str) -> ScoresExpr:
     >>> import polars_scores as ps
     >>> pl.DataFrame({"x": [2.0, 1.0]}).select(ps.col("x").scores.rolling())["x"].to_list()
     [2.0, 1.0]
+    >>> isinstance(ps.col("x"), ps.ScoresExpr), isinstance(ps.col("x"), pl.Expr)
+    (True, True)
     """
-    return cast(ScoresExpr, pl.col(*names))
+    expr = ScoresExpr.__new__(ScoresExpr)
+    expr._pyexpr = pl.col(*names)._pyexpr
+    return expr

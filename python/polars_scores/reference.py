@@ -17,7 +17,7 @@ def rolling(values: Iterable[float]) -> list[float]:
     """
     out, prev = [], 0.0
     for v in values:
-        if v > prev:  # noqa: SIM108  (the seed's form)
+        if v > prev:  # noqa: SIM108  (the article's loop, statement for statement)
             prev = prev * 0.9 + v
         else:
             prev = prev * 0.5
@@ -33,8 +33,8 @@ def total(values: Iterable[float]) -> float:
     >>> total([4.0, -1.0, 9.0])
     35.0
     """
-    total = 0.0
+    summed = 0.0
     for v in values:
         if v > 0:
-            total += v**1.5
-    return total
+            summed += v**1.5
+    return summed

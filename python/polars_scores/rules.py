@@ -1,4 +1,5 @@
-"""Rules for ``scores.scan``: a Python expression, parsed and checked here.
+"""Rules for ``scores.scan`` and every other entry that takes one: a Python
+expression, parsed and checked here, once per call of the entry.
 
 The rule is read with :mod:`ast` and never evaluated. What the grammar allows
 is checked when the expression is built, and the rule is handed to the Rust
@@ -18,7 +19,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-METHOD = "scores.scan"
+from polars_scores._checks import ParameterError, ParameterTypeError, refuse
 
 MAX_NODES = 1000
 """Rules with more expression nodes than this are refused."""
@@ -55,67 +56,74 @@ def _quote(text: str) -> str:
     return repr(text if len(text) <= _QUOTE else text[: _QUOTE - 3] + "...")
 
 
-def _refuse(rule: str, problem: str, node: ast.AST | None = None) -> ValueError:
+def _refuse(method: str, rule: str, problem: str, node: ast.AST | None = None) -> ParameterError:
     part = ast.get_source_segment(rule, node) if node is not None else None
     where = f": {_quote(part)}" if part else ""
-    return ValueError(f"{METHOD}: {problem} in rule {_quote(rule)}{where}")
+    return refuse(ParameterError, method, f"{problem} in rule {_quote(rule)}{where}")
 
 
-def check_input_names(names: Sequence[object]) -> list[str]:
+def check_input_names(method: str, names: Sequence[object]) -> list[str]:
     """The names of ``inputs``, each a Python identifier the rule can use."""
     checked = []
     for name in names:
         if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
-            raise ValueError(f"{METHOD}: input name {name!r} is not a Python identifier")
+            raise refuse(ParameterError, method, f"input name {name!r} is not a Python identifier")
         if name in RESERVED:
-            raise ValueError(
-                f"{METHOD}: input name {name!r} is taken: prev, value, inf, nan and the "
-                f"functions {', '.join(UNARY_FUNCTIONS + FOLDING_FUNCTIONS)} cannot be inputs"
+            raise refuse(
+                ParameterError,
+                method,
+                f"input name {name!r} is taken: prev, value, inf, nan and the "
+                f"functions {', '.join(UNARY_FUNCTIONS + FOLDING_FUNCTIONS)} cannot be inputs",
             )
         checked.append(name)
     return checked
 
 
-def parse_rule(rule: object, inputs: Sequence[str] = ()) -> Program:
+def parse_rule(rule: object, inputs: Sequence[str] = (), *, method: str) -> Program:
     """Checks ``rule`` against the grammar and returns its postfix program.
 
     ``inputs`` are the names of the extra columns, in the order the plugin
     receives them. Anything outside the grammar is a ``ValueError`` naming
-    ``scores.scan`` and quoting the offending part.
+    `method`, the function or command the user called, and quoting the
+    offending part.
 
     Examples
     --------
-    >>> parse_rule("prev * 0.5 + value").ops
+    >>> parse_rule("prev * 0.5 + value", method="scores.scan").ops
     ['prev', 'const', 'mul', 'value', 'add']
-    >>> parse_rule("prev + dt", ["dt"]).ops
+    >>> parse_rule("prev + dt", ["dt"], method="scores.scan").ops
     ['prev', 'input', 'add']
     """
     if not isinstance(rule, str):
-        raise TypeError(f"{METHOD}: rule must be a string, got {type(rule).__name__} {rule!r}")
+        raise refuse(
+            ParameterTypeError,
+            method,
+            f"rule must be a string, got {type(rule).__name__} {rule!r}",
+        )
     try:
         tree = ast.parse(rule.strip(), mode="eval")
     except (SyntaxError, ValueError) as error:
         reason = error.msg if isinstance(error, SyntaxError) else str(error)
-        raise _refuse(rule, f"not a Python expression ({reason})") from None
+        raise _refuse(method, rule, f"not a Python expression ({reason})") from None
     except (RecursionError, MemoryError):
         raise _refuse(
-            rule, f"more than {MAX_NODES} nodes or nested deeper than {MAX_DEPTH}"
+            method, rule, f"more than {MAX_NODES} nodes or nested deeper than {MAX_DEPTH}"
         ) from None
-    _check_size(rule.strip(), tree.body)
-    return _Emitter(rule.strip(), list(inputs)).program(tree.body)
+    _check_size(method, rule.strip(), tree.body)
+    return _Emitter(method, rule.strip(), list(inputs)).program(tree.body)
 
 
-def _check_size(rule: str, root: ast.expr) -> None:
+def _check_size(method: str, rule: str, root: ast.expr) -> None:
     """Refuses big or deep rules before anything recursive walks them (both
     walks keep their own stack)."""
     if sum(isinstance(node, ast.expr) for node in ast.walk(root)) > MAX_NODES:
-        raise _refuse(rule, f"more than {MAX_NODES} nodes")
+        raise _refuse(method, rule, f"more than {MAX_NODES} nodes")
     stack: list[tuple[ast.AST, int]] = [(root, 1)]
     while stack:
         node, depth = stack.pop()
         if isinstance(node, ast.expr):
             if depth > MAX_DEPTH:
-                raise _refuse(rule, f"nested deeper than {MAX_DEPTH}", node)
+                raise _refuse(method, rule, f"nested deeper than {MAX_DEPTH}", node)
             depth += 1
         stack.extend((child, depth) for child in ast.iter_child_nodes(node))
 
@@ -123,7 +131,8 @@ def _check_size(rule: str, root: ast.expr) -> None:
 class _Emitter:
     """Writes a checked rule in postfix, number and condition apart."""
 
-    def __init__(self, rule: str, inputs: list[str]) -> None:
+    def __init__(self, method: str, rule: str, inputs: list[str]) -> None:
+        self.method = method
         self.rule = rule
         self.inputs = {name: index for index, name in enumerate(inputs)}
         self.ops: list[str] = []
@@ -137,8 +146,8 @@ class _Emitter:
         self.ops.append(op)
         self.operands.append(operand)
 
-    def refuse(self, problem: str, node: ast.AST) -> ValueError:
-        return _refuse(self.rule, problem, node)
+    def refuse(self, problem: str, node: ast.AST) -> ParameterError:
+        return _refuse(self.method, self.rule, problem, node)
 
     def number(self, node: ast.expr) -> None:
         """Emits `node`, which must make a number."""

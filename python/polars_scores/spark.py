@@ -4,7 +4,7 @@
 one partition, sorts them there and scores them with the plugin inside
 ``mapInArrow``, one Arrow batch at a time, carrying each key's state from
 batch to batch with a
-:class:`~polars_scores.stateful.RollingScorer`. Its result equals, bit for
+:class:`~polars_scores.stateful.StatefulScorer`. Its result equals, bit for
 bit, Polars' ``sort(by + order_by)`` followed by ``scores.rolling(by=by)``.
 
 :func:`total` and :func:`dot` are plain sums, so they run on Spark's own
@@ -33,16 +33,18 @@ from pyspark.sql import types as T  # noqa: N812
 
 from polars_scores._checks import (
     ACCEPTED_DTYPES,
+    ParameterError,
     column_name,
     column_names,
     finite,
-    input_mapping,
     new_column,
     not_a_key,
     not_numeric,
+    refuse,
     require_columns,
 )
-from polars_scores.stateful import RollingScorer
+from polars_scores.spec import ScoreSpec, score_spec
+from polars_scores.stateful import StatefulScorer
 
 __all__ = ["dot", "rolling", "scan", "total"]
 
@@ -135,13 +137,17 @@ def rolling(
     +---+---+---+-------+
     <BLANKLINE>
     """
-    method = "polars_scores.spark.rolling"
-    scorer = {
-        "rise": finite(method, "rise", rise),
-        "fall": finite(method, "fall", fall),
-        "initial": finite(method, "initial", initial),
-    }
-    return _score_in_partitions(method, df, value, by, order_by, scorer, name)
+    spec = score_spec(
+        "polars_scores.spark.rolling",
+        value,
+        by=by,
+        rise=rise,
+        fall=fall,
+        initial=initial,
+        name=name,
+        none_is_default=False,
+    )
+    return _score_in_partitions(spec, df, order_by)
 
 
 def scan(
@@ -188,47 +194,41 @@ def scan(
     +---+---+---+-------+
     <BLANKLINE>
     """
-    method = "polars_scores.spark.scan"
-    scorer = {
-        "initial": finite(method, "initial", initial),
-        "rule": rule,
-        "inputs": input_mapping(method, inputs, "column names"),
-    }
-    return _score_in_partitions(method, df, value, by or [], order_by, scorer, name)
+    spec = score_spec(
+        "polars_scores.spark.scan",
+        value,
+        by=by or [],
+        initial=initial,
+        name=name,
+        rule=rule,
+        inputs=inputs,
+        needs_rule=True,
+    )
+    return _score_in_partitions(spec, df, order_by)
 
 
 def _score_in_partitions(
-    method: str,
-    df: DataFrame,
-    value: str,
-    by: str | Sequence[str],
-    order_by: str | Sequence[str] | None,
-    scorer: dict[str, Any],
-    name: str | None,
+    spec: ScoreSpec[str], df: DataFrame, order_by: str | Sequence[str] | None
 ) -> DataFrame:
-    """`df` sorted per key and scored by a ``RollingScorer(**scorer)`` in
+    """`df` sorted per key and scored by a :class:`StatefulScorer` of `spec` in
     ``mapInArrow``: the body of :func:`rolling` and :func:`scan`."""
-    keys = column_names(method, "by", by)
+    method = spec.method
     order = column_names(method, "order_by", order_by) if order_by is not None else []
     if not order:
-        raise ValueError(
-            f"{method}: order_by must name at least one column: Spark keeps no row order "
-            "after the shuffle that groups the keys"
+        raise refuse(
+            ParameterError,
+            method,
+            "order_by must name at least one column: Spark keeps no row order "
+            "after the shuffle that groups the keys",
         )
-    value = column_name(method, "value", value)
-    if name is not None:
-        name = column_name(method, "name", name)
-    inputs = list(scorer.get("inputs", {}).values())
+    (value,), (name,), keys = spec.values, spec.names, list(spec.keys)
+    inputs = spec.input_columns
     _check_columns(method, df, [value, *keys, *order, *inputs], numeric=[value, *inputs])
-    # The scorer the executors will build, built here first for its name and
-    # to check the rule before any task starts.
-    name = RollingScorer(value, by=keys, name=name, **scorer).name
     new_column(method, name, df.columns)
     schema = T.StructType([*df.schema.fields, T.StructField(name, T.DoubleType(), True)])
     grouped = df.repartition(*_columns(keys)) if keys else df.repartition(1)
     ordered = grouped.sortWithinPartitions(*_columns([*keys, *order]))
-    function = _rolling_partitions(value, keys, {**scorer, "name": name}, inputs)
-    return ordered.mapInArrow(function, schema)
+    return ordered.mapInArrow(_rolling_partitions(spec.plain()), schema)
 
 
 def total(
@@ -394,16 +394,15 @@ def _sum_per_key(df: DataFrame, keys: Sequence[str], terms: Column, name: str) -
     return df.groupBy(*_columns(keys)).agg(summed)
 
 
-def _rolling_partitions(
-    value: str, by: Sequence[str], scorer: dict[str, Any], inputs: Sequence[str]
-) -> PartitionFunction:
-    """The function ``mapInArrow`` runs on each partition.
+def _rolling_partitions(spec: dict[str, Any]) -> PartitionFunction:
+    """The function ``mapInArrow`` runs on each partition, scoring as `spec`
+    (a :meth:`ScoreSpec.plain`) asks.
 
     Spark pickles it by value (it is a closure) and unpickles it in a Python
-    worker: it must not refer to this module, whose import would import
-    Polars before ``POLARS_MAX_THREADS`` is set.
+    worker: it must refer neither to this module nor to a class of this
+    package, whose import would import Polars before ``POLARS_MAX_THREADS``
+    is set.
     """
-    by = list(by)
 
     def score_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import os
@@ -415,17 +414,13 @@ def _rolling_partitions(
 
         from polars_scores.spark import _score_batches
 
-        return _score_batches(batches, value, by, scorer, inputs)
+        return _score_batches(batches, spec)
 
     return score_partition
 
 
 def _score_batches(
-    batches: Iterator[pa.RecordBatch],
-    value: str,
-    by: Sequence[str],
-    scorer_kwargs: dict[str, Any],
-    inputs: Sequence[str],
+    batches: Iterator[pa.RecordBatch], plain: dict[str, Any]
 ) -> Iterator[pa.RecordBatch]:
     """Each batch of one sorted partition with its score column appended.
 
@@ -436,9 +431,10 @@ def _score_batches(
     so every other column keeps exactly the Arrow type Spark declared (no
     ``large_string`` coming back).
     """
-    scorer = RollingScorer(value, by=by, key_sorted=True, **scorer_kwargs)
+    spec = ScoreSpec.from_plain(plain)
+    scorer = StatefulScorer.from_spec(spec, key_sorted=True)
     name = scorer.name
-    columns = list(dict.fromkeys([value, *by, *inputs]))
+    columns = list(dict.fromkeys([*spec.values, *spec.keys, *spec.input_columns]))
     score_field = pa.field(name, pa.float64(), nullable=True)
     for batch in batches:
         # A RecordBatch always gives a DataFrame.

@@ -1,4 +1,4 @@
-"""The rolling score over batches that arrive in order, each key's state carried across them.
+"""Scores over batches that arrive in order, each key's state carried across them.
 
 Polars has no way to keep a plugin's state from one call to the next, so the
 state lives here: the score at each key's last non-null value. With keys,
@@ -11,22 +11,24 @@ input.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 import polars as pl
 
-from polars_scores._checks import check_columns, column_name, column_names, finite, input_mapping
+from polars_scores._checks import ParameterTypeError, refuse
 from polars_scores._internal import KeyStates
-from polars_scores.namespace import col
-from polars_scores.rules import check_input_names, parse_rule
+from polars_scores._plugin import recurrence
+from polars_scores.spec import ScoreSpec, score_spec
 
 
-class RollingScorer:
+class StatefulScorer:
     """Scores DataFrame batches that arrive in order, carrying each key's state across batches.
 
     Feeding the rows of a frame through :meth:`score` in consecutive batches of
     any sizes gives, bit for bit, the same scores as one in-memory
-    ``pl.col(value).scores.rolling(by=by, ...)`` over all of them. Memory holds
-    the batch and about one float per key seen so far.
+    ``pl.col(value).scores.rolling(by=by, ...)`` (or ``scores.scan(rule,
+    ...)``, with a `rule`) over all of them. Memory holds the batch and about
+    one float per key seen so far.
 
     Each key's state is the score at its last non-null value, kept in Rust
     (``src/states.rs``), so that a batch is one call: with one integer key
@@ -53,15 +55,15 @@ class RollingScorer:
         Key column name(s): each key's recurrence runs on its own, as with
         ``scores.rolling(by=...)``. Null keys are a key of their own.
     rise, fall, initial
-        As in ``scores.rolling``: ``initial`` is the state of every key before
-        its first row.
+        As in ``scores.rolling`` (0.9 and 0.5 when left out): ``initial`` is
+        the state of every key before its first row.
     name
         The score column's name, by default ``"<value>_score"``. It must not be
         the name of a column of the batches.
     rule, inputs
         Your own recurrence instead of the rolling score, as in
-        ``scores.scan`` (``rise`` and ``fall`` are then unused); ``inputs``
-        maps the rule's names to columns of the batches.
+        ``scores.scan`` (giving ``rise`` or ``fall`` too is an error);
+        ``inputs`` maps the rule's names to columns of the batches.
     key_sorted
         The batches arrive sorted by the key columns (ascending, nulls first,
         NaN last: Polars' ``sort(by)`` and Spark's ``sortWithinPartitions``
@@ -71,12 +73,11 @@ class RollingScorer:
         same however many keys go by. A batch whose keys are out of that
         order raises ``polars.exceptions.InvalidOperationError``.
 
-
     Examples
     --------
     >>> import polars as pl
-    >>> from polars_scores.stateful import RollingScorer
-    >>> scorer = RollingScorer("x", by="k")
+    >>> from polars_scores.stateful import StatefulScorer
+    >>> scorer = StatefulScorer("x", by="k")
     >>> scorer.score(pl.DataFrame({"k": [1, 1, 2], "x": [1.0, 0.5, 3.0]}))
     shape: (3, 3)
     ┌─────┬─────┬─────────┐
@@ -99,7 +100,7 @@ class RollingScorer:
 
     In a stream sorted by key, only the current key's state is kept:
 
-    >>> sorted_by_u = RollingScorer("x", by="u", key_sorted=True)
+    >>> sorted_by_u = StatefulScorer("x", by="u", key_sorted=True)
     >>> first = pl.DataFrame({"u": ["a", "a", "b"], "x": [1.0, 3.0, 2.0]})
     >>> sorted_by_u.score(first)["x_score"].to_list()
     [1.0, 3.9, 2.0]
@@ -107,43 +108,68 @@ class RollingScorer:
     [5.8, 1.0]
     """
 
-    _METHOD = "RollingScorer"
+    _METHOD: ClassVar[str] = "StatefulScorer"
 
     def __init__(
         self,
         value: str,
         *,
         by: str | Sequence[str] = (),
-        rise: float = 0.9,
-        fall: float = 0.5,
+        rise: float | None = None,
+        fall: float | None = None,
         initial: float = 0.0,
         name: str | None = None,
         rule: str | None = None,
         inputs: Mapping[str, str] | None = None,
         key_sorted: bool = False,
     ) -> None:
-        method = self._METHOD
-        self._value = column_name(method, "value", value)
-        if name is not None:
-            name = column_name(method, "name", name)
-        self._keys = column_names(method, "by", by)
-        self._rise = finite(method, "rise", rise)
-        self._fall = finite(method, "fall", fall)
-        self._initial = finite(method, "initial", initial)
-        self._name = f"{value}_score" if name is None else name
-        self._rule = rule
-        self._inputs = input_columns(method, rule, inputs)
+        spec = score_spec(
+            self._METHOD,
+            value,
+            by=by,
+            rise=rise,
+            fall=fall,
+            initial=initial,
+            name=name,
+            rule=rule,
+            inputs=inputs,
+        )
         if not isinstance(key_sorted, bool):
-            raise TypeError(f"{method}: key_sorted must be True or False, got {key_sorted!r}")
+            problem = f"key_sorted must be True or False, got {key_sorted!r}"
+            raise refuse(ParameterTypeError, self._METHOD, problem)
+        self._start(spec, 0, key_sorted, checks=True)
+
+    @classmethod
+    def from_spec(
+        cls, spec: ScoreSpec[str], index: int = 0, *, key_sorted: bool = False
+    ) -> StatefulScorer:
+        """A scorer of the spec's value number `index`, for a caller that built
+        `spec` and checks the batches' columns itself, once."""
+        scorer = cls.__new__(cls)
+        scorer._start(spec, index, key_sorted, checks=False)
+        return scorer
+
+    def _start(self, spec: ScoreSpec[str], index: int, key_sorted: bool, *, checks: bool) -> None:
+        self._spec = spec
+        # What the errors of a batch name: this scorer's `score`, or the
+        # entry that built the spec and checks the batches itself.
+        self._method = f"{spec.method}.score" if checks else spec.method
+        self._value = spec.values[index]
+        self._name = spec.names[index]
+        self._keys = list(spec.keys)
+        self._inputs = spec.input_columns
+        # Whether `score` checks the columns, once per schema it meets.
+        self._checks = checks
+        self._checked: pl.Schema | None = None
         # Without keys, one float; with keys, every key's state, in Rust.
-        self._state = self._initial
+        self._state = spec.initial
         self._states = None
         if self._keys:
-            program = parse_rule(rule, list(self._inputs)) if rule is not None else None
+            program = spec.program
             self._states = KeyStates(
-                self._rise,
-                self._fall,
-                self._initial,
+                spec.rise,
+                spec.fall,
+                spec.initial,
                 key_sorted,
                 ops=None if program is None else program.ops,
                 operands=None if program is None else program.operands,
@@ -174,44 +200,33 @@ class RollingScorer:
         ValueError
             The batch already has a column with the score's name.
         """
-        check_columns(
-            f"{self._METHOD}.score",
-            batch.schema,
-            self._value,
-            [*self._keys, *self._inputs.values()],
-            self._name,
-        )
+        if self._checks and batch.schema != self._checked:
+            self._spec.check_schema(batch.schema, self._method)
+            self._checked = batch.schema
         if self._states is not None:
             keys = [batch.get_column(key) for key in self._keys]
-            inputs = [batch.get_column(column) for column in self._inputs.values()]
+            inputs = [batch.get_column(column) for column in self._inputs]
             scores = self._states.score(keys, batch.get_column(self._value), self._name, inputs)
             return batch.with_columns(scores)
         # The state may be NaN or infinite (the values may be), which the
         # numeric `initial` parameter rejects, so it goes in as a literal.
         start = pl.lit(self._state, dtype=pl.Float64)
-        scored = batch.with_columns(self._rolling(start).alias(self._name))
+        expr = recurrence(
+            self._spec,
+            pl.col(self._value),
+            initial=start,
+            keys=(),
+            inputs=[pl.col(column) for column in self._inputs],
+        )
+        scored = batch.with_columns(expr.alias(self._name))
         last = scored.get_column(self._name).drop_nulls()
         if len(last):
             self._state = last[-1]
         return scored
 
-    def _rolling(self, initial: pl.Expr) -> pl.Expr:
-        if self._rule is not None:
-            return col(self._value).scores.scan(self._rule, initial=initial, inputs=self._inputs)
-        return col(self._value).scores.rolling(rise=self._rise, fall=self._fall, initial=initial)
 
+class RollingScorer(StatefulScorer):
+    """:class:`StatefulScorer` under the name it had first; its errors name
+    ``RollingScorer``."""
 
-def input_columns(
-    method: str, rule: str | None, inputs: Mapping[str, str] | None
-) -> dict[str, str]:
-    """The rule's inputs (name: column), checked with the rule, which is
-    parsed now so that a bad one fails before any batch is read."""
-    if rule is None:
-        if inputs:
-            raise ValueError(f"{method}: inputs need a rule")
-        return {}
-    named = input_mapping(method, inputs, "column names", pairs=True)
-    if not all(isinstance(column, str) for column in named.values()):
-        raise TypeError(f"{method}: inputs must map names to column names, got {inputs!r}")
-    parse_rule(rule, check_input_names(list(named)))
-    return named
+    _METHOD: ClassVar[str] = "RollingScorer"

@@ -1,0 +1,195 @@
+"""Scores of data larger than memory, as a LazyFrame that streams.
+
+Polars' streaming engine gathers the whole input of a non-elementwise plugin
+such as the rolling score, and keeps nothing from one batch to the next, so
+:func:`scan_scores` is a source of its own: registered with Polars as an IO
+plugin, it reads its input in order, batch by batch, scores each batch with
+a :class:`~polars_scores.stateful.StatefulScorer` (which carries each key's
+state) and hands the scored batches to whatever the query does next: a
+filter, an aggregation, a join, any sink. Memory holds a few batches and
+one state per key, whatever the row count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+
+import polars as pl
+from polars.io.plugins import register_io_source
+
+from polars_scores._checks import ParameterTypeError, positive_int, refuse
+from polars_scores.spec import ScoreSpec, score_spec
+from polars_scores.stateful import StatefulScorer
+from polars_scores.watch import Watch, noting_failures
+
+DEFAULT_BATCH_ROWS = 500_000
+"""Rows per batch: large enough that each batch's per-key bookkeeping is
+cheap next to reading it, small enough that the few batches in flight stay
+well under 400 MB. At 100M rows with a million `user-<n>` string keys
+(``benchmarks/streaming_bench.py``), `score --by` peaked at 381-445 MB over
+five runs with 1,000,000-row batches and at 307-330 MB with 500,000, in the
+same time."""
+
+
+def scan_scores(
+    source: pl.LazyFrame,
+    value: str | Sequence[str],
+    *,
+    by: str | Sequence[str] = (),
+    rise: float | None = None,
+    fall: float | None = None,
+    initial: float = 0.0,
+    name: str | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    rule: str | None = None,
+    inputs: Mapping[str, str] | None = None,
+) -> pl.LazyFrame:
+    """`source` with the rolling score of each `value` column, as a LazyFrame that streams.
+
+    The result has every column of `source` plus one Float64 score column per
+    value, ``"<value>_score"`` (or `name`, with one value), rows in input
+    order, the scores bit-identical to ``pl.col(value).scores.rolling(by=by,
+    ...)`` over the whole input in memory. Nothing is read until the result
+    is collected or sunk, and its schema is known before
+    (``collect_schema()``). Each collect reads `source` anew, in order, in
+    batches of `batch_rows` rows, carrying each key's state from batch to
+    batch; whatever follows (``filter``, ``select``, ``group_by().agg()``,
+    ``head``, ``sink_parquet``/``sink_csv``/``sink_ipc``/``sink_ndjson``,
+    ``collect(engine="streaming")``) gets the scored batches as they come, so
+    memory stays bounded when it streams. A projection, a filter or a limit
+    that Polars pushes into this source applies to the scored rows, never
+    before scoring: only scores that the query reads are computed, and only
+    the columns they need are read.
+
+    Parameters
+    ----------
+    source
+        The input, e.g. ``pl.scan_parquet(path)``, read in order.
+    value
+        The numeric column to score, or several: each is scored in the same
+        pass, with its own states.
+    by, rise, fall, initial, rule, inputs
+        As in :class:`~polars_scores.stateful.StatefulScorer`: the key
+        column(s), the recurrence's parameters, or your own rule (as in
+        ``scores.scan``) and the columns it reads.
+    name
+        The score column's name with one value (``"<value>_score"`` by default).
+    batch_rows
+        Rows per batch: memory grows with it, per-batch overhead shrinks.
+
+    Raises
+    ------
+    polars.exceptions.ColumnNotFoundError
+        A named column is missing (the message lists the available ones).
+    polars.exceptions.InvalidOperationError
+        A value column is not numeric.
+    TypeError, ValueError
+        A parameter is invalid, or a score's name is taken by a column.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from polars_scores.source import scan_scores
+    >>> events = pl.LazyFrame({"k": [1, 1, 2, 1], "x": [1.0, 0.5, 3.0, 2.0]})
+    >>> scored = scan_scores(events, "x", by="k", batch_rows=2)
+    >>> dict(scored.collect_schema())
+    {'k': Int64, 'x': Float64, 'x_score': Float64}
+    >>> scored.filter(pl.col("x_score") > 1).collect()["x_score"].to_list()
+    [3.0, 2.45]
+    """
+    spec = score_spec(
+        "scan_scores",
+        value,
+        by=by,
+        rise=rise,
+        fall=fall,
+        initial=initial,
+        name=name,
+        rule=rule,
+        inputs=inputs,
+        several=True,
+    )
+    return ScoredStream(spec, source, batch_rows).frame()
+
+
+class ScoredStream:
+    """A source of scored batches for `spec`, scored afresh each time Polars
+    reads it; its columns are checked once, against the source's schema."""
+
+    def __init__(self, spec: ScoreSpec[str], source: pl.LazyFrame, batch_rows: int) -> None:
+        method = spec.method
+        if not isinstance(source, pl.LazyFrame):
+            problem = f"source must be a LazyFrame, got {type(source).__name__}"
+            raise refuse(ParameterTypeError, method, problem)
+        self._rows = positive_int(method, spec.parameter("batch_rows"), batch_rows)
+        self._spec = spec
+        self._reads = [*spec.keys, *spec.input_columns]
+        self._source = source
+        self._in_schema = source.collect_schema()
+        spec.check_schema(self._in_schema)
+        self.schema = pl.Schema(
+            [*self._in_schema.items(), *((score, pl.Float64()) for score in spec.names)]
+        )
+
+    def frame(self, watch: Watch | None = None) -> pl.LazyFrame:
+        """The scored stream as a LazyFrame; a writer's `watch` sees every batch."""
+
+        def read(
+            with_columns: list[str] | None,
+            predicate: pl.Expr | None,
+            n_rows: int | None,
+            batch_size: int | None,
+        ) -> Iterator[pl.DataFrame]:
+            batches = self._batches(with_columns, predicate, n_rows, watch)
+            if watch is None:
+                return batches
+            return noting_failures(batches, watch.failures)
+
+        return register_io_source(read, schema=self.schema)
+
+    def _batches(
+        self,
+        with_columns: list[str] | None,
+        predicate: pl.Expr | None,
+        n_rows: int | None,
+        watch: Watch | None,
+    ) -> Iterator[pl.DataFrame]:
+        # Polars pushes the columns it needs (those of the predicate too), a
+        # filter and a limit into its sources: only the scores wanted are
+        # computed, from only the columns they read; the filter and the
+        # limit apply to the scored rows.
+        wanted = set(self.schema if with_columns is None else with_columns)
+        if predicate is not None:
+            wanted.update(predicate.meta.root_names())
+        scored = [index for index, score in enumerate(self._spec.names) if score in wanted]
+        if scored:
+            wanted.update([*(self._spec.values[index] for index in scored), *self._reads])
+        # A query that reads no column (a row count) still needs the rows.
+        reads = [column for column in self._in_schema if column in wanted] or [
+            next(iter(self._in_schema))
+        ]
+        scorers = [StatefulScorer.from_spec(self._spec, index) for index in scored]
+        # The first rows' scores need only the first rows.
+        source = (
+            self._source if n_rows is None or predicate is not None else self._source.head(n_rows)
+        )
+        left = n_rows
+        for batch in source.select(reads).collect_batches(
+            chunk_size=self._rows, maintain_order=True
+        ):
+            if watch is not None and watch.stop.requested():
+                return
+            for scorer in scorers:
+                batch = scorer.score(batch)
+            if watch is not None:
+                watch.done(batch.height)
+            if predicate is not None:
+                batch = batch.filter(predicate)
+            if with_columns is not None:
+                batch = batch.select(with_columns)
+            if left is not None:
+                batch = batch.head(left)
+                left -= batch.height
+            yield batch
+            if left == 0:
+                return

@@ -1,0 +1,360 @@
+"""Streams written to files: scores (:func:`score_to_file`) and totals
+(:func:`total_to_file`), and their parquet forms.
+
+They write parquet, CSV, Arrow IPC or NDJSON, chosen by the output's
+extension, into a work file beside the output that is renamed into place,
+synced, only when everything succeeded (:mod:`polars_scores.durable`): an
+error, an interrupt (SIGINT, SIGTERM, SIGHUP) or a power loss never leaves
+a partial output nor touches an existing one, and a killed run leaves
+nothing that a later scan of the folder would read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import polars as pl
+from polars.io.plugins import register_io_source
+
+from polars_scores._plugin import positive_powers
+from polars_scores.durable import Writeback, cannot_write, replaced_on_success
+from polars_scores.formats import Compression, Format, codec, output_format, sink
+from polars_scores.signals import Interrupt
+from polars_scores.source import DEFAULT_BATCH_ROWS, ScoredStream
+from polars_scores.spec import ScoreSpec, TotalSpec, score_spec, total_spec
+from polars_scores.watch import Progress, Watch, noting_failures
+
+
+def score_to_file(
+    source: pl.LazyFrame,
+    output: str | os.PathLike[str],
+    *,
+    value: str | Sequence[str],
+    by: str | Sequence[str] = (),
+    rise: float | None = None,
+    fall: float | None = None,
+    initial: float = 0.0,
+    name: str | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    rule: str | None = None,
+    inputs: Mapping[str, str] | None = None,
+    format: Format | None = None,
+    compression: Compression | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Write :func:`scan_scores` of `source` to the file `output`, replaced only on success.
+
+    Parameters
+    ----------
+    source, value, by, rise, fall, initial, name, batch_rows, rule, inputs
+        As in :func:`~polars_scores.source.scan_scores`.
+    output
+        The file to write. Its folder must exist. An existing file is
+        replaced, but only once the whole result has been written.
+    format
+        "parquet", "csv", "ipc" or "ndjson"; by default told by `output`'s
+        extension (``.parquet``, ``.csv``, ``.ipc``/``.arrow``/``.feather``,
+        ``.ndjson``/``.jsonl``).
+    compression
+        The output's codec: for parquet one of
+        :data:`~polars_scores.formats.COMPRESSIONS` (zstd by
+        default; the score column compresses little, so most of zstd's time
+        goes to it, and "lz4" writes faster, larger files), for IPC
+        "uncompressed" (the default), "lz4" or "zstd"; CSV and NDJSON are
+        written uncompressed.
+    progress
+        Called with the number of rows done after each batch.
+
+    Returns
+    -------
+    int
+        The number of rows written.
+
+    Raises
+    ------
+    polars.exceptions.ColumnNotFoundError, polars.exceptions.InvalidOperationError
+        As for :func:`~polars_scores.source.scan_scores`.
+    TypeError, ValueError
+        A parameter is invalid, a score's name is taken by a column, or the
+        format cannot be told from `output`'s extension.
+    OSError
+        The output cannot be written (folder missing, disk full...), naming it.
+    KeyboardInterrupt
+        On Ctrl-C, once the partial result has been removed.
+
+    Examples
+    --------
+    >>> import tempfile, polars as pl
+    >>> from pathlib import Path
+    >>> from polars_scores.writers import score_to_file
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> events = pl.LazyFrame({"k": [1, 1, 2, 1], "x": [1.0, 0.5, 3.0, 2.0]})
+    >>> score_to_file(events, folder / "out.csv", value="x", by="k", batch_rows=2)
+    4
+    >>> pl.read_csv(folder / "out.csv")["x_score"].to_list()
+    [1.0, 0.5, 3.0, 2.45]
+    """
+    spec = score_spec(
+        "score_to_file",
+        value,
+        by=by,
+        rise=rise,
+        fall=fall,
+        initial=initial,
+        name=name,
+        rule=rule,
+        inputs=inputs,
+        several=True,
+    )
+    return write_scores(spec, source, output, batch_rows, format, compression, progress)
+
+
+def score_to_parquet(
+    source: pl.LazyFrame,
+    output: str | os.PathLike[str],
+    *,
+    value: str | Sequence[str],
+    by: str | Sequence[str] = (),
+    rise: float | None = None,
+    fall: float | None = None,
+    initial: float = 0.0,
+    name: str | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    compression: Compression = "zstd",
+    progress: Progress | None = None,
+    rule: str | None = None,
+    inputs: Mapping[str, str] | None = None,
+) -> int:
+    """:func:`score_to_file` into a parquet file, whatever `output`'s extension.
+
+    Examples
+    --------
+    >>> import tempfile, polars as pl
+    >>> from pathlib import Path
+    >>> from polars_scores.writers import score_to_parquet
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> pl.DataFrame({"k": [1, 1, 2, 1], "x": [1.0, 0.5, 3.0, 2.0]}).write_parquet(
+    ...     folder / "in.parquet"
+    ... )
+    >>> score_to_parquet(
+    ...     pl.scan_parquet(folder / "in.parquet"), folder / "out.parquet",
+    ...     value="x", by="k", batch_rows=2,
+    ... )
+    4
+    >>> pl.read_parquet(folder / "out.parquet")["x_score"].to_list()
+    [1.0, 0.5, 3.0, 2.45]
+    """
+    spec = score_spec(
+        "score_to_parquet",
+        value,
+        by=by,
+        rise=rise,
+        fall=fall,
+        initial=initial,
+        name=name,
+        rule=rule,
+        inputs=inputs,
+        several=True,
+    )
+    return write_scores(spec, source, output, batch_rows, "parquet", compression, progress)
+
+
+def write_scores(
+    spec: ScoreSpec[str],
+    source: pl.LazyFrame,
+    output: str | os.PathLike[str],
+    batch_rows: int,
+    format: Format | None,
+    compression: Compression | None,
+    progress: Progress | None,
+) -> int:
+    """Write the scores `spec` asks for of `source` to `output`; the rows written."""
+    kind = output_format(spec.method, output, format, spec.spelling)
+    chosen = codec(spec.method, kind, compression, spec.spelling)
+    stream = ScoredStream(spec, source, batch_rows)
+
+    def sink_scores(watch: Watch, path: str) -> int:
+        sink(stream.frame(watch), path, kind, chosen)
+        return watch.rows
+
+    return _write_durably(spec.method, output, progress, sink_scores)
+
+
+def total_to_file(
+    source: pl.LazyFrame,
+    output: str | os.PathLike[str],
+    *,
+    value: str | Sequence[str],
+    by: str | Sequence[str] = (),
+    exponent: float = 1.5,
+    format: Format | None = None,
+    compression: Compression | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Write each key's ``scores.total`` of `value` to the file `output`, replaced only on success.
+
+    One row per distinct key (sorted by key, nulls last) with the key columns
+    and ``"<value>_total"`` per value, the sum of ``v ** exponent`` over the
+    key's non-null ``v > 0``; without `by`, one row. Computed by Polars'
+    streaming ``group_by``, so memory grows with the number of keys, not of
+    rows.
+
+    Parameters
+    ----------
+    source
+        The input, e.g. ``pl.scan_parquet(path)``.
+    output, format, compression, progress
+        As in :func:`score_to_file`.
+    value
+        The numeric column(s) to total.
+    by
+        Key column name(s).
+    exponent
+        The power each positive value is raised to.
+
+    Returns
+    -------
+    int
+        The number of rows written (distinct keys).
+
+    Raises
+    ------
+    polars.exceptions.ColumnNotFoundError, polars.exceptions.InvalidOperationError
+        As for :func:`~polars_scores.source.scan_scores`.
+    TypeError, ValueError
+        A parameter is invalid, or a key column is called ``"<value>_total"``.
+    OSError, KeyboardInterrupt
+        As for :func:`score_to_file`.
+
+    Examples
+    --------
+    >>> import tempfile, polars as pl
+    >>> from pathlib import Path
+    >>> from polars_scores.writers import total_to_file
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> events = pl.LazyFrame({"k": ["b", "a", "b"], "x": [4.0, 9.0, -1.0]})
+    >>> total_to_file(events, folder / "t.ndjson", value="x", by="k")
+    2
+    >>> pl.read_ndjson(folder / "t.ndjson").rows()
+    [('a', 27.0), ('b', 8.0)]
+    """
+    spec = total_spec("total_to_file", value, by=by, exponent=exponent)
+    return write_totals(spec, source, output, format, compression, progress)
+
+
+def total_to_parquet(
+    source: pl.LazyFrame,
+    output: str | os.PathLike[str],
+    *,
+    value: str | Sequence[str],
+    by: str | Sequence[str] = (),
+    exponent: float = 1.5,
+    compression: Compression = "zstd",
+    progress: Progress | None = None,
+) -> int:
+    """:func:`total_to_file` into a parquet file, whatever `output`'s extension.
+
+    Examples
+    --------
+    >>> import tempfile, polars as pl
+    >>> from pathlib import Path
+    >>> from polars_scores.writers import total_to_parquet
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> pl.DataFrame({"k": ["b", "a", "b"], "x": [4.0, 9.0, -1.0]}).write_parquet(
+    ...     folder / "in.parquet"
+    ... )
+    >>> total_to_parquet(pl.scan_parquet(folder / "in.parquet"), folder / "t.parquet",
+    ...                  value="x", by="k")
+    2
+    >>> pl.read_parquet(folder / "t.parquet").rows()
+    [('a', 27.0), ('b', 8.0)]
+    """
+    spec = total_spec("total_to_parquet", value, by=by, exponent=exponent)
+    return write_totals(spec, source, output, "parquet", compression, progress)
+
+
+def write_totals(
+    spec: TotalSpec,
+    source: pl.LazyFrame,
+    output: str | os.PathLike[str],
+    format: Format | None,
+    compression: Compression | None,
+    progress: Progress | None,
+) -> int:
+    """Write the totals `spec` asks for of `source` to `output`; the rows written."""
+    kind = output_format(spec.method, output, format, spec.spelling)
+    chosen = codec(spec.method, kind, compression, spec.spelling)
+    schema = source.collect_schema()
+    spec.check_schema(schema)
+    columns = [*spec.keys, *spec.values]
+    in_schema = pl.Schema({column: schema[column] for column in columns})
+
+    def input_batches(watch: Watch) -> Iterator[pl.DataFrame]:
+        for batch in source.select(columns).collect_batches(maintain_order=False):
+            if watch.stop.requested():
+                return
+            watch.done(batch.height)
+            yield batch
+
+    def sink_totals(watch: Watch, path: str) -> int:
+        def read(*pushed_down: object) -> Iterator[pl.DataFrame]:
+            # Polars pushes nothing into this source: the query reads it all.
+            return noting_failures(input_batches(watch), watch.failures)
+
+        frame = register_io_source(read, schema=in_schema)
+        sums = [
+            positive_powers(pl.col(value), spec.exponent).sum().alias(name)
+            for value, name in zip(spec.values, spec.names, strict=True)
+        ]
+        totals = frame.select(sums) if not spec.keys else frame.group_by(spec.keys).agg(sums)
+        # One row per key, so the table is as small as the group-by's own, and
+        # its height is the count of rows written.
+        table = totals.sort(spec.keys, nulls_last=True) if spec.keys else totals
+        written = table.collect(engine="streaming")
+        sink(written.lazy(), path, kind, chosen)
+        return written.height
+
+    return _write_durably(spec.method, output, progress, sink_totals)
+
+
+def _write_durably(
+    method: str,
+    output: str | os.PathLike[str],
+    progress: Progress | None,
+    write: Callable[[Watch, str], int],
+) -> int:
+    """Run ``write(watch, path)``, which writes the result to the work file
+    `path` and returns the rows written, and put the result in place as
+    `output` once it succeeded; the rows written."""
+    with replaced_on_success(method, Path(output)) as (work, fd), Interrupt() as stop:
+        with Writeback.of(fd) as writeback:
+            watch = Watch(stop, progress, writeback)
+            try:
+                written = write(watch, work)
+            except Exception as error:
+                # Polars re-raises a source's error as a ComputeError quoting
+                # it (at some versions): raise the original instead.
+                if watch.failures:
+                    raise watch.failures[0] from None
+                # Otherwise the sink failed, and an error of the system says
+                # why (disk full, file too large): say it of the output, not
+                # the input.
+                code = _os_error_code(str(error))
+                if code is None:
+                    raise
+                raise cannot_write(method, output, code) from None
+        if stop.requested():
+            # The original handler decides what happens (Ctrl-C raises
+            # KeyboardInterrupt); the truncated result goes in any case.
+            stop.deliver()
+            raise KeyboardInterrupt(f"{method}: interrupted")
+        return written
+
+
+def _os_error_code(message: str) -> int | None:
+    """The errno that a Polars I/O error quotes as "(os error N)", if any."""
+    found = re.search(r"\(os error (\d+)\)", message)
+    return int(found.group(1)) if found else None
