@@ -38,6 +38,11 @@ pub struct BatchStep {
 }
 
 impl BatchStep {
+    /// The public function the user called, which every error names first.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
     pub fn new(method: String, step: Step, initial: f64, key_sorted: bool) -> Self {
         Self {
             method,
