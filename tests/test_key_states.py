@@ -220,8 +220,13 @@ def test_keys_of_kinds_that_cannot_be_equal_raise_and_keep_the_states(
     keys, dtype = first
     values = [float(i + 2) for i in range(len(keys))]
     before = score_stream(scorer, [(keys, dtype, values)])[0]
-    with pytest.raises(pl.exceptions.SchemaError, match="RollingScorer.score: key column " + words):
+    with pytest.raises(
+        pl.exceptions.SchemaError, match="RollingScorer.score: key column " + words
+    ) as raised:
         score_stream(scorer, [(then[0], then[1], [1.0] * len(then[0]))])
+    # The problem alone, for a caller that names itself (the command line).
+    assert raised.value.problem == str(raised.value).removeprefix("RollingScorer.score: ")
+    assert raised.value.problem.startswith("key column 'k'")
     # The failed batch changed nothing: the same keys go on from their states.
     after = score_stream(scorer, [(keys, dtype, [1.0] * len(keys))])[0]
     assert_bit_identical(before + after, reference(values + [1.0] * len(keys), keys + keys))
