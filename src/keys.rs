@@ -19,9 +19,10 @@ pub struct KeyIds {
     pub groups: usize,
 }
 
-/// Group ids for `keys`, all of length `len` (length-1 keys broadcast and so
-/// do not split anything). Null keys form their own group. `None` when no key
-/// splits the rows: they are one group.
+/// Group ids for `keys`, all of length `len` (length-1 keys broadcast and
+/// keys of dtype Null are all null, so neither splits anything). Null keys
+/// form their own group. `None` when no key splits the rows: they are one
+/// group.
 /// Dense integer keys are read on up to `threads` threads.
 pub fn key_ids(
     method: &str,
@@ -32,6 +33,8 @@ pub fn key_ids(
     let mut splitting = Vec::with_capacity(keys.len());
     for key in keys {
         match key.len() {
+            // All null: one key, which splits nothing.
+            _ if key.dtype().is_null() => {}
             1 => {}
             n if n == len => splitting.push(key),
             n => polars_bail!(
