@@ -238,4 +238,3 @@ def test_nested_keys_of_kinds_that_cannot_be_equal_raise(
     scorer.score(pl.DataFrame({"k": pl.Series([None], dtype=first), "x": [1.0]}))
     with pytest.raises(pl.exceptions.SchemaError, match=r"RollingScorer.score: key column 'k'"):
         scorer.score(pl.DataFrame({"k": pl.Series([None], dtype=then), "x": [1.0]}))
-
