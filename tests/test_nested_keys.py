@@ -10,6 +10,7 @@ array still holds underneath are never part of its key).
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -21,6 +22,7 @@ from test_polars_strategies import any_series
 
 import polars_scores as ps
 from polars_scores.stateful import RollingScorer
+from polars_scores.streaming import scan_scores
 
 MAX_ROWS = 30
 # Few values, so that keys repeat, and nulls everywhere.
@@ -238,3 +240,22 @@ def test_nested_keys_of_kinds_that_cannot_be_equal_raise(
     scorer.score(pl.DataFrame({"k": pl.Series([None], dtype=first), "x": [1.0]}))
     with pytest.raises(pl.exceptions.SchemaError, match=r"RollingScorer.score: key column 'k'"):
         scorer.score(pl.DataFrame({"k": pl.Series([None], dtype=then), "x": [1.0]}))
+
+
+def test_a_nested_key_streams_from_a_file(tmp_path: Path) -> None:
+    """`scan_scores` over a parquet file, in small batches, with a struct key
+    whose nulls hide lists that differ."""
+    n = 60
+    frame = pl.DataFrame(
+        {"x": [float(i % 5 + 1) for i in range(n)], "a": [i % 3 for i in range(n)]}
+    ).select(
+        "x",
+        k=pl.when(pl.int_range(n) % 4 != 0).then(
+            pl.struct("a", l=pl.col("a").repeat_by(pl.int_range(n) % 2))
+        ),
+    )
+    path = tmp_path / "keys.parquet"
+    frame.write_parquet(path)
+    got = scan_scores(pl.scan_parquet(path), "x", by="k", batch_rows=7).collect()
+    want = frame.select(ps.col("x").scores.rolling(by="k")).to_series()
+    assert_bit_identical(got["x_score"].to_list(), want.to_list())
