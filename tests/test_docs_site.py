@@ -75,6 +75,7 @@ def base_url(site: Path) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     from playwright import sync_api  # the docs group, which ./dev test installs
+
     executable = _browser_path()
     with sync_api.sync_playwright() as playwright:
         # Root has no user namespaces for Chromium's sandbox here.

@@ -262,10 +262,15 @@ def test_a_first_batch_of_strings_goes_straight_to_the_hash_table() -> None:
     assert (states.layout, len(states)) == ("hashed", 2)
 
 
-def test_unsupported_key_dtypes_raise_naming_the_column() -> None:
-    frame = pl.DataFrame({"k": [[1], [2]], "x": [1.0, 2.0]})
+def test_nested_keys_are_refused_only_in_a_sorted_stream() -> None:
+    """A sorted stream must check each key follows the one before, and nested
+    keys have no order here that matches Polars' sort."""
+    frame = pl.DataFrame({"k": [[1], [2], [1]], "x": [1.0, 2.0, 3.0]})
+    scorer = RollingScorer("x", by="k", key_sorted=True)
     with pytest.raises(pl.exceptions.InvalidOperationError, match=r"RollingScorer.*'k'.*list"):
-        RollingScorer("x", by="k").score(frame)
+        scorer.score(frame)
+    got = RollingScorer("x", by="k").score(frame)["x_score"]
+    assert_bit_identical(got.to_list(), in_memory(frame, ["k"]))
 
 
 def test_the_store_checks_its_inputs_and_changes_nothing_on_error() -> None:

@@ -192,8 +192,8 @@ class StatefulScorer:
             available ones).
         polars.exceptions.InvalidOperationError
             The value column is not numeric, a key column's dtype cannot be
-            a key (nested types), or, with ``key_sorted``, the keys are out
-            of order.
+            a key, or, with ``key_sorted``, a key is a struct, list or array
+            or the keys are out of order.
         polars.exceptions.SchemaError
             A key column holds another kind of key than in earlier batches
             (say strings after integers).
