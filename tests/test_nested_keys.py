@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from test_polars_strategies import any_series
 
 import polars_scores as ps
-from polars_scores.stateful import RollingScorer
 from polars_scores.source import scan_scores
+from polars_scores.stateful import RollingScorer
 
 MAX_ROWS = 30
 # Few values, so that keys repeat, and nulls everywhere.
