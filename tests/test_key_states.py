@@ -220,8 +220,13 @@ def test_keys_of_kinds_that_cannot_be_equal_raise_and_keep_the_states(
     keys, dtype = first
     values = [float(i + 2) for i in range(len(keys))]
     before = score_stream(scorer, [(keys, dtype, values)])[0]
-    with pytest.raises(pl.exceptions.SchemaError, match="RollingScorer.score: key column " + words):
+    with pytest.raises(
+        pl.exceptions.SchemaError, match="RollingScorer.score: key column " + words
+    ) as raised:
         score_stream(scorer, [(then[0], then[1], [1.0] * len(then[0]))])
+    # The problem alone, for a caller that names itself (the command line).
+    assert raised.value.problem == str(raised.value).removeprefix("RollingScorer.score: ")
+    assert raised.value.problem.startswith("key column 'k'")
     # The failed batch changed nothing: the same keys go on from their states.
     after = score_stream(scorer, [(keys, dtype, [1.0] * len(keys))])[0]
     assert_bit_identical(before + after, reference(values + [1.0] * len(keys), keys + keys))
@@ -257,10 +262,15 @@ def test_a_first_batch_of_strings_goes_straight_to_the_hash_table() -> None:
     assert (states.layout, len(states)) == ("hashed", 2)
 
 
-def test_unsupported_key_dtypes_raise_naming_the_column() -> None:
-    frame = pl.DataFrame({"k": [[1], [2]], "x": [1.0, 2.0]})
+def test_nested_keys_are_refused_only_in_a_sorted_stream() -> None:
+    """A sorted stream must check each key follows the one before, and nested
+    keys have no order here that matches Polars' sort."""
+    frame = pl.DataFrame({"k": [[1], [2], [1]], "x": [1.0, 2.0, 3.0]})
+    scorer = RollingScorer("x", by="k", key_sorted=True)
     with pytest.raises(pl.exceptions.InvalidOperationError, match=r"RollingScorer.*'k'.*list"):
-        RollingScorer("x", by="k").score(frame)
+        scorer.score(frame)
+    got = RollingScorer("x", by="k").score(frame)["x_score"]
+    assert_bit_identical(got.to_list(), in_memory(frame, ["k"]))
 
 
 def test_the_store_checks_its_inputs_and_changes_nothing_on_error() -> None:

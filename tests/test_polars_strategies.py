@@ -17,7 +17,7 @@ import polars as pl
 from helpers import NUMERIC_DTYPES, assert_bit_identical, assert_close
 from hypothesis import given
 from hypothesis import strategies as st
-from polars.testing.parametric import series
+from polars.testing.parametric import dtypes, series
 from reference import dot, dot_terms, score_series, total
 
 import polars_scores as ps
@@ -52,9 +52,24 @@ READABLE = {dtype() for dtype in NUMERIC_DTYPES} | {pl.Null()}
 MAX_ROWS = 40
 
 
-def any_series(name: str, size: int | None = None) -> st.SearchStrategy[pl.Series]:
+def buildable(dtype: pl.DataType, in_struct: bool = False) -> bool:
+    """False for a list or array of 128-bit integers inside a struct: Polars'
+    strategies build a struct from Python dicts, and its lists' integers are
+    read as Int64 there, so values beyond Int64 fail to build (Polars 2.1)."""
+    if isinstance(dtype, pl.Struct):
+        return all(buildable(field.dtype, True) for field in dtype.fields)
+    if isinstance(dtype, (pl.List, pl.Array)):
+        inner = dtype.inner
+        wide = inner in (getattr(pl, "Int128", None), getattr(pl, "UInt128", None))
+        return not (in_struct and wide) and buildable(inner, in_struct)
+    return True
+
+
+@st.composite
+def any_series(draw: st.DrawFn, name: str, size: int | None = None) -> pl.Series:
     rows = {"min_size": size, "max_size": size} if size is not None else {"max_size": MAX_ROWS}
-    return series(name=name, allowed_dtypes=ALL_DTYPES, **rows)
+    dtype = draw(dtypes(allowed_dtypes=ALL_DTYPES).filter(buildable))
+    return draw(series(name=name, dtype=dtype, **rows))
 
 
 def outcome(method: str, compute: Callable[[], Any]) -> Any:
@@ -178,12 +193,7 @@ def test_rolling_scorer_over_batches(cut: tuple[pl.DataFrame, list[pl.DataFrame]
     if not readable(whole["x"]) or groups is None:
         assert scored is None, f"{whole.dtypes} were scored"
         return
-    if scored is None:
-        # The streaming key states take every flat key dtype; nested keys
-        # (lists, arrays, structs) are refused with an error naming the
-        # method (checked by `outcome`), which the issue accepts.
-        assert whole["k"].dtype.is_nested(), f"{[part.dtypes for part in parts]} were refused"
-        return
+    assert scored is not None, f"{[part.dtypes for part in parts]} were refused"
     got = [score for batch in scored for score in batch["x_score"].to_list()]
     assert_bit_identical(got, scores_per_group(whole["x"].to_list(), groups))
 

@@ -300,7 +300,9 @@ def _score_or_total(label: str, arguments: argparse.Namespace) -> None:
     except pl.exceptions.PolarsError as error:
         # What fails now is reading or writing data; failures to write are
         # OSErrors naming the output.
-        problem = f"failed on {names(arguments.input)}: {first_line(error)}"
+        # The key states' errors carry their problem without the command's name.
+        problem = getattr(error, "problem", None) or first_line(error)
+        problem = f"failed on {names(arguments.input)}: {problem}"
         raise refuse(InputError, label, problem) from None
     report.finish(
         f"{command}: {report.done:,} rows read, {written:,} rows written to {output} "

@@ -2,7 +2,7 @@
 
 Polars has no way to keep a plugin's state from one call to the next, so the
 state lives here: the score at each key's last non-null value. With keys,
-the states live in Rust (``KeyStates``, ``src/states.rs``), which scores a
+the states live in Rust (``KeyStates``, ``src/states/``), which scores a
 batch in one call, for the built-in score and for a user's rule alike;
 without keys, the one state goes back in through the plugin's ``initial``
 input.
@@ -31,7 +31,7 @@ class StatefulScorer:
     one float per key seen so far.
 
     Each key's state is the score at its last non-null value, kept in Rust
-    (``src/states.rs``), so that a batch is one call: with one integer key
+    (``src/states/``), so that a batch is one call: with one integer key
     column whose values stay within a few times the number of keys (ids),
     in an array indexed by key; with any other keys (strings, categoricals,
     floats, booleans, temporal values, several columns, or ids too far
@@ -174,7 +174,7 @@ class StatefulScorer:
                 ops=None if program is None else program.ops,
                 operands=None if program is None else program.operands,
                 inputs=len(self._inputs),
-                method=f"{self._METHOD}.score",
+                method=self._method,
             )
 
     @property
@@ -192,8 +192,8 @@ class StatefulScorer:
             available ones).
         polars.exceptions.InvalidOperationError
             The value column is not numeric, a key column's dtype cannot be
-            a key (nested types), or, with ``key_sorted``, the keys are out
-            of order.
+            a key, or, with ``key_sorted``, a key is a struct, list or array
+            or the keys are out of order.
         polars.exceptions.SchemaError
             A key column holds another kind of key than in earlier batches
             (say strings after integers).

@@ -4,7 +4,8 @@
 use polars::prelude::*;
 
 use crate::kernels::key_table::{
-    push_bool, push_bytes, push_float, push_int, push_null, push_uint, Codec, EncodedRows,
+    push_bool, push_bytes, push_float, push_int, push_length, push_null, push_uint, Codec,
+    EncodedRows,
 };
 
 /// What a key column holds, as far as equality goes: two keys can be equal
@@ -22,15 +23,29 @@ pub enum KeyKind {
     /// Dates, times, durations and decimals: their integer representation,
     /// equal only under the very same dtype (time unit, time zone, scale).
     Exact(DataType),
+    /// Structs with these fields, in this order, each of its kind (`None`:
+    /// a field of dtype Null so far).
+    Struct(Vec<(PlSmallStr, Option<KeyKind>)>),
+    /// Lists of any length of values of one kind.
+    List(Box<Option<KeyKind>>),
+    /// Arrays of this width.
+    Array(Box<Option<KeyKind>>, usize),
+    /// An extension dtype, equal only under the very same dtype, written as
+    /// its storage.
+    Extension(DataType),
 }
 
 impl KeyKind {
     /// The kind of `key`'s dtype: `None` for dtype Null (all null, which
     /// fits every kind); an error for a dtype that cannot be a key here.
     fn of(method: &str, key: &Series) -> PolarsResult<Option<Self>> {
-        let dtype = key.dtype();
-        Ok(Some(match dtype {
-            DataType::Null => return Ok(None),
+        Self::of_dtype(key.dtype()).ok_or_else(|| not_a_key(method, key))
+    }
+
+    /// The kind of `dtype`, at any depth; `None` for a dtype no key can have.
+    fn of_dtype(dtype: &DataType) -> Option<Option<Self>> {
+        Some(Some(match dtype {
+            DataType::Null => return Some(None),
             dt if dt.is_integer() => Self::Int,
             DataType::Float16 | DataType::Float32 | DataType::Float64 => Self::Float,
             DataType::Boolean => Self::Boolean,
@@ -39,18 +54,29 @@ impl KeyKind {
             // The precision only bounds the values; the scale gives them meaning.
             DataType::Decimal(_, scale) => Self::Exact(DataType::Decimal(38, *scale)),
             dt if dt.is_temporal() => Self::Exact(dt.clone()),
-            _ => return Err(not_a_key(method, key)),
+            DataType::Struct(fields) => Self::Struct(
+                (fields.iter())
+                    .map(|field| Some((field.name().clone(), Self::of_dtype(field.dtype())?)))
+                    .collect::<Option<_>>()?,
+            ),
+            DataType::List(inner) => Self::List(Box::new(Self::of_dtype(inner)?)),
+            DataType::Array(inner, width) => Self::Array(Box::new(Self::of_dtype(inner)?), *width),
+            DataType::Extension(..) => Self::Extension(dtype.clone()),
+            _ => return None,
         }))
     }
 
-    /// How the kind's values are written.
-    pub fn codec(&self) -> Codec {
-        match self {
+    /// How the kind's values are written, for the kinds ordered as Polars
+    /// sorts them; `None` for the others (nested and extension dtypes),
+    /// which are never read back.
+    pub fn codec(&self) -> Option<Codec> {
+        Some(match self {
             Self::Int | Self::Exact(_) => Codec::Int,
             Self::Float => Codec::Float,
             Self::Boolean => Codec::Bool,
             Self::Text | Self::Binary => Codec::Bytes,
-        }
+            Self::Struct(_) | Self::List(_) | Self::Array(..) | Self::Extension(_) => return None,
+        })
     }
 
     fn describe(&self) -> String {
@@ -60,9 +86,50 @@ impl KeyKind {
             Self::Boolean => "boolean".into(),
             Self::Text => "string".into(),
             Self::Binary => "binary".into(),
-            Self::Exact(dtype) => dtype.to_string(),
+            Self::Exact(dtype) | Self::Extension(dtype) => dtype.to_string(),
+            Self::Struct(fields) => {
+                let fields: Vec<String> = (fields.iter())
+                    .map(|(name, kind)| format!("{name}: {}", describe(kind)))
+                    .collect();
+                format!("struct{{{}}}", fields.join(", "))
+            }
+            Self::List(inner) => format!("list[{}]", describe(inner)),
+            Self::Array(inner, width) => format!("array[{}, {width}]", describe(inner)),
         }
     }
+}
+
+fn describe(kind: &Option<KeyKind>) -> String {
+    kind.as_ref()
+        .map_or_else(|| "null".into(), KeyKind::describe)
+}
+
+/// The kind that keys of both kinds `before` and `now` have (`None` inside
+/// either fits anything, at any depth); `None` when no key of one can
+/// equal a key of the other.
+fn merged(before: &Option<KeyKind>, now: &Option<KeyKind>) -> Option<Option<KeyKind>> {
+    use KeyKind::*;
+    Some(match (before, now) {
+        (None, kind) | (kind, None) => kind.clone(),
+        (Some(Struct(a)), Some(Struct(b))) => {
+            let names = |fields: &[(PlSmallStr, Option<KeyKind>)]| -> Vec<PlSmallStr> {
+                fields.iter().map(|(name, _)| name.clone()).collect()
+            };
+            if names(a) != names(b) {
+                return None;
+            }
+            let fields = (a.iter().zip(b))
+                .map(|((name, a), (_, b))| Some((name.clone(), merged(a, b)?)))
+                .collect::<Option<_>>()?;
+            Some(Struct(fields))
+        }
+        (Some(List(a)), Some(List(b))) => Some(List(Box::new(merged(a, b)?))),
+        (Some(Array(a, n)), Some(Array(b, m))) if n == m => {
+            Some(Array(Box::new(merged(a, b)?), *n))
+        }
+        (Some(a), Some(b)) if a == b => Some(a.clone()),
+        _ => return None,
+    })
 }
 
 /// The error for a key column of a dtype no key can have.
@@ -70,7 +137,8 @@ fn not_a_key(method: &str, key: &Series) -> PolarsError {
     polars_err!(
         InvalidOperation:
         "{method}: key column '{}' has dtype {}; keys must be integers, floats, booleans, \
-         strings, categoricals, binary, temporal or decimal values",
+         strings, categoricals, binary, temporal or decimal values, or structs, lists and \
+         arrays of them",
         key.name(), key.dtype()
     )
 }
@@ -94,15 +162,15 @@ pub fn checked_kinds(
     for (column, key) in keys.iter().enumerate() {
         let kind = KeyKind::of(method, key)?;
         let before = before.and_then(|kinds| kinds.get(column).cloned().flatten());
-        match (before, kind) {
-            (Some(before), Some(now)) if before != now => polars_bail!(
+        match merged(&before, &kind) {
+            Some(kind) => kinds.push(kind),
+            None => polars_bail!(
                 SchemaMismatch:
                 "{method}: key column '{}' has dtype {} in this batch, but it held {} keys in \
                  earlier batches; keys of different kinds are never equal, so cast the column \
                  to one dtype in every batch",
-                key.name(), key.dtype(), before.describe()
+                key.name(), key.dtype(), describe(&before)
             ),
-            (before, now) => kinds.push(now.or(before)),
         }
     }
     Ok(kinds)
@@ -201,8 +269,85 @@ fn encode_column(method: &str, key: &Series, rows: &mut EncodedRows) -> PolarsRe
         dt if dt.is_temporal() || matches!(dt, DataType::Decimal(..)) => {
             return encode_column(method, &key.to_physical_repr(), rows);
         }
+        DataType::Struct(_) | DataType::List(_) | DataType::Array(..) => {
+            return encode_nested(method, key, rows);
+        }
+        DataType::Extension(..) => return encode_column(method, key.ext()?.storage(), rows),
         // The kinds checked first refuse these dtypes.
         _ => return Err(not_a_key(method, key)),
+    }
+    Ok(())
+}
+
+/// What a nested column's valid value is made of.
+enum Parts {
+    /// A struct's fields, written one after the other: row `i` of these
+    /// rows is row `i`'s fields.
+    Fields(usize, EncodedRows),
+    /// A list's or an array's elements: row `i` holds elements
+    /// `bounds[i]..bounds[i + 1]` of these rows.
+    Elements(EncodedRows, Vec<usize>),
+}
+
+/// Appends one struct, list or array key column's values, a row each: a
+/// null as a null, whatever lies beneath it, as Polars groups it; a valid
+/// value as its number of parts, then each part's encoding (which its own
+/// dtype decides, so that a struct of Int32 and one of Int64 write the same
+/// bytes for the same numbers).
+fn encode_nested(method: &str, key: &Series, rows: &mut EncodedRows) -> PolarsResult<()> {
+    let encoded = |part: &Series| -> PolarsResult<EncodedRows> {
+        let mut rows = EncodedRows::default();
+        encode_column(method, part, &mut rows)?;
+        Ok(rows)
+    };
+    let (validity, parts) = match key.dtype() {
+        DataType::Struct(_) => {
+            let ca = key.struct_()?;
+            let fields = (ca.fields_as_series().iter())
+                .map(encoded)
+                .collect::<PolarsResult<Vec<_>>>()?;
+            let mut joined = EncodedRows::default();
+            joined.interleave(&fields);
+            if fields.is_empty() {
+                (0..key.len()).for_each(|_| joined.end_row());
+            }
+            (ca.rechunk_validity(), Parts::Fields(fields.len(), joined))
+        }
+        DataType::List(_) => {
+            let ca = key.list()?.rechunk();
+            let array = ca.downcast_as_array();
+            let bounds = array.offsets().iter().map(|&o| o as usize).collect();
+            let elements = encoded(&ca.get_inner())?;
+            (array.validity().cloned(), Parts::Elements(elements, bounds))
+        }
+        DataType::Array(_, width) => {
+            let ca = key.array()?.rechunk();
+            let bounds = (0..=ca.len()).map(|row| row * width).collect();
+            let elements = encoded(&ca.get_inner())?;
+            (ca.rechunk_validity(), Parts::Elements(elements, bounds))
+        }
+        _ => return Err(not_a_key(method, key)),
+    };
+    for row in 0..key.len() {
+        let out = rows.buffer();
+        if validity.as_ref().is_some_and(|valid| !valid.get_bit(row)) {
+            push_null(out);
+        } else {
+            match &parts {
+                Parts::Fields(count, fields) => {
+                    push_length(out, *count);
+                    out.extend_from_slice(fields.row(row));
+                }
+                Parts::Elements(elements, bounds) => {
+                    let (start, end) = (bounds[row], bounds[row + 1]);
+                    push_length(out, end - start);
+                    for element in start..end {
+                        out.extend_from_slice(elements.row(element));
+                    }
+                }
+            }
+        }
+        rows.end_row();
     }
     Ok(())
 }

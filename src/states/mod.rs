@@ -109,7 +109,9 @@ impl KeyStates {
         let values = values.0;
         let batches = &mut self.batches;
         let scored = py.detach(|| batches.score_batch(&keys, &values, &inputs, name));
-        scored.map(PySeries).map_err(|e| polars_exception(py, e))
+        scored
+            .map(PySeries)
+            .map_err(|e| polars_exception(py, self.batches.method(), e))
     }
 
     /// The number of states held: every key met so far, except in a sorted
@@ -150,7 +152,10 @@ impl KeyStates {
 
 /// A Polars error as the Python exception Polars itself raises for it
 /// (`polars.exceptions.SchemaError`, ...), so users can catch it as usual.
-fn polars_exception(py: Python<'_>, error: PolarsError) -> PyErr {
+/// `error` as the Polars exception of its kind. Its `problem` attribute is the
+/// message without the leading `method: `, so that a caller that names the
+/// method itself (the command line) can say the problem alone.
+fn polars_exception(py: Python<'_>, method: &str, error: PolarsError) -> PyErr {
     let class = match &error {
         PolarsError::InvalidOperation(_) => "InvalidOperationError",
         PolarsError::SchemaMismatch(_) => "SchemaError",
@@ -167,7 +172,14 @@ fn polars_exception(py: Python<'_>, error: PolarsError) -> PyErr {
     let raised = py
         .import("polars.exceptions")
         .and_then(|module| module.getattr(class))
-        .and_then(|class| class.call1((message.clone(),)));
+        .and_then(|class| class.call1((message.clone(),)))
+        .and_then(|exception| {
+            let problem = message
+                .strip_prefix(method)
+                .and_then(|m| m.strip_prefix(": "));
+            exception.setattr("problem", problem.unwrap_or(&message))?;
+            Ok(exception)
+        });
     match raised {
         Ok(exception) => PyErr::from_value(exception),
         Err(_) => PyRuntimeError::new_err(message),

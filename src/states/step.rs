@@ -38,6 +38,11 @@ pub struct BatchStep {
 }
 
 impl BatchStep {
+    /// The public function the user called, which every error names first.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
     pub fn new(method: String, step: Step, initial: f64, key_sorted: bool) -> Self {
         Self {
             method,
@@ -91,6 +96,21 @@ impl BatchStep {
         );
         let before = self.store.as_ref().map(|_| self.kinds.as_slice());
         let kinds = checked_kinds(method, before, keys)?;
+        if self.key_sorted {
+            let unordered = (keys.iter().zip(&kinds))
+                .find(|(_, kind)| kind.as_ref().is_some_and(|kind| kind.codec().is_none()));
+            if let Some((key, _)) = unordered {
+                polars_bail!(
+                    InvalidOperation:
+                    "{method}: key column '{}' has dtype {}, but with key_sorted each key must \
+                     be checked to follow the one before, and only flat keys (numbers, strings, \
+                     booleans, binary, temporal values) have an order here that matches how \
+                     Polars sorts them; score structs, lists, arrays and extension types \
+                     without key_sorted",
+                    key.name(), key.dtype()
+                );
+            }
+        }
         polars_ensure!(!keys.is_empty(), InvalidOperation: "{method}: no key column");
         // As Python's float(), for a rule.
         let inputs = (inputs.iter())
@@ -159,7 +179,7 @@ impl BatchStep {
                 Store::Sorted(sorted) => {
                     encode_rows(method, keys, columns, rows)?;
                     let codecs: Vec<Codec> = (kept_kinds.iter())
-                        .map(|kind| kind.as_ref().map_or(Codec::Int, KeyKind::codec))
+                        .map(|kind| kind.as_ref().and_then(KeyKind::codec).unwrap_or(Codec::Int))
                         .collect();
                     let order = KeyOrder {
                         method,

@@ -87,13 +87,7 @@ pub fn push_bool(out: &mut Vec<u8>, value: bool) {
 /// then the bytes.
 #[inline]
 pub fn push_bytes(out: &mut Vec<u8>, value: &[u8]) {
-    out.push(VALUE);
-    let mut len = value.len() as u64;
-    while len >= 0x80 {
-        out.push((len as u8) | 0x80);
-        len >>= 7;
-    }
-    out.push(len as u8);
+    push_length(out, value.len());
     if value.len() <= STUB_BYTES {
         // A fixed-size copy, then the padding dropped (see `head`).
         let end = out.len() + value.len();
@@ -102,6 +96,20 @@ pub fn push_bytes(out: &mut Vec<u8>, value: &[u8]) {
     } else {
         out.extend_from_slice(value);
     }
+}
+
+/// Writes the start of a valid value made of `len` parts (a string's bytes,
+/// a list's elements, a struct's fields): the parts follow it, each
+/// self-delimiting, so the whole is too, and no null is ever equal to it.
+#[inline]
+pub fn push_length(out: &mut Vec<u8>, len: usize) {
+    out.push(VALUE);
+    let mut len = len as u64;
+    while len >= 0x80 {
+        out.push((len as u8) | 0x80);
+        len >>= 7;
+    }
+    out.push(len as u8);
 }
 
 /// One column's value read back from its encoding, for ordering and display.

@@ -19,7 +19,8 @@ mod rows;
 mod sharded;
 
 pub use encoding::{
-    compare, decode, push_bool, push_bytes, push_float, push_int, push_null, push_uint, Cell, Codec,
+    compare, decode, push_bool, push_bytes, push_float, push_int, push_length, push_null,
+    push_uint, Cell, Codec,
 };
 pub use rows::{BatchGroups, EncodedRows};
 pub use sharded::ShardedKeys;
