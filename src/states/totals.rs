@@ -43,6 +43,11 @@ pub struct KeyedTotals {
 }
 
 impl KeyedTotals {
+    /// The public function the user called, which every error names first.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
     pub fn new(method: String, exponent: f64, key_columns: usize, value_columns: usize) -> Self {
         Self {
             method,
@@ -240,7 +245,7 @@ impl KeyTotals {
         let values: Vec<Series> = values.into_iter().map(|value| value.0).collect();
         let totals = &mut self.totals;
         let added = py.detach(|| totals.add_batch(&keys, &values));
-        added.map_err(|e| polars_exception(py, e))
+        added.map_err(|e| polars_exception(py, self.totals.method(), e))
     }
 
     /// The key columns, then a total column per name, a row per key in the
@@ -248,7 +253,7 @@ impl KeyTotals {
     /// no column at all for keys before any batch).
     fn export(&self, py: Python<'_>, names: Vec<String>) -> PyResult<Vec<PySeries>> {
         let columns = self.totals.export(&names);
-        let columns = columns.map_err(|e| polars_exception(py, e))?;
+        let columns = columns.map_err(|e| polars_exception(py, self.totals.method(), e))?;
         Ok(columns.into_iter().map(PySeries).collect())
     }
 
