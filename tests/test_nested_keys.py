@@ -24,6 +24,21 @@ import polars_scores as ps
 from polars_scores.source import scan_scores
 from polars_scores.stateful import RollingScorer
 
+
+def _polars_groups_hidden_children_as_one() -> bool:
+    """Whether this Polars' own `over` makes one group of null structs whose
+    hidden children differ (the issue's example). Polars 1.43 makes two, so
+    there only the independent Python reference judges the plugin."""
+    base = pl.DataFrame(
+        {"a": [1, 2], "l": [[0], [1, 1]]}, schema={"a": pl.Int8, "l": pl.List(pl.Int8)}
+    )
+    frame = base.with_columns(arr=pl.col("l").list.head(1).list.to_array(1)).select(
+        k=pl.when(pl.Series([False, False])).then(pl.struct("a", "arr")), x=pl.lit(1.0)
+    )
+    return frame.select(pl.col("x").cum_sum().over("k")).to_series().to_list() == [1.0, 2.0]
+
+
+POLARS_AS_REFERENCE = _polars_groups_hidden_children_as_one()
 MAX_ROWS = 30
 # Few values, so that keys repeat, and nulls everywhere.
 SMALL = st.one_of(st.none(), st.integers(-2, 2))
@@ -144,7 +159,8 @@ def test_nulls_hiding_children_group_as_polars(
     frame: pl.DataFrame, by: list[str], cuts: list[int]
 ) -> None:
     assert_groups_as(chunked(frame, cuts), by, python_groups(frame, by))
-    assert_groups_as(frame, by, frame.select("x", *by))
+    if POLARS_AS_REFERENCE:
+        assert_groups_as(frame, by, frame.select("x", *by))
 
 
 @settings(max_examples=200)
@@ -209,7 +225,8 @@ def test_the_issue_example() -> None:
     got = frame.select(ps.col("x").scores.scan("prev + value", by="k")).to_series()
     assert got.to_list() == [1.0, 2.0, 1.0, 1.0]
     assert_groups_as(frame, ["k"], python_groups(frame, ["k"]))
-    assert_groups_as(frame, ["k"], frame)
+    if POLARS_AS_REFERENCE:
+        assert_groups_as(frame, ["k"], frame)
     assert_streams_as_in_memory(frame, ["k"], [1, 3])
 
 
