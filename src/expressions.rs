@@ -144,7 +144,7 @@ fn score_series(
                 states: &mut per_key,
             }
         }
-        None => States::One(initial.at(0)),
+        None => States::One(vec![initial.at(0)]),
     };
     let name = values.name().clone();
     let scores = step.score(method, values, inputs, &mut states, name)?;
@@ -303,7 +303,7 @@ fn pl_scan(inputs: &[Series], kwargs: ScanKwargs) -> PolarsResult<Series> {
         InvalidOperation: "{SCAN}: the rule reads {} inputs but {} columns came", kwargs.inputs, rest.len()
     );
     let (columns, keys) = rest.split_at(kwargs.inputs);
-    let rule = Rule::compile(&kwargs.ops, &kwargs.operands, kwargs.inputs)
+    let rule = Rule::compile(&kwargs.ops, &kwargs.operands, kwargs.inputs, 1)
         .map_err(|e| polars_err!(ComputeError: "{SCAN}: invalid rule program: {e}"))?;
     let len = values.len();
     let initial = Initial::new(SCAN, initial_column, kwargs.initial, len)?;

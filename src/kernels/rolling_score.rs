@@ -87,10 +87,10 @@ impl<'a, T> DecayRows<'a, T> {
 }
 
 impl<T: ToF64 + Sync> Recurrence for DecayRows<'_, T> {
-    fn score(&self, start: usize, state: f64, out: &mut Slots) -> f64 {
+    fn score(&self, start: usize, state: &mut [f64], out: &mut Slots) {
         let values = &self.values[start..start + out.len()];
         let mask = self.mask.map(|m| m.skip(start));
-        rolling_score_into(values, mask, state, self.decay, out)
+        state[0] = rolling_score_into(values, mask, state[0], self.decay, out);
     }
 
     fn score_keyed(&self, start: usize, ids: &[u32], states: &mut [f64], out: &mut Slots) {
@@ -109,13 +109,15 @@ pub fn rolling_score_parallel<T: ToF64 + Sync>(
     decay: Decay,
     threads: usize,
     out: &mut Vec<f64>,
-) -> ParallelRun {
+) -> (f64, ParallelRun) {
     let rows = DecayRows {
         values,
         mask,
         decay,
     };
-    scan_parallel(&rows, values.len(), state, threads, out)
+    let mut state = [state];
+    let run = scan_parallel(&rows, values.len(), &mut state, threads, out);
+    (state[0], run)
 }
 
 /// Scores `values` with one state per key: row `i` advances `states[ids[i]]`.
@@ -247,10 +249,10 @@ mod tests {
         mask: Option<ValidMask>,
         initial: f64,
         threads: usize,
-    ) -> (Vec<f64>, ParallelRun) {
+    ) -> (Vec<f64>, f64, ParallelRun) {
         let mut out = Vec::new();
-        let run = rolling_score_parallel(values, mask, initial, DECAY, threads, &mut out);
-        (out, run)
+        let (last, run) = rolling_score_parallel(values, mask, initial, DECAY, threads, &mut out);
+        (out, last, run)
     }
 
     #[test]
@@ -260,10 +262,10 @@ mod tests {
                 ((i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64) - 0.3
             })
             .collect();
-        let (out, run) = parallel(&values, None, 0.0, 4);
+        let (out, last, run) = parallel(&values, None, 0.0, 4);
         assert_eq!(bits(&out), bits(&serial(&values, None, 0.0, DECAY)));
         assert!(run.rerun_rows < 3 * 300, "rerun {}", run.rerun_rows);
-        assert_eq!(run.last, *out.last().unwrap());
+        assert_eq!(last, *out.last().unwrap());
     }
 
     /// The speculative scheme alone, without the probe that would send
@@ -276,7 +278,7 @@ mod tests {
         };
         let mut out = Vec::new();
         let part_len = values.len().div_ceil(threads).max(1);
-        let run = speculate(&rows, values.len(), initial, part_len, &mut out);
+        let run = speculate(&rows, values.len(), &mut [initial], part_len, &mut out);
         (out, run)
     }
 
@@ -288,7 +290,7 @@ mod tests {
         // twice, so the probe keeps the run serial.
         let values = vec![-1.0; 200];
         let want = serial(&values, None, 1.0, DECAY);
-        let (out, run) = parallel(&values, None, 1.0, 4);
+        let (out, _, run) = parallel(&values, None, 1.0, 4);
         assert_eq!(bits(&out), bits(&want));
         assert_eq!((run.speculated, run.rerun_rows), (false, 0));
         let (out, run) = speculated(&values, 1.0, 4);
@@ -314,9 +316,9 @@ mod tests {
     fn parallel_handles_fewer_rows_than_threads() {
         for len in 0..6 {
             let values: Vec<f64> = (0..len).map(|i| i as f64).collect();
-            let (out, run) = parallel(&values, None, 0.5, 8);
+            let (out, last, _) = parallel(&values, None, 0.5, 8);
             assert_eq!(bits(&out), bits(&serial(&values, None, 0.5, DECAY)));
-            assert_eq!(run.last, out.last().copied().unwrap_or(0.5));
+            assert_eq!(last, out.last().copied().unwrap_or(0.5));
         }
     }
 
@@ -414,9 +416,9 @@ mod tests {
             let bytes = pack(&nulls);
             let mask = with_mask.then(|| ValidMask::new(&bytes, 0));
             let want = serial(&values, mask, initial, DECAY);
-            let (got, run) = parallel(&values, mask, initial, threads);
+            let (got, last, _) = parallel(&values, mask, initial, threads);
             prop_assert_eq!(bits(&got), bits(&want));
-            prop_assert_eq!(run.last.to_bits(), want.last().copied().unwrap_or(initial).to_bits());
+            prop_assert_eq!(last.to_bits(), want.last().copied().unwrap_or(initial).to_bits());
         }
 
         #[test]

@@ -2,6 +2,10 @@
 //! keys, and on threads by speculation, for any recurrence: the built-in
 //! rolling score and every compiled user rule share this one scheme, and
 //! [`States::advance`] is the one place that picks among those loops.
+//!
+//! A state is `width` numbers (a rule's named states; one for the rolling
+//! score), kept side by side: a row's slots, a series' state and each key's
+//! state are `width` consecutive numbers.
 
 use std::mem::MaybeUninit;
 
@@ -9,44 +13,57 @@ use super::on_threads;
 use super::output::{append_filled, filled, write_slots};
 use crate::parallelism::{keyed_scoring_threads, scoring_threads};
 
-/// One slot per row for a [`Recurrence`] to write its scores into:
+/// `width` slots per row for a [`Recurrence`] to write its states into:
 /// uninitialised until written, so that no pass zeroes them first.
 pub type Slots = [MaybeUninit<f64>];
 
 /// A recurrence bound to its rows (the values and whatever else a row reads).
-/// A row its validity marks null leaves the state unchanged, and its slot
-/// holds the unchanged state.
+/// A row its validity marks null leaves the state unchanged, and its slots
+/// hold the unchanged state.
 pub trait Recurrence: Sync {
-    /// Scores rows `start..start + out.len()` from `state`, one slot per row,
-    /// and returns the state after the last of them.
-    fn score(&self, start: usize, state: f64, out: &mut Slots) -> f64;
+    /// The numbers in one state.
+    fn width(&self) -> usize {
+        1
+    }
 
-    /// Scores rows `start..start + out.len()` with one state per key: row
-    /// `start + j` advances `states[ids[j]]`. `ids` has one entry per slot,
-    /// each below `states.len()`.
+    /// Scores rows `start..start + out.len() / width` from `state` (`width`
+    /// numbers), `width` slots per row, and leaves in `state` the state
+    /// after the last of them.
+    fn score(&self, start: usize, state: &mut [f64], out: &mut Slots);
+
+    /// Scores rows `start..start + ids.len()` with one state per key: row
+    /// `start + j` advances the state at `states[ids[j] * width..]`. `out`
+    /// has `width` slots per id, and each id indexes a state in `states`.
     fn score_keyed(&self, start: usize, ids: &[u32], states: &mut [f64], out: &mut Slots);
 }
 
-/// Scores `len` rows from `state`, appending to `out`; returns the last state.
-pub fn scan<R: Recurrence>(rows: &R, len: usize, state: f64, out: &mut Vec<f64>) -> f64 {
-    append_filled(out, len, |slots| rows.score(0, state, slots))
+/// Scores `len` rows from `state`, appending to `out`; leaves the last state
+/// in `state`.
+pub fn scan<R: Recurrence>(rows: &R, len: usize, state: &mut [f64], out: &mut Vec<f64>) {
+    append_filled(out, len * rows.width(), |slots| rows.score(0, state, slots));
 }
 
 /// Scores `ids.len()` rows by key (see [`Recurrence::score_keyed`]),
 /// appending to `out`.
 pub fn scan_keyed<R: Recurrence>(rows: &R, ids: &[u32], states: &mut [f64], out: &mut Vec<f64>) {
-    append_filled(out, ids.len(), |slots| {
+    append_filled(out, ids.len() * rows.width(), |slots| {
         rows.score_keyed(0, ids, states, slots)
     });
+}
+
+/// Whether two states (or rows of slots) are the same bits.
+fn same_bits(a: &[f64], b: &[f64]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
 }
 
 /// The states a run of rows advances, carried from one call of
 /// [`States::advance`] to the next (a column's chunks, in order).
 pub enum States<'a> {
     /// One series: a single state, row after row.
-    One(f64),
-    /// One state per key: row `i` of the column advances `states[ids[i]]`.
-    /// `ids` covers the whole column, each id below `states.len()`.
+    One(Vec<f64>),
+    /// One state per key: row `i` of the column advances the key `ids[i]`'s
+    /// state in `states`. `ids` covers the whole column, each id indexing a
+    /// state.
     PerKey {
         ids: &'a [u32],
         states: &'a mut [f64],
@@ -66,15 +83,16 @@ impl States<'_> {
         out: &mut Vec<f64>,
     ) {
         match self {
-            States::One(state) => {
-                *state = match scoring_threads(len) {
-                    1 => scan(rows, len, *state, out),
-                    threads => scan_parallel(rows, len, *state, threads, out).last,
+            States::One(state) => match scoring_threads(len) {
+                1 => scan(rows, len, state, out),
+                threads => {
+                    scan_parallel(rows, len, state, threads, out);
                 }
-            }
+            },
             States::PerKey { ids, states } => {
                 let ids = &ids[offset..offset + len];
-                match keyed_scoring_threads(len, states.len()) {
+                let keys = states.len() / rows.width().max(1);
+                match keyed_scoring_threads(len, keys) {
                     1 => scan_keyed(rows, ids, states, out),
                     threads => {
                         scan_keyed_parallel(rows, ids, states, threads, out);
@@ -85,11 +103,10 @@ impl States<'_> {
     }
 }
 
-/// What a parallel run did: the state after the last row, and how many rows
-/// had to be scored a second time because a speculative start was wrong.
+/// What a parallel run did: how many rows had to be scored a second time
+/// because a speculative start was wrong.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ParallelRun {
-    pub last: f64,
     pub rerun_rows: usize,
     /// False when the probe found that runs from different starts would not
     /// meet soon enough, and the rows were scored serially instead.
@@ -101,10 +118,11 @@ pub struct ParallelRun {
 /// The rows are cut into one part per thread. Every part but the first is
 /// scored from a guessed start (`state`) at the same time as the others. Two
 /// runs of a contracting recurrence from different starts reach the very same
-/// bits after a while, and from there on they agree for good, since each step
-/// depends only on the state and the row. So, part by part in order, the part
-/// is scored again from its true start (the previous part's last state) only
-/// until the new scores meet the speculative ones bit for bit.
+/// bits after a while (every number of the state), and from there on they
+/// agree for good, since each step depends only on the state and the row. So,
+/// part by part in order, the part is scored again from its true start (the
+/// previous part's last state) only until the new states meet the
+/// speculative ones bit for bit.
 ///
 /// A recurrence whose runs never meet (`prev + value`) would score every
 /// part twice; a short probe first ([`meets_soon`]) sends such rows to the
@@ -112,15 +130,15 @@ pub struct ParallelRun {
 pub fn scan_parallel<R: Recurrence>(
     rows: &R,
     len: usize,
-    state: f64,
+    state: &mut [f64],
     threads: usize,
     out: &mut Vec<f64>,
 ) -> ParallelRun {
     let parts = threads.clamp(1, len.max(1));
     let part_len = len.div_ceil(parts).max(1);
     if parts == 1 || !meets_soon(rows, part_len, len - part_len, len - part_len, state) {
+        scan(rows, len, state, out);
         return ParallelRun {
-            last: scan(rows, len, state, out),
             rerun_rows: 0,
             speculated: false,
         };
@@ -133,33 +151,38 @@ pub fn scan_parallel<R: Recurrence>(
 pub(crate) fn speculate<R: Recurrence>(
     rows: &R,
     len: usize,
-    state: f64,
+    state: &mut [f64],
     part_len: usize,
     out: &mut Vec<f64>,
 ) -> ParallelRun {
+    let width = rows.width();
     let start = out.len();
+    let guess: &[f64] = state;
     // The threads are joined before `on_threads` returns, and together the
-    // parts write all `len` slots.
-    append_filled(out, len, |slots| {
-        on_threads(slots.chunks_mut(part_len).enumerate(), |(part, slots)| {
-            rows.score(part * part_len, state, slots);
-        })
+    // parts write all `len` rows' slots.
+    append_filled(out, len * width, |slots| {
+        on_threads(
+            slots.chunks_mut(part_len * width).enumerate(),
+            |(part, slots)| rows.score(part * part_len, &mut guess.to_vec(), slots),
+        )
     });
 
     let scores = &mut out[start..];
     let mut rerun_rows = 0;
     for part_start in (part_len..len).step_by(part_len) {
-        let true_start = scores[part_start - 1];
+        let true_start = scores[(part_start - 1) * width..part_start * width].to_vec();
         let part_end = (part_start + part_len).min(len);
         rerun_rows += rescore_until_met(
             rows,
             part_start,
             true_start,
-            &mut scores[part_start..part_end],
+            &mut scores[part_start * width..part_end * width],
         );
     }
+    if len > 0 {
+        state.copy_from_slice(&scores[(len - 1) * width..]);
+    }
     ParallelRun {
-        last: scores.last().copied().unwrap_or(state),
         rerun_rows,
         speculated: true,
     }
@@ -173,40 +196,59 @@ const PROBE_ROWS: usize = 4096;
 /// (`after` of them), can be expected to meet within a quarter of `budget`
 /// rows, so that speculation pays. A probe scores some rows from two starts:
 /// `state` and the state after as many rows from the first row, which is
-/// what a true start looks like. Yes if the runs met there, or if the gap
-/// between them shrank by 16 bits or more and, at the rate of the probe's
-/// second half, reaches one unit in the last place soon enough. A sum's gap
-/// never shrinks; a contracting rule's shrinks geometrically. Only speed
-/// depends on this guess, never results.
+/// what a true start looks like. Yes if the runs met there (every number of
+/// a row's state alike), or if the widest gap between them shrank by 16 bits
+/// or more and, at the rate of the probe's second half, reaches one unit in
+/// the last place soon enough. A sum's gap never shrinks; a contracting
+/// rule's shrinks geometrically. Only speed depends on this guess, never
+/// results.
 fn meets_soon<R: Recurrence>(
     rows: &R,
     part_len: usize,
     after: usize,
     budget: usize,
-    state: f64,
+    state: &[f64],
 ) -> bool {
+    let width = rows.width();
     let probe = PROBE_ROWS.min(part_len / 64).min(after).min(budget);
     if probe < 2 {
         return false;
     }
-    let mut other = rows.score(0, state, &mut vec![MaybeUninit::uninit(); probe]);
-    if other.to_bits() == state.to_bits() {
-        other = if state == 1.0 { 0.0 } else { 1.0 };
+    let mut other = state.to_vec();
+    rows.score(
+        0,
+        &mut other,
+        &mut vec![MaybeUninit::uninit(); probe * width],
+    );
+    if same_bits(&other, state) {
+        for (other, &state) in other.iter_mut().zip(state) {
+            *other = if state == 1.0 { 0.0 } else { 1.0 };
+        }
     }
-    let a = filled(probe, |slots| {
-        rows.score(part_len, state, slots);
+    let a = filled(probe * width, |slots| {
+        rows.score(part_len, &mut state.to_vec(), slots);
     });
-    let b = filled(probe, |slots| {
-        rows.score(part_len, other, slots);
+    let b = filled(probe * width, |slots| {
+        rows.score(part_len, &mut other, slots);
     });
-    if a.iter().zip(&b).any(|(x, y)| x.to_bits() == y.to_bits()) {
+    let (a, b) = (a.chunks(width), b.chunks(width));
+    let pairs: Vec<(&[f64], &[f64])> = a.zip(b).collect();
+    if pairs.iter().any(|(x, y)| same_bits(x, y)) {
         return true;
     }
-    let gap = |i: usize| (a[i] - b[i]).abs();
+    let gap = |i: usize| {
+        let (x, y) = pairs[i];
+        x.iter()
+            .zip(y)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max)
+    };
     let (first, middle, last) = (gap(0), gap(probe / 2), gap(probe - 1));
     let shrunk = last <= first * f64::powi(2.0, -16);
     let rate = (middle / last).ln() / (probe - 1 - probe / 2).max(1) as f64;
-    let ulp = a[probe - 1].abs().max(b[probe - 1].abs()) * f64::EPSILON;
+    let (x, y) = pairs[probe - 1];
+    let largest = x.iter().chain(y).map(|v| v.abs()).fold(0.0, f64::max);
+    let ulp = largest * f64::EPSILON;
     let rows_needed = (last / ulp).ln().max(0.0) / rate;
     shrunk && rate > 0.0 && rows_needed < budget as f64 / 4.0
 }
@@ -215,32 +257,32 @@ fn meets_soon<R: Recurrence>(
 const RESCORE_BLOCK: usize = 128;
 
 /// Scores the rows from `start` on again, from `state`, over the speculative
-/// `scores`, stopping at the first row whose score is already bit-identical;
-/// returns the rows rewritten.
+/// `scores` (`width` per row), stopping at the first row whose state is
+/// already bit-identical; returns the rows rewritten.
 fn rescore_until_met<R: Recurrence>(
     rows: &R,
     start: usize,
-    state: f64,
+    mut state: Vec<f64>,
     scores: &mut [f64],
 ) -> usize {
-    let mut block = [MaybeUninit::uninit(); RESCORE_BLOCK];
-    let mut prev = state;
+    let width = rows.width();
+    let mut block = vec![MaybeUninit::uninit(); RESCORE_BLOCK * width];
     for (done, speculative) in (0..)
         .step_by(RESCORE_BLOCK)
-        .zip(scores.chunks_mut(RESCORE_BLOCK))
+        .zip(scores.chunks_mut(RESCORE_BLOCK * width))
     {
-        let fresh;
-        (prev, fresh) = write_slots(&mut block[..speculative.len()], |slots| {
-            rows.score(start + done, prev, slots)
+        let ((), fresh) = write_slots(&mut block[..speculative.len()], |slots| {
+            rows.score(start + done, &mut state, slots)
         });
-        for (j, (&new, old)) in fresh.iter().zip(speculative.iter_mut()).enumerate() {
-            if new.to_bits() == old.to_bits() {
+        let rows_now = fresh.chunks(width).zip(speculative.chunks_mut(width));
+        for (j, (new, old)) in rows_now.enumerate() {
+            if same_bits(new, old) {
                 return done + j;
             }
-            *old = new;
+            old.copy_from_slice(new);
         }
     }
-    scores.len()
+    scores.len() / width
 }
 
 /// [`scan_keyed`] on up to `threads` threads, bit-identical to it: the scheme
@@ -249,7 +291,7 @@ fn rescore_until_met<R: Recurrence>(
 /// Every part but the first is scored at the same time from the start states
 /// `states` held on entry. Then, part by part in order, only the keys whose
 /// true start (their state after the earlier parts) differs from that guess
-/// are scored again, each until its new scores meet the speculative ones; the
+/// are scored again, each until its new states meet the speculative ones; the
 /// re-scoring walks the part's rows until no key is left to meet. It pays when
 /// every key has many rows in each part; a key with few rows there never
 /// meets, and the walk then reads the whole part (cheaply: the rows of keys
@@ -263,12 +305,15 @@ pub fn scan_keyed_parallel<R: Recurrence>(
     threads: usize,
     out: &mut Vec<f64>,
 ) -> usize {
+    let width = rows.width();
     let len = ids.len();
     let parts = threads.clamp(1, len.max(1));
     let part_len = len.div_ceil(parts).max(1);
-    let per_key = part_len / states.len().max(1);
-    let guess_state = states.first().copied().unwrap_or(0.0);
-    if parts == 1 || !meets_soon(rows, part_len, len - part_len, per_key, guess_state) {
+    let per_key = part_len / (states.len() / width).max(1);
+    let guess_state = states
+        .get(..width)
+        .map_or(vec![0.0; width], <[f64]>::to_vec);
+    if parts == 1 || !meets_soon(rows, part_len, len - part_len, per_key, &guess_state) {
         scan_keyed(rows, ids, states, out);
         return 0;
     }
@@ -284,13 +329,14 @@ pub(crate) fn speculate_keyed<R: Recurrence>(
     part_len: usize,
     out: &mut Vec<f64>,
 ) -> usize {
+    let width = rows.width();
     let len = ids.len();
     let guess = states.to_vec();
     let start = out.len();
     // The threads are joined before `on_threads` returns, and together the
-    // parts write all `len` slots.
-    let mut ends = append_filled(out, len, |slots| {
-        let pieces = ids.chunks(part_len).zip(slots.chunks_mut(part_len));
+    // parts write all `len` rows' slots.
+    let mut ends = append_filled(out, len * width, |slots| {
+        let pieces = ids.chunks(part_len).zip(slots.chunks_mut(part_len * width));
         on_threads(pieces.enumerate(), |(part, (ids, slots))| {
             let mut states = guess.clone();
             rows.score_keyed(part * part_len, ids, &mut states, slots);
@@ -314,14 +360,14 @@ pub(crate) fn speculate_keyed<R: Recurrence>(
             part_start,
             &ids[part_start..part_end],
             (states, &guess, part_states),
-            &mut scores[part_start..part_end],
+            &mut scores[part_start * width..part_end * width],
         );
     }
     rerun_rows
 }
 
 /// Scores one part of a [`scan_keyed_parallel`] run again from the true
-/// start states, key by key until each meets its speculative scores, and
+/// start states, key by key until each meets its speculative states, and
 /// leaves in `states` the true states after the part. `states` holds the true
 /// starts, `guess` the starts the speculative run used, and `speculative` the
 /// states it ended with. Returns the rows rewritten.
@@ -332,12 +378,13 @@ fn rescore_keys_until_met<R: Recurrence>(
     (states, guess, speculative): (&mut [f64], &[f64], &[f64]),
     scores: &mut [f64],
 ) -> usize {
-    let mut pending: Vec<bool> = (states.iter().zip(guess))
-        .map(|(truth, guess)| truth.to_bits() != guess.to_bits())
+    let width = rows.width();
+    let mut pending: Vec<bool> = (states.chunks(width).zip(guess.chunks(width)))
+        .map(|(truth, guess)| !same_bits(truth, guess))
         .collect();
     let mut left = pending.iter().filter(|&&p| p).count();
     let mut rewritten = 0;
-    let mut slot = [MaybeUninit::uninit()];
+    let mut slots = vec![MaybeUninit::uninit(); width];
     for (i, &id) in ids.iter().enumerate() {
         if left == 0 {
             break;
@@ -346,22 +393,24 @@ fn rescore_keys_until_met<R: Recurrence>(
         if !pending[id] {
             continue;
         }
-        let ((), new) = write_slots(&mut slot, |slot| {
-            rows.score_keyed(start + i, &ids[i..=i], states, slot)
+        let ((), new) = write_slots(&mut slots, |slots| {
+            rows.score_keyed(start + i, &ids[i..=i], states, slots)
         });
-        if scores[i].to_bits() == new[0].to_bits() {
+        let old = &mut scores[i * width..(i + 1) * width];
+        if same_bits(old, new) {
             pending[id] = false;
             left -= 1;
         } else {
-            scores[i] = new[0];
+            old.copy_from_slice(new);
             rewritten += 1;
         }
     }
     // Keys that met (or never differed) end where the speculative run ended;
     // the others where their re-scoring did.
-    for ((state, &speculative), pending) in states.iter_mut().zip(speculative).zip(pending) {
+    let keys = states.chunks_mut(width).zip(speculative.chunks(width));
+    for ((state, speculative), pending) in keys.zip(pending) {
         if !pending {
-            *state = speculative;
+            state.copy_from_slice(speculative);
         }
     }
     rewritten

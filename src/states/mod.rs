@@ -75,11 +75,11 @@ impl KeyStates {
     ) -> PyResult<Self> {
         let step = match (ops, operands) {
             (None, None) => Step::Decay(Decay { rise, fall }),
-            (Some(ops), Some(operands)) => Rule::compile(&ops, &operands, inputs)
+            (Some(ops), Some(operands)) => Rule::compile(&ops, &operands, inputs, 1)
                 .map(Step::Rule)
                 .map_err(|e| {
-                PyValueError::new_err(format!("{method}: invalid rule program: {e}"))
-            })?,
+                    PyValueError::new_err(format!("{method}: invalid rule program: {e}"))
+                })?,
             _ => {
                 return Err(PyValueError::new_err(format!(
                     "{method}: a rule needs both its ops and its operands"

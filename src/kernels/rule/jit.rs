@@ -2,7 +2,12 @@
 //!
 //! Two functions per rule: one scores a block of rows of one series from a
 //! start state, one scores a block by keys (a state per key). Each reads its
-//! arguments from a [`Call`]. The rule's operations are emitted one to one:
+//! arguments from a [`Call`]. A state is the program's `states()` numbers,
+//! side by side in `Call::state`, in each key's place in `Call::states` and
+//! in each row's slots of `Call::out`; within a row every new state is
+//! computed from the states before it, and they are stored together.
+//!
+//! The rule's operations are emitted one to one:
 //! Cranelift neither fuses `a * b + c` nor reassociates, `**`, `exp` and
 //! `log` call the C library (as Python does), and `sqrt`, `floor`, `ceil`,
 //! `abs` are the exact hardware instructions; so the code computes what the
@@ -41,10 +46,11 @@ pub struct Call {
     /// By keys: the key id of each row of the block, indexing `states`.
     pub ids: *const u32,
     pub states: *mut f64,
-    /// One slot per row of the block.
+    /// A state's numbers of slots per row of the block.
     pub out: *mut f64,
-    /// One series: the state before the block.
-    pub state: f64,
+    /// One series: the state before the block, where the code leaves the
+    /// state after it.
+    pub state: *mut f64,
 }
 
 /// Byte offsets of [`Call`]'s fields, as the generated code loads them.
@@ -62,7 +68,7 @@ const STATE: i32 = offset_of!(Call, state) as i32;
 /// The distance between two input columns' pointers in `Call::inputs`.
 const INPUT_STRIDE: i32 = size_of::<*const f64>() as i32;
 
-type Kernel = unsafe extern "C" fn(*const Call) -> f64;
+type Kernel = unsafe extern "C" fn(*const Call);
 
 /// The entry points of a compiled rule: plain function pointers, which any
 /// thread may call as long as the code they lead to lives.
@@ -73,11 +79,12 @@ pub struct JitFns {
 }
 
 impl JitFns {
-    /// Scores the block `call` describes; returns the state after it.
-    pub fn score(&self, call: &Call) -> f64 {
+    /// Scores the block `call` describes, leaving the state after it in
+    /// `call.state`.
+    pub fn score(&self, call: &Call) {
         // SAFETY: the caller (`RuleRows`) builds `call` from slices that hold
-        // rows `start..start + len` and one slot per row, and the generated
-        // code reads and writes only those.
+        // rows `start..start + len`, a state's slots per row and a state at
+        // `state`, and the generated code reads and writes only those.
         unsafe { (self.score)(call) }
     }
 
@@ -146,7 +153,7 @@ fn compile_unguarded(program: &Program) -> Result<Jit, String> {
     let score = define(&mut module, program, "score", false)?;
     let score_keyed = define(&mut module, program, "score_keyed", true)?;
     module.finalize_definitions().map_err(|e| e.to_string())?;
-    // SAFETY: both were defined with the signature `fn(*const Call) -> f64`.
+    // SAFETY: both were defined with the signature `fn(*const Call)`.
     let fns = unsafe {
         JitFns {
             score: std::mem::transmute::<*const u8, Kernel>(module.get_finalized_function(score)),
@@ -169,7 +176,6 @@ fn define(
 ) -> Result<FuncId, String> {
     let mut signature = module.make_signature();
     signature.params.push(AbiParam::new(types::I64));
-    signature.returns.push(AbiParam::new(types::F64));
     let id = module
         .declare_function(name, Linkage::Local, &signature)
         .map_err(|e| e.to_string())?;
@@ -226,8 +232,19 @@ impl Libm {
     }
 }
 
+/// `x` times `bytes`, by a shift where `bytes` is a power of two.
+fn scaled(b: &mut FunctionBuilder, x: Value, bytes: usize) -> Value {
+    if bytes.is_power_of_two() {
+        b.ins().ishl_imm_u(x, i64::from(bytes.trailing_zeros()))
+    } else {
+        b.ins().imul_imm_u(x, bytes as i64)
+    }
+}
+
 /// The function body: read the `Call`, then loop over the rows, with a
-/// second copy of the loop for blocks that have a validity mask.
+/// second copy of the loop for blocks that have a validity mask. One series
+/// carries its state from row to row in the loop's block parameters; by keys
+/// each row loads and stores its key's.
 fn emit_loop(b: &mut FunctionBuilder, program: &Program, libm: &Libm, keyed: bool) {
     let mem = MemFlagsData::trusted();
     let entry = b.create_block();
@@ -244,7 +261,14 @@ fn emit_loop(b: &mut FunctionBuilder, program: &Program, libm: &Libm, keyed: boo
     let ids = load(b, types::I64, IDS);
     let states = load(b, types::I64, STATES);
     let out = load(b, types::I64, OUT);
-    let state = load(b, types::F64, STATE);
+    let state_at = load(b, types::I64, STATE);
+    let width = program.states();
+    let state: Vec<BlockArg> = match keyed {
+        true => Vec::new(),
+        false => (0..width)
+            .map(|i| BlockArg::Value(b.ins().load(types::F64, mem, state_at, 8 * i as i32)))
+            .collect(),
+    };
 
     // Pointers to the block's first row, and its first validity bit.
     let start_bytes = b.ins().ishl_imm_u(start, 3);
@@ -262,16 +286,17 @@ fn emit_loop(b: &mut FunctionBuilder, program: &Program, libm: &Libm, keyed: boo
     let plain = b.create_block();
     let masked = b.create_block();
     let exit = b.create_block();
-    b.append_block_param(exit, types::F64);
+    for _ in &state {
+        b.append_block_param(exit, types::F64);
+    }
     let check_mask = b.create_block();
     let empty = b.ins().icmp_imm_u(IntCC::Equal, len, 0);
-    b.ins()
-        .brif(empty, exit, &[BlockArg::Value(state)], check_mask, &[]);
+    b.ins().brif(empty, exit, &state, check_mask, &[]);
 
     b.switch_to_block(check_mask);
     let zero = b.ins().iconst(types::I64, 0);
     let no_mask = b.ins().icmp_imm_u(IntCC::Equal, mask, 0);
-    let args = [BlockArg::Value(zero), BlockArg::Value(state)];
+    let args: Vec<BlockArg> = [BlockArg::Value(zero)].into_iter().chain(state).collect();
     b.ins().brif(no_mask, plain, &args, masked, &args);
 
     let rows = Rows {
@@ -288,8 +313,11 @@ fn emit_loop(b: &mut FunctionBuilder, program: &Program, libm: &Libm, keyed: boo
     rows.emit(b, masked, Some((mask, first_bit)));
 
     b.switch_to_block(exit);
-    let last = b.block_params(exit)[0];
-    b.ins().return_(&[last]);
+    let last = b.block_params(exit).to_vec();
+    for (i, &number) in last.iter().enumerate() {
+        b.ins().store(mem, number, state_at, 8 * i as i32);
+    }
+    b.ins().return_(&[]);
 }
 
 /// What one copy of the row loop needs.
@@ -310,8 +338,14 @@ impl Rows<'_> {
     /// series) the state; `mask`: the bitmap and the block's first bit.
     fn emit(&self, b: &mut FunctionBuilder, block: Block, mask: Option<(Value, Value)>) {
         let mem = MemFlagsData::trusted();
+        let width = self.program.states();
         let row = b.append_block_param(block, types::I64);
-        let carried = b.append_block_param(block, types::F64);
+        let carried: Vec<Value> = match self.keyed {
+            Some(_) => Vec::new(),
+            None => (0..width)
+                .map(|_| b.append_block_param(block, types::F64))
+                .collect(),
+        };
         b.switch_to_block(block);
         let offset = b.ins().ishl_imm_u(row, 3);
         let at = |b: &mut FunctionBuilder, base: Value| b.ins().iadd(base, offset);
@@ -328,13 +362,16 @@ impl Rows<'_> {
                 let id_offset = b.ins().ishl_imm_u(row, 2);
                 let id_at = b.ins().iadd(ids, id_offset);
                 let id = b.ins().uload32(mem, id_at, 0);
-                let state_offset = b.ins().ishl_imm_u(id, 3);
+                let state_offset = scaled(b, id, 8 * width);
                 let state_at = b.ins().iadd(states, state_offset);
-                (b.ins().load(types::F64, mem, state_at, 0), Some(state_at))
+                let prev = (0..width)
+                    .map(|i| b.ins().load(types::F64, mem, state_at, 8 * i as i32))
+                    .collect();
+                (prev, Some(state_at))
             }
             None => (carried, None),
         };
-        let mut next = self.rule(b, prev, value, &inputs);
+        let mut next = self.rule(b, &prev, value, &inputs);
         if let Some((bitmap, first_bit)) = mask {
             let bit = b.ins().iadd(first_bit, row);
             let byte_index = b.ins().ushr_imm_u(bit, 3);
@@ -343,32 +380,49 @@ impl Rows<'_> {
             let shift = b.ins().band_imm_u(bit, 7);
             let shifted = b.ins().ushr(byte, shift);
             let valid = b.ins().band_imm_u(shifted, 1);
-            next = select(b, valid, next, prev);
+            for (next, &prev) in next.iter_mut().zip(&prev) {
+                *next = select(b, valid, *next, prev);
+            }
         }
         if let Some(state_at) = state_at {
-            b.ins().store(mem, next, state_at, 0);
+            for (i, &number) in next.iter().enumerate() {
+                b.ins().store(mem, number, state_at, 8 * i as i32);
+            }
         }
-        let out_at = at(b, self.out);
-        b.ins().store(mem, next, out_at, 0);
+        let out_offset = scaled(b, row, 8 * width);
+        let out_at = b.ins().iadd(self.out, out_offset);
+        for (i, &number) in next.iter().enumerate() {
+            b.ins().store(mem, number, out_at, 8 * i as i32);
+        }
         let following = b.ins().iadd_imm_u(row, 1);
         let more = b.ins().icmp(IntCC::UnsignedLessThan, following, self.len);
-        b.ins().brif(
-            more,
-            block,
-            &[BlockArg::Value(following), BlockArg::Value(next)],
-            self.exit,
-            &[BlockArg::Value(next)],
-        );
+        // One series carries its new state to the next row, and out.
+        let carry = match self.keyed {
+            Some(_) => Vec::new(),
+            None => next.iter().map(|&v| BlockArg::Value(v)).collect(),
+        };
+        let again: Vec<BlockArg> = [BlockArg::Value(following)]
+            .into_iter()
+            .chain(carry.iter().copied())
+            .collect();
+        b.ins().brif(more, block, &again, self.exit, &carry);
     }
 
-    /// The rule's nodes, one instruction (or call) each; booleans are i8.
-    fn rule(&self, b: &mut FunctionBuilder, prev: Value, value: Value, inputs: &[Value]) -> Value {
+    /// The rule's nodes, one instruction (or call) each (booleans are i8);
+    /// returns the new states.
+    fn rule(
+        &self,
+        b: &mut FunctionBuilder,
+        prev: &[Value],
+        value: Value,
+        inputs: &[Value],
+    ) -> Vec<Value> {
         let mut done: Vec<Value> = Vec::with_capacity(self.program.nodes().len());
         for node in self.program.nodes() {
             let v = |i: usize| done[i];
             let result = match *node {
                 Node::Const(c) => b.ins().f64const(c),
-                Node::Prev => prev,
+                Node::State(i) => prev[i],
                 Node::Value => value,
                 Node::Input(i) => inputs[i],
                 Node::Unary(op, a) => {
@@ -431,7 +485,9 @@ impl Rows<'_> {
             };
             done.push(result);
         }
-        done.last().copied().unwrap_or(prev)
+        (self.program.results().iter())
+            .map(|&node| done[node])
+            .collect()
     }
 
     fn call_libm(&self, b: &mut FunctionBuilder, function: FuncRef, args: &[Value]) -> Value {

@@ -28,18 +28,24 @@ pub struct Rule {
 /// lookup. Bounded: past this many rules, new ones are compiled per call.
 const CACHED_RULES: usize = 256;
 
-type RuleKey = (Vec<String>, Vec<u64>, usize);
+type RuleKey = (Vec<String>, Vec<u64>, usize, usize);
 
 static RULES: Mutex<Option<HashMap<RuleKey, Arc<Rule>>>> = Mutex::new(None);
 
 impl Rule {
     /// The rule for a postfix program (see [`Program::from_postfix`]),
     /// compiled once per process.
-    pub fn compile(ops: &[String], operands: &[f64], inputs: usize) -> Result<Arc<Rule>, String> {
+    pub fn compile(
+        ops: &[String],
+        operands: &[f64],
+        inputs: usize,
+        states: usize,
+    ) -> Result<Arc<Rule>, String> {
         let key: RuleKey = (
             ops.to_vec(),
             operands.iter().map(|x| x.to_bits()).collect(),
             inputs,
+            states,
         );
         // A poisoned lock only means another compile panicked mid-way; the
         // map itself is still consistent.
@@ -49,7 +55,7 @@ impl Rule {
         if let Some(rule) = lookup(&mut RULES.lock().unwrap_or_else(|e| e.into_inner())) {
             return Ok(rule);
         }
-        let program = Program::from_postfix(ops, operands, inputs)?;
+        let program = Program::from_postfix(ops, operands, inputs, states)?;
         let rule = Arc::new(Rule::new(program));
         let mut rules = RULES.lock().unwrap_or_else(|e| e.into_inner());
         let rules = rules.get_or_insert_with(HashMap::new);
@@ -107,6 +113,7 @@ impl Rule {
         };
         Ok(RuleRows {
             engine,
+            width: self.program.states(),
             values,
             inputs,
             mask,
@@ -140,82 +147,113 @@ enum Engine<'a> {
 /// A rule bound to its rows, to score with [`crate::kernels::scan`].
 pub struct RuleRows<'a> {
     engine: Engine<'a>,
+    /// The numbers in a state.
+    width: usize,
     values: &'a [f64],
     inputs: &'a [&'a [f64]],
     mask: Option<ValidMask<'a>>,
 }
 
 impl RuleRows<'_> {
-    /// Row `row`'s new state from `prev` by the interpreter.
-    fn interpret(&self, program: &Program, row: usize, prev: f64, scratch: &mut Scratch) -> f64 {
+    /// Advances `state` by row `row`, by the interpreter.
+    fn interpret(&self, program: &Program, row: usize, state: &mut [f64], scratch: &mut Scratch) {
         scratch.inputs.clear();
         scratch
             .inputs
             .extend(self.inputs.iter().map(|input| input[row]));
         program.step(
-            prev,
+            state,
             self.values[row],
             &scratch.inputs,
             &mut scratch.registers,
-        )
+            &mut scratch.next,
+        );
+        state.copy_from_slice(&scratch.next);
     }
 }
 
-#[derive(Default)]
+/// The interpreter's working space, reused from row to row.
 struct Scratch {
     inputs: Vec<f64>,
     registers: Vec<f64>,
+    next: Vec<f64>,
+}
+
+impl Scratch {
+    fn new(program: &Program) -> Self {
+        Self {
+            inputs: Vec::new(),
+            registers: Vec::new(),
+            next: vec![0.0; program.states()],
+        }
+    }
+}
+
+/// Writes `state` into one row's slots.
+fn write_row(slots: &mut Slots, state: &[f64]) {
+    for (slot, &number) in slots.iter_mut().zip(state) {
+        slot.write(number);
+    }
 }
 
 impl Recurrence for RuleRows<'_> {
-    fn score(&self, start: usize, state: f64, out: &mut Slots) -> f64 {
-        assert!(start + out.len() <= self.values.len(), "rows out of range");
+    fn width(&self) -> usize {
+        self.width
+    }
+
+    fn score(&self, start: usize, state: &mut [f64], out: &mut Slots) {
+        let width = self.width;
+        let len = out.len() / width;
+        assert!(
+            start + len <= self.values.len() && out.len() == len * width && state.len() == width,
+            "rows out of range"
+        );
         match &self.engine {
             Engine::Compiled(fns, inputs) => {
-                let call = self.call(inputs, start, out, state);
-                fns.score(&call)
+                let call = self.call(inputs, start, len, out, state.as_mut_ptr());
+                fns.score(&call);
             }
             Engine::Interpreted(program) => {
-                let mut scratch = Scratch::default();
+                let mut scratch = Scratch::new(program);
                 with_validity!(self.mask.map(|m| m.skip(start)), |valid| {
-                    let mut prev = state;
-                    for (i, slot) in out.iter_mut().enumerate() {
+                    for (i, slots) in out.chunks_mut(width).enumerate() {
                         if valid.is_valid(i) {
-                            prev = self.interpret(program, start + i, prev, &mut scratch);
+                            self.interpret(program, start + i, state, &mut scratch);
                         }
-                        slot.write(prev);
+                        write_row(slots, state);
                     }
-                    prev
                 })
             }
         }
     }
 
     fn score_keyed(&self, start: usize, ids: &[u32], states: &mut [f64], out: &mut Slots) {
+        let width = self.width;
         assert!(
-            start + out.len() <= self.values.len() && ids.len() == out.len(),
+            start + ids.len() <= self.values.len() && ids.len() * width == out.len(),
             "rows out of range"
         );
         assert!(
-            ids.iter().all(|&id| (id as usize) < states.len()),
+            ids.iter().all(|&id| (id as usize) < states.len() / width),
             "a key id beyond the states"
         );
         match &self.engine {
             Engine::Compiled(fns, inputs) => {
-                let mut call = self.call(inputs, start, out, 0.0);
+                let mut call = self.call(inputs, start, ids.len(), out, std::ptr::null_mut());
                 call.ids = ids.as_ptr();
                 call.states = states.as_mut_ptr();
                 fns.score_keyed(&call);
             }
             Engine::Interpreted(program) => {
-                let mut scratch = Scratch::default();
+                let mut scratch = Scratch::new(program);
                 with_validity!(self.mask.map(|m| m.skip(start)), |valid| {
-                    for ((i, slot), &id) in out.iter_mut().enumerate().zip(ids) {
-                        let state = &mut states[id as usize];
+                    for ((i, slots), &id) in out.chunks_mut(width).enumerate().zip(ids) {
+                        let id = id as usize;
+                        let state = &mut states[id * width..(id + 1) * width];
                         if valid.is_valid(i) {
-                            *state = self.interpret(program, start + i, *state, &mut scratch);
+                            self.interpret(program, start + i, state, &mut scratch);
                         }
-                        slot.write(*state);
+                        write_row(slots, state);
                     }
                 })
             }
@@ -224,7 +262,14 @@ impl Recurrence for RuleRows<'_> {
 }
 
 impl RuleRows<'_> {
-    fn call(&self, inputs: &InputPointers, start: usize, out: &mut Slots, state: f64) -> Call {
+    fn call(
+        &self,
+        inputs: &InputPointers,
+        start: usize,
+        len: usize,
+        out: &mut Slots,
+        state: *mut f64,
+    ) -> Call {
         let (mask, mask_offset) = match self.mask {
             Some(mask) => (mask.bytes().as_ptr(), mask.offset()),
             None => (std::ptr::null(), 0),
@@ -235,7 +280,7 @@ impl RuleRows<'_> {
             mask,
             mask_offset,
             start,
-            len: out.len(),
+            len,
             ids: std::ptr::null(),
             states: std::ptr::null_mut(),
             out: out.as_mut_ptr().cast(),

@@ -82,7 +82,8 @@ pub enum Compare {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Node {
     Const(f64),
-    Prev,
+    /// A state before the row (`prev`, or a named state's index).
+    State(usize),
     Value,
     Input(usize),
     Unary(Unary, usize),
@@ -100,12 +101,14 @@ pub enum Node {
     },
 }
 
-/// A rule as nodes in evaluation order; the last one is the new state.
-/// Every operand is an earlier node of the right kind (number or boolean).
+/// A rule as nodes in evaluation order, and the nodes that are the new
+/// states (one per state, in order). Every operand is an earlier node of the
+/// right kind (number or boolean).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Program {
     nodes: Vec<Node>,
     inputs: usize,
+    results: Vec<usize>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -117,10 +120,20 @@ enum Kind {
 impl Program {
     /// Reads the postfix program that Python's `rules.py` emits: one op name
     /// per step with its operand (the constant for `const`, the input's index
-    /// for `input`, unused otherwise). `select` pops the condition, then the
-    /// `else` value, then the `then` value. Python has validated it; this
-    /// checks it again, so malformed kwargs are an error and never a panic.
-    pub fn from_postfix(ops: &[String], operands: &[f64], inputs: usize) -> Result<Self, String> {
+    /// for `input`, the state's index for `state`, unused otherwise; `prev`
+    /// is state 0). `select` pops the condition, then the `else` value, then
+    /// the `then` value. The program leaves one number per state, in order:
+    /// the new states. Python has validated it; this checks it again, so
+    /// malformed kwargs are an error and never a panic.
+    pub fn from_postfix(
+        ops: &[String],
+        operands: &[f64],
+        inputs: usize,
+        states: usize,
+    ) -> Result<Self, String> {
+        if states == 0 {
+            return Err("a rule needs at least one state".into());
+        }
         if ops.len() != operands.len() {
             return Err(format!(
                 "{} operations but {} operands",
@@ -143,15 +156,10 @@ impl Program {
             };
             let (node, kind) = match op.as_str() {
                 "const" => (Node::Const(operand), Kind::Number),
-                "prev" => (Node::Prev, Kind::Number),
+                "prev" => (Node::State(0), Kind::Number),
+                "state" => (Node::State(index(operand, states, "state")?), Kind::Number),
                 "value" => (Node::Value, Kind::Number),
-                "input" => {
-                    let index = operand as usize;
-                    if operand != index as f64 || index >= inputs {
-                        return Err(format!("input {operand} out of range"));
-                    }
-                    (Node::Input(index), Kind::Number)
-                }
+                "input" => (Node::Input(index(operand, inputs, "input")?), Kind::Number),
                 "neg" | "abs" | "sqrt" | "exp" | "log" | "floor" | "ceil" => {
                     let unary = match op.as_str() {
                         "neg" => Unary::Neg,
@@ -219,12 +227,14 @@ impl Program {
             nodes.push(node);
             kinds.push(kind);
         }
-        match stack.as_slice() {
-            [result] if kinds[*result] == Kind::Number => {}
-            _ => return Err("the program must leave exactly one number".into()),
+        if stack.len() != states || stack.iter().any(|&node| kinds[node] != Kind::Number) {
+            return Err(format!("the program must leave exactly {states} numbers"));
         }
-        // The result is the last node pushed, since it is the only one left.
-        Ok(Self { nodes, inputs })
+        Ok(Self {
+            nodes,
+            inputs,
+            results: stack,
+        })
     }
 
     pub fn nodes(&self) -> &[Node] {
@@ -235,15 +245,33 @@ impl Program {
         self.inputs
     }
 
-    /// The new state after a row, evaluated node by node into `registers`
-    /// (booleans as 0.0 and 1.0).
-    pub fn step(&self, prev: f64, value: f64, inputs: &[f64], registers: &mut Vec<f64>) -> f64 {
+    /// The numbers in a state.
+    pub fn states(&self) -> usize {
+        self.results.len()
+    }
+
+    /// The node that is each new state, in order.
+    pub fn results(&self) -> &[usize] {
+        &self.results
+    }
+
+    /// Writes into `next` the new states after a row from `prev`, evaluated
+    /// node by node into `registers` (booleans as 0.0 and 1.0). All states
+    /// update at once: every node reads the states before the row.
+    pub fn step(
+        &self,
+        prev: &[f64],
+        value: f64,
+        inputs: &[f64],
+        registers: &mut Vec<f64>,
+        next: &mut [f64],
+    ) {
         registers.clear();
         for node in &self.nodes {
             let r = |i: usize| registers[i];
             let result = match *node {
                 Node::Const(c) => c,
-                Node::Prev => prev,
+                Node::State(i) => prev[i],
                 Node::Value => value,
                 Node::Input(i) => inputs[i],
                 Node::Unary(op, a) => unary(op, r(a)),
@@ -266,8 +294,19 @@ impl Program {
             };
             registers.push(result);
         }
-        registers.last().copied().unwrap_or(prev)
+        for (next, &result) in next.iter_mut().zip(&self.results) {
+            *next = registers[result];
+        }
     }
+}
+
+/// `operand` as the index of one of `count` states or inputs.
+fn index(operand: f64, count: usize, what: &str) -> Result<usize, String> {
+    let index = operand as usize;
+    if operand != index as f64 || index >= count {
+        return Err(format!("{what} {operand} out of range"));
+    }
+    Ok(index)
 }
 
 /// Python's result of a one-argument operation on a float.
@@ -331,20 +370,27 @@ mod tests {
 
     #[test]
     fn malformed_programs_are_errors() {
-        let cases: [(&[&str], &[f64], usize); 6] = [
-            (&["add"], &[0.0], 0),
-            (&["value", "value"], &[0.0, 0.0], 0),
-            (&["value", "value", "lt"], &[0.0; 3], 0),
-            (&["input"], &[1.0], 1),
-            (&["value", "not"], &[0.0; 2], 0),
-            (&["bogus"], &[0.0], 0),
+        let cases: [(&[&str], &[f64], usize, usize); 9] = [
+            (&["add"], &[0.0], 0, 1),
+            (&["value", "value"], &[0.0, 0.0], 0, 1),
+            (&["value", "value", "lt"], &[0.0; 3], 0, 1),
+            (&["input"], &[1.0], 1, 1),
+            (&["value", "not"], &[0.0; 2], 0, 1),
+            (&["bogus"], &[0.0], 0, 1),
+            (&["state", "value"], &[2.0, 0.0], 0, 2),
+            (&["value"], &[0.0], 0, 2),
+            (&[], &[], 0, 0),
         ];
-        for (names, operands, inputs) in cases {
+        for (names, operands, inputs, states) in cases {
             assert!(
-                Program::from_postfix(&ops(names), operands, inputs).is_err(),
+                Program::from_postfix(&ops(names), operands, inputs, states).is_err(),
                 "{names:?}"
             );
         }
-        assert!(Program::from_postfix(&ops(&["value"]), &[], 0).is_err());
+        assert!(Program::from_postfix(&ops(&["value"]), &[], 0, 1).is_err());
+        let two = Program::from_postfix(&ops(&["state", "value"]), &[1.0, 0.0], 0, 2).unwrap();
+        let mut next = [0.0; 2];
+        two.step(&[3.0, 4.0], 5.0, &[], &mut Vec::new(), &mut next);
+        assert_eq!(next, [4.0, 5.0]);
     }
 }

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 #[derive(Clone, Debug)]
 enum Expr {
     Num(f64),
-    Prev,
+    State(usize),
     Value,
     Input(usize),
     Unary(&'static str, Box<Expr>),
@@ -52,7 +52,7 @@ impl Emit for Expr {
     fn emit(&self, out: &mut Postfix) {
         match self {
             Expr::Num(x) => push(out, "const", *x),
-            Expr::Prev => push(out, "prev", 0.0),
+            Expr::State(i) => push(out, "state", *i as f64),
             Expr::Value => push(out, "value", 0.0),
             Expr::Input(i) => push(out, "input", *i as f64),
             Expr::Unary(op, a) => apply(out, op, &[&**a]),
@@ -74,10 +74,11 @@ impl Emit for Cond {
     }
 }
 
-fn expr(inputs: usize) -> impl Strategy<Value = Expr> {
+/// A random expression over `inputs` inputs and `states` states.
+fn expr(inputs: usize, states: usize) -> impl Strategy<Value = Expr> {
     let leaf = prop_oneof![
         number().prop_map(Expr::Num),
-        Just(Expr::Prev),
+        (0..states).prop_map(Expr::State),
         Just(Expr::Value),
         (0..inputs.max(1)).prop_map(move |i| if inputs == 0 {
             Expr::Value
@@ -122,10 +123,13 @@ fn expr(inputs: usize) -> impl Strategy<Value = Expr> {
     })
 }
 
-fn program(expr: &Expr, inputs: usize) -> Program {
+/// The program whose new states are `exprs`, in order.
+fn program(exprs: &[Expr], inputs: usize) -> Program {
     let mut postfix = (Vec::new(), Vec::new());
-    expr.emit(&mut postfix);
-    Program::from_postfix(&postfix.0, &postfix.1, inputs).unwrap()
+    for expr in exprs {
+        expr.emit(&mut postfix);
+    }
+    Program::from_postfix(&postfix.0, &postfix.1, inputs, exprs.len()).unwrap()
 }
 
 /// Bits, with every NaN alike: NaN payloads may differ with the order
@@ -147,7 +151,7 @@ fn builtin(rise: f64, fall: f64) -> Program {
         "select",
     ];
     let operands = [0.0, rise, 0.0, 0.0, 0.0, 0.0, fall, 0.0, 0.0, 0.0, 0.0, 0.0];
-    Program::from_postfix(&ops(&names), &operands, 0).unwrap()
+    Program::from_postfix(&ops(&names), &operands, 0, 1).unwrap()
 }
 
 fn run(
@@ -156,6 +160,18 @@ fn run(
     inputs: &[&[f64]],
     mask: Option<ValidMask>,
     state: f64,
+) -> Vec<f64> {
+    run_from(rule, values, inputs, mask, &mut [state])
+}
+
+/// The rows' states (a state's numbers per row) from `state`, which is left
+/// at the last.
+fn run_from(
+    rule: &Rule,
+    values: &[f64],
+    inputs: &[&[f64]],
+    mask: Option<ValidMask>,
+    state: &mut [f64],
 ) -> Vec<f64> {
     let rows = rule.rows(values, inputs, mask).unwrap();
     let mut out = Vec::new();
@@ -208,14 +224,14 @@ fn python_semantics_at_the_edges() {
     ];
     for (op, x, want) in unary_cases {
         let name = format!("{op:?}").to_lowercase();
-        let program = Program::from_postfix(&ops(&["value", &name]), &[0.0, 0.0], 0).unwrap();
+        let program = Program::from_postfix(&ops(&["value", &name]), &[0.0, 0.0], 0, 1).unwrap();
         for rule in [Rule::new(program.clone()), Rule::interpreted(program)] {
             let got = run(&rule, &[x], &[], None, 0.0)[0];
             assert_eq!(got.to_bits(), want.to_bits(), "{op:?}({x})");
         }
     }
     // min keeps the first unless the second is smaller: NaN first stays.
-    let min = Program::from_postfix(&ops(&["value", "prev", "min"]), &[0.0; 3], 0).unwrap();
+    let min = Program::from_postfix(&ops(&["value", "prev", "min"]), &[0.0; 3], 0, 1).unwrap();
     for rule in [Rule::new(min.clone()), Rule::interpreted(min)] {
         assert!(run(&rule, &[f64::NAN], &[], None, 1.0)[0].is_nan());
         assert_eq!(run(&rule, &[1.0], &[], None, f64::NAN)[0], 1.0);
@@ -229,6 +245,7 @@ fn python_semantics_at_the_edges() {
         &ops(&["const", "const", "value", "value", "ne", "select"]),
         &[1.0, 2.0, 0.0, 0.0, 0.0, 0.0],
         0,
+        1,
     )
     .unwrap();
     for rule in [Rule::new(ne.clone()), Rule::interpreted(ne)] {
@@ -242,19 +259,19 @@ fn python_semantics_at_the_edges() {
 fn rules_are_compiled_once_per_process() {
     let names = ops(&["prev", "value", "add", "const", "mul"]);
     let operands = [0.0, 0.0, 0.0, 0.0, 0.0, 0.987654321];
-    let a = Rule::compile(&names, &operands[1..], 0).unwrap();
-    let b = Rule::compile(&names, &operands[1..], 0).unwrap();
+    let a = Rule::compile(&names, &operands[1..], 0, 1).unwrap();
+    let b = Rule::compile(&names, &operands[1..], 0, 1).unwrap();
     assert!(Arc::ptr_eq(&a, &b));
 }
 
 #[test]
 fn a_sum_never_meets_and_runs_serially() {
-    let sum = Program::from_postfix(&ops(&["prev", "value", "add"]), &[0.0; 3], 0).unwrap();
+    let sum = Program::from_postfix(&ops(&["prev", "value", "add"]), &[0.0; 3], 0, 1).unwrap();
     let rule = Rule::new(sum);
     let values: Vec<f64> = (0..100_000).map(|i| (i % 13) as f64 * 0.1).collect();
     let rows = rule.rows(&values, &[], None).unwrap();
     let mut out = Vec::new();
-    let run = scan_parallel(&rows, values.len(), 0.0, 2, &mut out);
+    let run = scan_parallel(&rows, values.len(), &mut [0.0], 2, &mut out);
     assert!(!run.speculated);
     assert_eq!(bits(&out), bits(&self::run(&rule, &values, &[], None, 0.0)));
 }
@@ -264,13 +281,16 @@ proptest! {
 
     #[test]
     fn generated_code_equals_interpreter(
-        (expr, inputs) in (0usize..3).prop_flat_map(|n| (expr(n), Just(n))),
+        (exprs, inputs) in (0usize..3, 1usize..5).prop_flat_map(|(n, w)| {
+            (prop::collection::vec(expr(n, w), w), Just(n))
+        }),
         rows in prop::collection::vec((number(), number(), number(), any::<bool>(), 0u32..3), 1..80),
-        state in number(),
+        start in prop::collection::vec(number(), 4),
         with_mask in any::<bool>(),
         threads in 1usize..4,
     ) {
-        let program = program(&expr, inputs);
+        let width = exprs.len();
+        let program = program(&exprs, inputs);
         let compiled = Rule::new(program.clone());
         prop_assert!(compiled.is_compiled());
         let interpreted = Rule::interpreted(program);
@@ -282,42 +302,100 @@ proptest! {
         let bytes = pack(&rows.iter().map(|r| r.3).collect::<Vec<_>>());
         let mask = with_mask.then(|| ValidMask::new(&bytes, 0));
         let ids: Vec<u32> = rows.iter().map(|r| r.4).collect();
+        let start = &start[..width];
+        // Three keys: the drawn start, all 1.0, all -2.0.
+        let key_starts: Vec<f64> = (start.iter().copied())
+            .chain(std::iter::repeat_n(1.0, width))
+            .chain(std::iter::repeat_n(-2.0, width))
+            .collect();
 
-        let want = run(&interpreted, &values, &columns, mask, state);
-        prop_assert_eq!(bits(&run(&compiled, &values, &columns, mask, state)), bits(&want));
+        let mut want_last = start.to_vec();
+        let want = run_from(&interpreted, &values, &columns, mask, &mut want_last);
+        let mut last = start.to_vec();
+        prop_assert_eq!(bits(&run_from(&compiled, &values, &columns, mask, &mut last)), bits(&want));
+        prop_assert_eq!(bits(&last), bits(&want_last));
 
         let mut want_keyed = Vec::new();
-        let mut want_states = vec![state, 1.0, -2.0];
+        let mut want_states = key_starts.clone();
         scan_keyed(&interpreted.rows(&values, &columns, mask).unwrap(), &ids, &mut want_states, &mut want_keyed);
         for rule in [&compiled, &interpreted] {
             let rows = rule.rows(&values, &columns, mask).unwrap();
             let mut got = Vec::new();
-            let mut states = vec![state, 1.0, -2.0];
+            let mut states = key_starts.clone();
             scan_keyed(&rows, &ids, &mut states, &mut got);
             prop_assert_eq!(bits(&got), bits(&want_keyed));
             prop_assert_eq!(bits(&states), bits(&want_states));
 
             let mut got = Vec::new();
-            let mut states = vec![state, 1.0, -2.0];
+            let mut states = key_starts.clone();
             scan_keyed_parallel(&rows, &ids, &mut states, threads, &mut got);
             prop_assert_eq!(bits(&got), bits(&want_keyed));
             prop_assert_eq!(bits(&states), bits(&want_states));
 
             let mut got = Vec::new();
-            let run = scan_parallel(&rows, values.len(), state, threads, &mut got);
+            let mut last = start.to_vec();
+            scan_parallel(&rows, values.len(), &mut last, threads, &mut got);
             prop_assert_eq!(bits(&got), bits(&want));
-            prop_assert_eq!(bits(&[run.last]), bits(&[*want.last().unwrap()]));
+            prop_assert_eq!(bits(&last), bits(&want_last));
 
             // The speculative scheme itself, whatever the probe says.
             let part_len = values.len().div_ceil(threads);
             let mut got = Vec::new();
-            speculate(&rows, values.len(), state, part_len, &mut got);
+            let mut last = start.to_vec();
+            speculate(&rows, values.len(), &mut last, part_len, &mut got);
             prop_assert_eq!(bits(&got), bits(&want));
+            prop_assert_eq!(bits(&last), bits(&want_last));
             let mut got = Vec::new();
-            let mut states = vec![state, 1.0, -2.0];
+            let mut states = key_starts.clone();
             speculate_keyed(&rows, &ids, &mut states, part_len, &mut got);
             prop_assert_eq!(bits(&got), bits(&want_keyed));
             prop_assert_eq!(bits(&states), bits(&want_states));
         }
+    }
+}
+
+/// Holt's linear trend, written as a loop, against the two-state rule: the
+/// states update at once, from the row's states before it.
+#[test]
+fn several_states_update_at_once() {
+    // level: 0.3 * value + 0.7 * (level + trend)
+    // trend: 0.1 * (0.3 * value + 0.7 * (level + trend) - level) + 0.9 * trend
+    let level = [
+        "const", "value", "mul", "const", "state", "state", "add", "mul", "add",
+    ];
+    let level_operands = [0.3, 0.0, 0.0, 0.7, 0.0, 1.0, 0.0, 0.0, 0.0];
+    let mut names: Vec<&str> = level.to_vec();
+    let mut operands: Vec<f64> = level_operands.to_vec();
+    names.push("const");
+    operands.push(0.1);
+    names.extend(level);
+    operands.extend(level_operands);
+    names.extend(["state", "sub", "mul", "const", "state", "mul", "add"]);
+    operands.extend([0.0, 0.0, 0.0, 0.9, 1.0, 0.0, 0.0]);
+    let program = Program::from_postfix(&ops(&names), &operands, 0, 2).unwrap();
+    let values: Vec<f64> = (0..100_000u64)
+        .map(|i| ((i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) % 1000) as f64 * 0.01)
+        .collect();
+    let (mut level, mut trend) = (1.0f64, 0.5f64);
+    let mut want = Vec::new();
+    for &v in &values {
+        (level, trend) = (
+            0.3 * v + 0.7 * (level + trend),
+            0.1 * (0.3 * v + 0.7 * (level + trend) - level) + 0.9 * trend,
+        );
+        want.extend([level, trend]);
+    }
+    for rule in [Rule::new(program.clone()), Rule::interpreted(program)] {
+        let mut last = [1.0, 0.5];
+        let got = run_from(&rule, &values, &[], None, &mut last);
+        assert_eq!(bits(&got), bits(&want));
+        assert_eq!(bits(&last), bits(&[level, trend]));
+        let rows = rule.rows(&values, &[], None).unwrap();
+        let mut got = Vec::new();
+        let mut last = [1.0, 0.5];
+        let run = scan_parallel(&rows, values.len(), &mut last, 4, &mut got);
+        assert!(run.speculated, "Holt's runs meet");
+        assert_eq!(bits(&got), bits(&want));
+        assert_eq!(bits(&last), bits(&[level, trend]));
     }
 }
