@@ -12,22 +12,20 @@ use crate::kernels::dot::{dot, dot_scalar};
 use crate::kernels::output::output_buffer;
 use crate::kernels::positive_power::{positive_power_sum, positive_powers};
 use crate::kernels::rolling_score::Decay;
-use crate::kernels::rule::Rule;
 use crate::kernels::scan::States;
 use crate::kernels::ToF64;
 use crate::keys::{key_ids, KeyIds};
 use crate::numeric::{aligned_pieces, all_rows, ensure_numeric, rows, with_numeric};
 use crate::parallelism::scoring_threads;
-use crate::scoring::Step;
+use crate::scoring::{scores_series, Step};
 
 const ROLLING: &str = "scores.rolling";
 const TOTAL: &str = "scores.total";
 const DOT: &str = "scores.dot";
-const SCAN: &str = "scores.scan";
 
 /// A Float64 output named after the first input, which must be numeric, as
 /// must the other `numeric_inputs` leading inputs.
-fn float64_field(method: &str, fields: &[Field], numeric_inputs: usize) -> PolarsResult<Field> {
+pub(crate) fn float64_field(method: &str, fields: &[Field], numeric_inputs: usize) -> PolarsResult<Field> {
     let first = fields
         .first()
         .ok_or_else(|| polars_err!(InvalidOperation: "{method}: no input column"))?;
@@ -58,8 +56,8 @@ struct RollingKwargs {
     initial_column: bool,
 }
 
-/// Where each series' state starts.
-enum Initial {
+/// Where each series' state starts, for one number of the state.
+pub(crate) enum Initial {
     Constant(f64),
     /// Read at each series' first row; a null there means 0.0. One row
     /// broadcasts.
@@ -67,7 +65,12 @@ enum Initial {
 }
 
 impl Initial {
-    fn new(method: &str, column: Option<&Series>, constant: f64, len: usize) -> PolarsResult<Self> {
+    pub(crate) fn new(
+        method: &str,
+        column: Option<&Series>,
+        constant: f64,
+        len: usize,
+    ) -> PolarsResult<Self> {
         let Some(column) = column else {
             return Ok(Self::Constant(constant));
         };
@@ -91,16 +94,32 @@ impl Initial {
         }
     }
 
-    /// One start state per group, read at the group's first row.
-    fn per_group(&self, keys: &KeyIds) -> Vec<f64> {
-        let mut states = vec![self.at(0); keys.groups];
-        if matches!(self, Self::Column(array) if array.len() > 1) {
+    fn varies(&self) -> bool {
+        matches!(self, Self::Column(array) if array.len() > 1)
+    }
+}
+
+/// Where each series' state starts: each number of the state from its own
+/// [`Initial`].
+pub(crate) struct Starts(pub(crate) Vec<Initial>);
+
+impl Starts {
+    /// The state at `row`.
+    pub(crate) fn at(&self, row: usize) -> Vec<f64> {
+        self.0.iter().map(|initial| initial.at(row)).collect()
+    }
+
+    /// One start state per group, read at the group's first row, side by side.
+    pub(crate) fn per_group(&self, keys: &KeyIds) -> Vec<f64> {
+        let width = self.0.len();
+        let mut states = self.at(0).repeat(keys.groups);
+        if self.0.iter().any(Initial::varies) {
             let mut seen = vec![false; keys.groups];
             for (row, &id) in keys.ids.iter().enumerate() {
                 let id = id as usize;
                 if !seen[id] {
                     seen[id] = true;
-                    states[id] = self.at(row);
+                    states[id * width..(id + 1) * width].copy_from_slice(&self.at(row));
                 }
             }
         }
@@ -125,30 +144,32 @@ fn split_inputs<'a>(
     })
 }
 
-/// The scores of `values` by `step`, each series starting at `initial`:
-/// one series, or one per key when `keys` split the rows.
-fn score_series(
+/// The scores of `values` by `step`, each series starting at `starts`: one
+/// series, or one per key when `keys` split the rows; a struct of `fields`
+/// where the state has named numbers.
+pub(crate) fn score_series(
     method: &str,
     step: &Step,
     values: &Series,
     inputs: &[Float64Chunked],
-    initial: &Initial,
+    starts: &Starts,
     keys: Option<&KeyIds>,
+    fields: Option<&[String]>,
 ) -> PolarsResult<Series> {
     let mut per_key;
     let mut states = match keys {
         Some(keys) => {
-            per_key = initial.per_group(keys);
+            per_key = starts.per_group(keys);
             States::PerKey {
                 ids: &keys.ids,
                 states: &mut per_key,
             }
         }
-        None => States::One(vec![initial.at(0)]),
+        None => States::One(starts.at(0)),
     };
     let name = values.name().clone();
-    let scores = step.score(method, values, inputs, &mut states, name)?;
-    Ok(scores.into_series())
+    let scores = step.score(method, values, inputs, &mut states, name.clone())?;
+    scores_series(method, scores, name, fields)
 }
 
 /// Inputs: the values, then the `initial` column if any, then the key columns.
@@ -161,7 +182,8 @@ fn pl_rolling_score(inputs: &[Series], kwargs: RollingKwargs) -> PolarsResult<Se
     });
     let initial = Initial::new(ROLLING, initial_column, kwargs.initial, values.len())?;
     let keys = key_ids(ROLLING, keys, values.len(), scoring_threads(values.len()))?;
-    score_series(ROLLING, &step, values, &[], &initial, keys.as_ref())
+    let starts = Starts(vec![initial]);
+    score_series(ROLLING, &step, values, &[], &starts, keys.as_ref(), None)
 }
 
 #[derive(Deserialize)]
@@ -249,75 +271,4 @@ fn dot_broadcast(column: &Series, scalar: &Series) -> PolarsResult<f64> {
             .fold(0.0, add),
     });
     Ok(total)
-}
-
-#[derive(Deserialize)]
-struct ScanKwargs {
-    /// The rule in postfix, as `polars_scores.rules` writes it.
-    ops: Vec<String>,
-    operands: Vec<f64>,
-    /// How many input columns follow the values (and the initial column).
-    inputs: usize,
-    /// The rule's name for each input column, for error messages.
-    input_names: Vec<String>,
-    initial: f64,
-    initial_column: bool,
-}
-
-/// A Float64 output; the values and every input must be numeric.
-fn scan_field(fields: &[Field], kwargs: ScanKwargs) -> PolarsResult<Field> {
-    let columns = 1 + usize::from(kwargs.initial_column) + kwargs.inputs;
-    polars_ensure!(
-        fields.len() >= columns,
-        InvalidOperation: "{SCAN}: expected at least {columns} columns, got {}", fields.len()
-    );
-    for field in &fields[1 + usize::from(kwargs.initial_column)..columns] {
-        ensure_numeric(SCAN, field)?;
-    }
-    float64_field(SCAN, fields, 1)
-}
-
-/// `column` as Float64 (converted like Python's `float()`), `len` rows long:
-/// one row broadcasts.
-fn float_column(name: &str, column: &Series, len: usize) -> PolarsResult<Float64Chunked> {
-    ensure_numeric(SCAN, column.field().as_ref())?;
-    let column = match column.len() {
-        n if n == len => column.clone(),
-        1 => column.new_from_index(0, len),
-        n => polars_bail!(
-            ShapeMismatch:
-            "{SCAN}: input '{name}' (column '{}') has {n} rows but the value column has {len}",
-            column.name()
-        ),
-    };
-    Ok(column.cast(&DataType::Float64)?.f64()?.clone())
-}
-
-/// Inputs: the values, then the `initial` column if any, then the `inputs`
-/// columns in the order of the rule's names, then the key columns.
-#[polars_expr(output_type_func_with_kwargs=scan_field)]
-fn pl_scan(inputs: &[Series], kwargs: ScanKwargs) -> PolarsResult<Series> {
-    let (values, initial_column, rest) = split_inputs(SCAN, inputs, kwargs.initial_column)?;
-    polars_ensure!(
-        rest.len() >= kwargs.inputs,
-        InvalidOperation: "{SCAN}: the rule reads {} inputs but {} columns came", kwargs.inputs, rest.len()
-    );
-    let (columns, keys) = rest.split_at(kwargs.inputs);
-    let rule = Rule::compile(&kwargs.ops, &kwargs.operands, kwargs.inputs, 1)
-        .map_err(|e| polars_err!(ComputeError: "{SCAN}: invalid rule program: {e}"))?;
-    let len = values.len();
-    let initial = Initial::new(SCAN, initial_column, kwargs.initial, len)?;
-    let names = kwargs.input_names.iter().map(String::as_str);
-    let columns = (columns.iter().zip(names.chain(std::iter::repeat("?"))))
-        .map(|(column, name)| float_column(name, column, len))
-        .collect::<PolarsResult<Vec<_>>>()?;
-    let keys = key_ids(SCAN, keys, len, scoring_threads(len))?;
-    score_series(
-        SCAN,
-        &Step::Rule(rule),
-        values,
-        &columns,
-        &initial,
-        keys.as_ref(),
-    )
 }

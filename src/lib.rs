@@ -27,6 +27,8 @@ mod keys;
 #[cfg(feature = "plugin")]
 mod numeric;
 #[cfg(feature = "plugin")]
+mod rule_calls;
+#[cfg(feature = "plugin")]
 mod scoring;
 #[cfg(feature = "plugin")]
 mod states;

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 Number = int | float
 
@@ -260,3 +260,57 @@ def scan_by_key(
         states[key] = prev
         out.append(prev)
     return out
+
+
+def scan_states_by_key(
+    rule: Mapping[str, str],
+    values: Sequence[Number | None],
+    *,
+    inputs: dict[str, Sequence[Number | None]] | None = None,
+    keys: Sequence[Hashable] | None = None,
+    initial: Mapping[str, float] | None = None,
+) -> dict[str, list[float | None]]:
+    """A mapping rule run row by row, by Python's tuple assignment (every
+    state's expression reads the states before the row), one set of states
+    per key when `keys` are given; each state's column, nulls where a row's
+    value or any input is null (the states stay)."""
+    inputs = inputs or {}
+    trees = {name: ast.parse(expression.strip(), mode="eval").body for name, expression in rule.items()}
+    start = {name: float((initial or {}).get(name, 0.0)) for name in rule}
+    states: dict[Hashable, dict[str, float]] = {}
+    out: dict[str, list[float | None]] = {name: [] for name in rule}
+    for row, value in enumerate(values):
+        key = keys[row] if keys is not None else None
+        before = states.setdefault(key, dict(start))
+        row_inputs = {name: column[row] for name, column in inputs.items()}
+        if value is None or any(x is None for x in row_inputs.values()):
+            for column in out.values():
+                column.append(None)
+            continue
+        names = {name: float(x) for name, x in row_inputs.items() if x is not None}
+        scope = {**names, **before, "value": float(value)}
+        after = {name: float(_evaluate(tree, scope)) for name, tree in trees.items()}
+        states[key] = after
+        for name, column in out.items():
+            column.append(after[name])
+    return out
+
+
+def fold_states_by_key(
+    rule: Mapping[str, str],
+    values: Sequence[Number | None],
+    *,
+    inputs: dict[str, Sequence[Number | None]] | None = None,
+    keys: Sequence[Hashable],
+    initial: Mapping[str, float] | None = None,
+) -> dict[Hashable, dict[str, float]]:
+    """Each key's states after its last row, keys in the order they first
+    appear."""
+    columns = scan_states_by_key(rule, values, inputs=inputs, keys=keys, initial=initial)
+    start = {name: float((initial or {}).get(name, 0.0)) for name in rule}
+    last: dict[Hashable, dict[str, float]] = {}
+    for row, key in enumerate(keys):
+        last.setdefault(key, dict(start))
+        if columns[next(iter(rule))][row] is not None:
+            last[key] = {name: float(column[row]) for name, column in columns.items()}  # type: ignore[arg-type]
+    return last

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 from polars.plugins import register_plugin_function
@@ -27,6 +27,7 @@ def plugin(
     *,
     is_elementwise: bool,
     returns_scalar: bool = False,
+    changes_length: bool = False,
 ) -> pl.Expr:
     """Call the Rust function `function` of this package's library."""
     return register_plugin_function(
@@ -36,42 +37,68 @@ def plugin(
         kwargs=kwargs,
         is_elementwise=is_elementwise,
         returns_scalar=returns_scalar,
-        changes_length=False,
+        changes_length=changes_length,
     )
+
+
+Start = float | pl.Expr
+"""Where a state starts: a number, or an expression read at each series'
+first row."""
+
+Fold = Literal["series", "keys"]
+"""A fold's result: the state after the last row (an aggregation), or one
+row per key (a struct of the keys and the states)."""
 
 
 def recurrence(
     spec: ScoreSpec[Any],
     value: pl.Expr,
     *,
-    initial: pl.Expr | None,
+    starts: Sequence[Start],
     keys: Sequence[pl.Expr],
     inputs: Sequence[pl.Expr],
+    fold: Fold | None = None,
 ) -> pl.Expr:
     """The plugin call that runs `spec`'s recurrence over `value`: its rule
     (``pl_scan``, reading `inputs`), or else the built-in rolling score
-    (``pl_rolling_score``); started from `initial` where given (read at each
-    series' first row), else from ``spec.initial``; one series per key."""
-    kwargs: dict[str, object] = {
-        "initial": spec.initial if initial is None else 0.0,
-        "initial_column": initial is not None,
-    }
-    args = [value] if initial is None else [value, initial]
+    (``pl_rolling_score``); each state started from `starts` (one per
+    number of the state); one series per key. With `fold`, the rule's final
+    states instead (``pl_fold``, ``pl_fold_by``)."""
+    columns = [start for start in starts if isinstance(start, pl.Expr)]
+    args = [value, *columns]
+    initial = [0.0 if isinstance(start, pl.Expr) else start for start in starts]
+    initial_column = [isinstance(start, pl.Expr) for start in starts]
     if spec.program is None:
         function = "pl_rolling_score"
-        kwargs.update(rise=spec.rise, fall=spec.fall)
+        kwargs: dict[str, object] = {
+            "initial": initial[0],
+            "initial_column": initial_column[0],
+            "rise": spec.rise,
+            "fall": spec.fall,
+        }
     else:
-        function = "pl_scan"
+        function = {None: "pl_scan", "series": "pl_fold", "keys": "pl_fold_by"}[fold]
         names = spec.input_names
-        kwargs.update(
-            ops=spec.program.ops,
-            operands=spec.program.operands,
-            inputs=len(names),
-            input_names=names,
-        )
+        states = spec.program.states
+        kwargs = {
+            "initial": initial,
+            "initial_column": initial_column,
+            "ops": spec.program.ops,
+            "operands": spec.program.operands,
+            "inputs": len(names),
+            "input_names": names,
+            "states": None if states is None else list(states),
+        }
         args.extend(inputs)
     args.extend(keys)
-    return plugin(function, args, kwargs, is_elementwise=False)
+    return plugin(
+        function,
+        args,
+        kwargs,
+        is_elementwise=False,
+        returns_scalar=fold == "series",
+        changes_length=fold == "keys",
+    )
 
 
 def positive_powers(value: pl.Expr, exponent: float) -> pl.Expr:

@@ -1,22 +1,30 @@
-"""The `scores` namespace on `pl.Expr` and `pl.Series`."""
+"""The `scores` namespace on `pl.Expr`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import cast
+from collections.abc import Mapping
 
 import polars as pl
 
 from polars_scores._checks import (
-    ParameterTypeError,
     finite,
-    input_mapping,
-    refuse,
-    series_keys,
     to_expr,
 )
-from polars_scores._plugin import IntoExpr, IntoKeys, plugin, positive_powers, recurrence
+from polars_scores._plugin import (
+    Fold,
+    IntoExpr,
+    IntoKeys,
+    plugin,
+    positive_powers,
+    recurrence,
+)
 from polars_scores.spec import ScoreSpec, score_spec
+
+Rule = str | Mapping[str, str]
+"""A rule: one expression over ``prev``, or state names mapped to expressions."""
+
+Initial = float | IntoExpr | Mapping[str, float | IntoExpr]
+"""Where the state starts: for every state, or by state name."""
 
 
 @pl.api.register_expr_namespace("scores")
@@ -94,17 +102,22 @@ class ScoresNamespace:
 
     def scan(
         self,
-        rule: str,
+        rule: Rule,
         *,
-        initial: float | IntoExpr = 0.0,
+        initial: Initial = 0.0,
         by: IntoKeys | None = None,
         inputs: Mapping[str, IntoExpr] | None = None,
     ) -> pl.Expr:
-        """Your own score rule, run row by row at native speed: one Float64 per row.
+        """Your own score rule, run row by row at native speed: one Float64 per row
+        (a struct of Float64 fields for a rule with several states).
 
         ``rule`` is one Python expression over ``prev`` (the state before the
         row), ``value`` (this row's value) and the names in ``inputs``; its
-        result is the new state and the row's score. It may use numbers,
+        result is the new state and the row's score. Or ``rule`` maps state
+        names to expressions, each over every state's name (the state before
+        the row): all states update at once, as Python's ``a, b = (e1, e2)``,
+        and the row's score is a struct with one field per state, in the
+        mapping's order. It may use numbers,
         ``inf``, ``nan``, ``+ - * / **``, comparisons (chained too), ``and``,
         ``or``, ``not``, ``a if cond else b`` and ``abs``, ``min``, ``max``,
         ``sqrt``, ``exp``, ``log``, ``floor``, ``ceil``. It is parsed, never
@@ -117,11 +130,14 @@ class ScoresNamespace:
         Parameters
         ----------
         rule
-            The recurrence, e.g. ``"prev * 0.9 + value if value > prev else prev * 0.5"``.
+            The recurrence, e.g. ``"prev * 0.9 + value if value > prev else prev * 0.5"``,
+            or a mapping such as ``{"n": "n + 1", "peak": "max(peak, value)"}``.
         initial
             The state before the first row, as for ``rolling``: a number, or
             an expression read at each series' (each key's) first row, a null
-            there meaning 0.0.
+            there meaning 0.0; for every state, or, for a mapping rule, a
+            mapping from state names to these (a state left out starts at
+            0.0).
         by
             Key column(s): one state per distinct key, in row order, as for
             ``rolling``.
@@ -168,6 +184,74 @@ class ScoresNamespace:
             expressions=True,
         )
         return _expression(spec)
+
+    def fold(
+        self,
+        rule: Rule,
+        *,
+        initial: Initial = 0.0,
+        inputs: Mapping[str, IntoExpr] | None = None,
+        by: IntoKeys | None = None,
+    ) -> pl.Expr:
+        """Your own aggregation: the state after the last row of ``scan(rule)``.
+
+        An aggregation, like ``sum()``: one value per series, or per group in
+        ``group_by(...).agg``, broadcast by ``over``; Float64, or a struct of
+        the states for a mapping rule. A series without a non-null row gives
+        the initial state. With ``by``, one pass over the whole column instead
+        gives one row per key, in the order the keys first appear: a struct of
+        the key columns and the states (``.struct.unnest()`` makes them
+        columns); much faster than ``group_by`` with many small groups.
+
+        Parameters
+        ----------
+        rule, initial, inputs
+            As for ``scan``.
+        by
+            Key column(s): one row per distinct key (nulls are a key of their
+            own).
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> import polars_scores  # noqa: F401
+        >>> df = pl.DataFrame({"k": ["a", "b", "a"], "x": [1.0, 5.0, 3.0]})
+        >>> df.group_by("k", maintain_order=True).agg(
+        ...     pl.col("x").scores.fold("max(prev, value)", initial=-1.0)
+        ... )
+        shape: (2, 2)
+        ┌─────┬─────┐
+        │ k   ┆ x   │
+        │ --- ┆ --- │
+        │ str ┆ f64 │
+        ╞═════╪═════╡
+        │ a   ┆ 3.0 │
+        │ b   ┆ 5.0 │
+        └─────┴─────┘
+        >>> df.select(
+        ...     pl.col("x").scores.fold({"n": "n + 1", "sum": "sum + value"}, by="k")
+        ... ).unnest("x")
+        shape: (2, 3)
+        ┌─────┬─────┬─────┐
+        │ k   ┆ n   ┆ sum │
+        │ --- ┆ --- ┆ --- │
+        │ str ┆ f64 ┆ f64 │
+        ╞═════╪═════╪═════╡
+        │ a   ┆ 2.0 ┆ 4.0 │
+        │ b   ┆ 1.0 ┆ 5.0 │
+        └─────┴─────┴─────┘
+        """
+        spec = score_spec(
+            "scores.fold",
+            self._expr,
+            by=() if by is None else by,
+            initial=initial,
+            rule=rule,
+            inputs=inputs,
+            needs_rule=True,
+            expressions=True,
+        )
+        return _expression(spec, fold="keys" if spec.keys else "series")
 
     def total(self, *, exponent: float = 1.5) -> pl.Expr:
         """The sum of ``v ** exponent`` over the non-null ``v > 0``.
@@ -234,124 +318,15 @@ class ScoresNamespace:
         return plugin("pl_dot", [self._expr, other_expr], is_elementwise=False, returns_scalar=True)
 
 
-@pl.api.register_series_namespace("scores")
-class ScoresSeriesNamespace:
-    """Scores of a numeric Series: ``s.scores.<method>()``."""
-
-    def __init__(self, series: pl.Series) -> None:
-        self._series = series
-
-    def rolling(
-        self,
-        *,
-        rise: float = 0.9,
-        fall: float = 0.5,
-        initial: float | pl.Series = 0.0,
-        by: pl.Series | Sequence[pl.Series] | None = None,
-    ) -> pl.Series:
-        """The rolling score of this Series; see ``pl.Expr.scores.rolling``.
-
-        ``initial`` may be a Series (one row, or one per row) and ``by`` a
-        Series or a list of Series of the same length.
-
-        Examples
-        --------
-        >>> import polars as pl
-        >>> import polars_scores  # noqa: F401
-        >>> pl.Series("x", [1.0, 0.5, 3.0]).scores.rolling().to_list()
-        [1.0, 0.5, 3.45]
-        """
-        expr = ScoresNamespace(pl.lit(self._series)).rolling(
-            rise=rise,
-            fall=fall,
-            initial=pl.lit(initial) if isinstance(initial, pl.Series) else initial,
-            by=[pl.lit(key) for key in series_keys("scores.rolling", by)],
-        )
-        return pl.select(expr).to_series()
-
-    def scan(
-        self,
-        rule: str,
-        *,
-        initial: float | pl.Series = 0.0,
-        by: pl.Series | Sequence[pl.Series] | None = None,
-        inputs: Mapping[str, pl.Series] | None = None,
-    ) -> pl.Series:
-        """Your own score rule over this Series; see ``pl.Expr.scores.scan``.
-
-        ``initial`` may be a Series (one row, or one per row), ``by`` a Series
-        or a list of Series, and ``inputs`` maps names to Series.
-
-        Examples
-        --------
-        >>> import polars as pl
-        >>> import polars_scores  # noqa: F401
-        >>> pl.Series("x", [1.0, 2.0, 3.0]).scores.scan("prev + value").to_list()
-        [1.0, 3.0, 6.0]
-        """
-        method = "scores.scan"
-        named = input_mapping(method, inputs, "Series")
-        for name, column in named.items():
-            if not isinstance(column, pl.Series):
-                raise refuse(
-                    ParameterTypeError,
-                    method,
-                    f"input {name!r} must be a Series on a Series, "
-                    f"got {type(column).__name__} {column!r}",
-                )
-        expr = ScoresNamespace(pl.lit(self._series)).scan(
-            rule,
-            initial=pl.lit(initial) if isinstance(initial, pl.Series) else initial,
-            by=[pl.lit(key) for key in series_keys(method, by)],
-            inputs={name: pl.lit(column) for name, column in named.items()},
-        )
-        return pl.select(expr).to_series()
-
-    def total(self, *, exponent: float = 1.5) -> float:
-        """The sum of ``v ** exponent`` over the non-null ``v > 0``, as a float.
-
-        Computed in one pass with no per-row output.
-
-        Examples
-        --------
-        >>> import polars as pl
-        >>> import polars_scores  # noqa: F401
-        >>> pl.Series([4, -1, 9, None]).scores.total()
-        35.0
-        """
-        kwargs = {"exponent": finite("scores.total", "exponent", exponent)}
-        expr = plugin(
-            "pl_positive_power_sum",
-            [pl.lit(self._series)],
-            kwargs,
-            is_elementwise=False,
-            returns_scalar=True,
-        )
-        return cast(float, pl.select(expr).item())
-
-    def dot(self, other: pl.Series | float) -> float:
-        """The sum of ``self * other`` over rows where both are non-null.
-
-        Examples
-        --------
-        >>> import polars as pl
-        >>> import polars_scores  # noqa: F401
-        >>> pl.Series([1, 2, 3]).scores.dot(pl.Series([0.5, 0.25, 2.0]))
-        7.0
-        """
-        other_expr = pl.lit(other) if isinstance(other, pl.Series) else other
-        expr = ScoresNamespace(pl.lit(self._series)).dot(other_expr)
-        return cast(float, pl.select(expr).item())
-
-
-def _expression(spec: ScoreSpec[pl.Expr]) -> pl.Expr:
+def _expression(spec: ScoreSpec[pl.Expr], fold: Fold | None = None) -> pl.Expr:
     """The expression that runs a spec of the namespace."""
     return recurrence(
         spec,
         spec.values[0],
-        initial=spec.initial_column,
+        starts=spec.state_starts(),
         keys=spec.keys,
         inputs=spec.input_columns,
+        fold=fold,
     )
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 import keyword
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from polars_scores._checks import ParameterError, ParameterTypeError, refuse
@@ -38,6 +38,9 @@ FOLDING_FUNCTIONS = ("min", "max")
 RESERVED = frozenset({"prev", "value", *CONSTANTS, *UNARY_FUNCTIONS, *FOLDING_FUNCTIONS})
 """Names an input cannot take."""
 
+MAX_STATES = 64
+"""Mapping rules with more states than this are refused."""
+
 _BINARY = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
 _COMPARE = {ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge", ast.Eq: "eq", ast.NotEq: "ne"}
 _QUOTE = 60
@@ -46,10 +49,19 @@ _QUOTE = 60
 
 @dataclass(frozen=True)
 class Program:
-    """A checked rule in postfix: what the plugin's ``pl_scan`` reads."""
+    """A checked rule in postfix: what the plugin's ``pl_scan`` reads. It
+    leaves one number per state, in order."""
 
     ops: list[str]
     operands: list[float]
+    states: tuple[str, ...] | None = None
+    """The state names of a mapping rule, in its order; None for a
+    one-expression rule (one state, ``prev``)."""
+
+    @property
+    def width(self) -> int:
+        """The numbers in a state."""
+        return 1 if self.states is None else len(self.states)
 
 
 def _quote(text: str) -> str:
@@ -82,10 +94,12 @@ def check_input_names(method: str, names: Sequence[object]) -> list[str]:
 def parse_rule(rule: object, inputs: Sequence[str] = (), *, method: str) -> Program:
     """Checks ``rule`` against the grammar and returns its postfix program.
 
-    ``inputs`` are the names of the extra columns, in the order the plugin
-    receives them. Anything outside the grammar is a ``ValueError`` naming
-    `method`, the function or command the user called, and quoting the
-    offending part.
+    ``rule`` is one expression over ``prev``, or a mapping of state names to
+    expressions, each over every state (as it was before the row): the
+    states update at once, as Python's ``a, b = (e1, e2)``. ``inputs`` are
+    the names of the extra columns, in the order the plugin receives them.
+    Anything outside the grammar is a ``ValueError`` naming `method`, the
+    function or command the user called, and quoting the offending part.
 
     Examples
     --------
@@ -93,13 +107,72 @@ def parse_rule(rule: object, inputs: Sequence[str] = (), *, method: str) -> Prog
     ['prev', 'const', 'mul', 'value', 'add']
     >>> parse_rule("prev + dt", ["dt"], method="scores.scan").ops
     ['prev', 'input', 'add']
+    >>> program = parse_rule({"n": "n + 1", "peak": "max(peak, value)"}, method="scores.scan")
+    >>> program.ops, program.states
+    (['state', 'const', 'add', 'state', 'value', 'max'], ('n', 'peak'))
+    >>> program.operands
+    [0.0, 1.0, 0.0, 1.0, 0.0, 0.0]
     """
+    if isinstance(rule, Mapping):
+        return _parse_states(rule, inputs, method=method)
     if not isinstance(rule, str):
         raise refuse(
             ParameterTypeError,
             method,
-            f"rule must be a string, got {type(rule).__name__} {rule!r}",
+            f"rule must be a string or a mapping of state names to strings, "
+            f"got {type(rule).__name__} {rule!r}",
         )
+    return _parse_expression(rule, inputs, {"prev": 0}, method=method)
+
+
+def _parse_states(rule: Mapping[object, object], inputs: Sequence[str], *, method: str) -> Program:
+    """The program of a mapping rule: each state's expression in turn."""
+    if not rule:
+        raise refuse(ParameterError, method, "a mapping rule needs at least one state")
+    if len(rule) > MAX_STATES:
+        raise refuse(
+            ParameterError, method, f"a rule has at most {MAX_STATES} states, got {len(rule)}"
+        )
+    states = check_state_names(method, list(rule), inputs)
+    ops: list[str] = []
+    operands: list[float] = []
+    indexes = {name: index for index, name in enumerate(states)}
+    for name, expression in rule.items():
+        if not isinstance(expression, str):
+            raise refuse(
+                ParameterTypeError,
+                method,
+                f"the rule of state {name!r} must be a string, "
+                f"got {type(expression).__name__} {expression!r}",
+            )
+        part = _parse_expression(expression, inputs, indexes, method=method)
+        ops.extend(part.ops)
+        operands.extend(part.operands)
+    return Program(ops, operands, tuple(states))
+
+
+def check_state_names(method: str, names: Sequence[object], inputs: Sequence[str]) -> list[str]:
+    """The state names of a mapping rule, each a Python identifier that is
+    not ``value``, an input, a function, ``inf`` or ``nan``."""
+    checked = []
+    for name in names:
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise refuse(ParameterError, method, f"state name {name!r} is not a Python identifier")
+        if name in RESERVED - {"prev"} or name in inputs:
+            raise refuse(
+                ParameterError,
+                method,
+                f"state name {name!r} is taken: value, the inputs, inf, nan and the "
+                f"functions {', '.join(UNARY_FUNCTIONS + FOLDING_FUNCTIONS)} cannot be states",
+            )
+        checked.append(name)
+    return checked
+
+
+def _parse_expression(
+    rule: str, inputs: Sequence[str], states: Mapping[str, int], *, method: str
+) -> Program:
+    """The program of one expression, over `states` (name to index)."""
     try:
         tree = ast.parse(rule.strip(), mode="eval")
     except (SyntaxError, ValueError) as error:
@@ -110,7 +183,7 @@ def parse_rule(rule: object, inputs: Sequence[str] = (), *, method: str) -> Prog
             method, rule, f"more than {MAX_NODES} nodes or nested deeper than {MAX_DEPTH}"
         ) from None
     _check_size(method, rule.strip(), tree.body)
-    return _Emitter(method, rule.strip(), list(inputs)).program(tree.body)
+    return _Emitter(method, rule.strip(), list(inputs), states).program(tree.body)
 
 
 def _check_size(method: str, rule: str, root: ast.expr) -> None:
@@ -131,10 +204,13 @@ def _check_size(method: str, rule: str, root: ast.expr) -> None:
 class _Emitter:
     """Writes a checked rule in postfix, number and condition apart."""
 
-    def __init__(self, method: str, rule: str, inputs: list[str]) -> None:
+    def __init__(
+        self, method: str, rule: str, inputs: list[str], states: Mapping[str, int]
+    ) -> None:
         self.method = method
         self.rule = rule
         self.inputs = {name: index for index, name in enumerate(inputs)}
+        self.states = states
         self.ops: list[str] = []
         self.operands: list[float] = []
 
@@ -214,8 +290,12 @@ class _Emitter:
             raise self.refuse("an integer too large for a float", node) from None
 
     def name(self, node: ast.Name) -> None:
-        if node.id in ("prev", "value"):
-            self.emit(node.id)
+        if list(self.states) == ["prev"] and node.id == "prev":
+            self.emit("prev")
+        elif node.id in self.states:
+            self.emit("state", float(self.states[node.id]))
+        elif node.id == "value":
+            self.emit("value")
         elif node.id in CONSTANTS:
             self.emit("const", CONSTANTS[node.id])
         elif node.id in self.inputs:
@@ -223,7 +303,7 @@ class _Emitter:
         elif node.id in UNARY_FUNCTIONS or node.id in FOLDING_FUNCTIONS:
             raise self.refuse(f"the function {node.id} must be called", node)
         else:
-            known = ", ".join(["prev", "value", *self.inputs])
+            known = ", ".join([*self.states, "value", *self.inputs])
             raise self.refuse(f"unknown name '{node.id}' (known: {known}, inf, nan)", node)
 
     def unary(self, node: ast.UnaryOp) -> None:

@@ -91,6 +91,17 @@ class ScoreSpec(Generic[C]):
     initial_column: pl.Expr | None = None
     """The expression read at each series' first row for the start state."""
     spelling: Spelling = "keyword"
+    starts: tuple[float | pl.Expr, ...] = ()
+    """A mapping rule's start of each state, in the rule's order, where
+    `initial` was a mapping (else `initial` or `initial_column` for all)."""
+
+    def state_starts(self) -> tuple[float | pl.Expr, ...]:
+        """Where each number of the state starts: a number, or an expression
+        read at each series' first row."""
+        if self.starts:
+            return self.starts
+        one = self.initial if self.initial_column is None else self.initial_column
+        return (one,) * (1 if self.program is None else self.program.width)
 
     @property
     def input_names(self) -> list[str]:
@@ -123,10 +134,14 @@ class ScoreSpec(Generic[C]):
     def from_plain(plain: Mapping[str, Any]) -> ScoreSpec[str]:
         """The spec that :meth:`plain` gave, checked already, not parsed again."""
         program = plain["program"]
+        if program is not None:
+            states = program["states"]
+            program = Program(**{**program, "states": None if states is None else tuple(states)})
         return ScoreSpec(
             **{
                 **plain,
-                "program": None if program is None else Program(**program),
+                "program": program,
+                "starts": tuple(plain["starts"]),
                 "inputs": tuple(tuple(pair) for pair in plain["inputs"]),
             }
         )
@@ -216,12 +231,6 @@ def score_spec(
     if none_is_default:
         rise = DEFAULT_RISE if rise is None else rise
         fall = DEFAULT_FALL if fall is None else fall
-    initial_column = None
-    if expressions and isinstance(initial, (pl.Expr, str)):
-        initial_column = to_expr(method, "initial", initial)
-        start = 0.0
-    else:
-        start = finite(method, spell("initial"), initial)
     program = None
     pairs: tuple[tuple[str, Any], ...] = ()
     if rule is not None or needs_rule:
@@ -230,6 +239,15 @@ def score_spec(
     elif inputs:
         need = "inputs need a rule" if spelling == "keyword" else "--input needs --rule"
         raise refuse(ParameterError, method, need)
+    initial_column = None
+    starts: tuple[float | pl.Expr, ...] = ()
+    start = 0.0
+    if isinstance(initial, Mapping):
+        starts = _state_starts(method, initial, program, expressions, spelling)
+    elif expressions and isinstance(initial, (pl.Expr, str)):
+        initial_column = to_expr(method, "initial", initial)
+    else:
+        start = finite(method, spell("initial"), initial)
     return ScoreSpec(
         method=method,
         values=values,
@@ -242,7 +260,45 @@ def score_spec(
         inputs=pairs,
         initial_column=initial_column,
         spelling=spelling,
+        starts=starts,
     )
+
+
+def _state_starts(
+    method: str,
+    initial: Mapping[object, object],
+    program: Program | None,
+    expressions: bool,
+    spelling: Spelling,
+) -> tuple[float | pl.Expr, ...]:
+    """Each state's start, from `initial` mapping state names to numbers (or,
+    with `expressions`, to expressions or column names); a state it leaves
+    out starts at 0.0."""
+    parameter = spelled(spelling, "initial")
+    states = None if program is None else program.states
+    if states is None:
+        raise refuse(
+            ParameterError,
+            method,
+            f"{parameter} maps state names to starts, which needs a {spelled(spelling, 'rule')} "
+            "that maps state names to expressions",
+        )
+    unknown = [name for name in initial if name not in states]
+    if unknown:
+        raise refuse(
+            ParameterError,
+            method,
+            f"{parameter} names {unknown[0]!r}, which is not a state of the rule "
+            f"(states: {', '.join(states)})",
+        )
+    starts: list[float | pl.Expr] = []
+    for name in states:
+        start = initial.get(name, 0.0)
+        if expressions and isinstance(start, (pl.Expr, str)):
+            starts.append(to_expr(method, f"{parameter} of state {name!r}", start))
+        else:
+            starts.append(finite(method, f"{parameter} of state {name!r}", start))
+    return tuple(starts)
 
 
 def _value_columns(method: str, value: object, spelling: Spelling) -> tuple[str, ...]:

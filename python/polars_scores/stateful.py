@@ -214,7 +214,7 @@ class StatefulScorer:
         expr = recurrence(
             self._spec,
             pl.col(self._value),
-            initial=start,
+            starts=(start,),
             keys=(),
             inputs=[pl.col(column) for column in self._inputs],
         )

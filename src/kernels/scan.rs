@@ -103,6 +103,30 @@ impl States<'_> {
     }
 }
 
+/// Rows a fold scores at a time into its scratch slots.
+const FOLD_BLOCK: usize = 1024;
+
+impl States<'_> {
+    /// Advances the states by `len` rows as [`States::advance`] does, but
+    /// serially and keeping no scores: a fold. The scores go, a block at a
+    /// time, into scratch slots that stay in the cache.
+    pub fn skip<R: Recurrence>(&mut self, rows: &R, offset: usize, len: usize) {
+        let width = rows.width();
+        let mut scratch = vec![MaybeUninit::uninit(); FOLD_BLOCK * width];
+        for start in (0..len).step_by(FOLD_BLOCK) {
+            let block = FOLD_BLOCK.min(len - start);
+            let slots = &mut scratch[..block * width];
+            match self {
+                States::One(state) => rows.score(start, state, slots),
+                States::PerKey { ids, states } => {
+                    let ids = &ids[offset + start..offset + start + block];
+                    rows.score_keyed(start, ids, states, slots);
+                }
+            }
+        }
+    }
+}
+
 /// What a parallel run did: how many rows had to be scored a second time
 /// because a speculative start was wrong.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -10,7 +10,7 @@ use super::sorted::{KeyOrder, SortedKeyStates};
 use crate::kernels::key_table::{Codec, EncodedRows};
 use crate::kernels::scan::States;
 use crate::numeric::ensure_numeric;
-use crate::scoring::Step;
+use crate::scoring::{scores_series, Step};
 
 /// Where the states are kept.
 pub enum Store {
@@ -141,7 +141,7 @@ impl BatchStep {
          -> PolarsResult<Series> {
             let mut states = States::PerKey { ids, states };
             let scores = step.score(method, values, inputs, &mut states, name.into())?;
-            Ok(scores.into_series())
+            scores_series(method, scores, name.into(), None)
         };
         loop {
             match store {

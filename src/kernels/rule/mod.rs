@@ -262,6 +262,11 @@ impl Recurrence for RuleRows<'_> {
 }
 
 impl RuleRows<'_> {
+    /// The rows bound.
+    pub fn row_count(&self) -> usize {
+        self.values.len()
+    }
+
     fn call(
         &self,
         inputs: &InputPointers,
