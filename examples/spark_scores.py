@@ -10,7 +10,7 @@ Run directly, it starts Spark in local mode on two cores::
     python examples/spark_scores.py [--rows 200000] [--keys 2000]
 
 Under ``spark-submit`` it uses the cluster that spark-submit configured (see
-the README); the comparison collects both results to the driver, so keep
+docs/guide/spark.md); the comparison collects both results to the driver, so keep
 ``--rows`` to what the driver holds comfortably.
 """
 

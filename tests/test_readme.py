@@ -1,5 +1,6 @@
 """The README's tour runs as printed and shows the right results, and the names
-its other examples use exist."""
+that the README's and the site's examples import exist (the examples the site's
+tests skip included)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ import polars as pl
 from helpers import assert_bit_identical
 from reference import dot, score_by_key, total
 
-README = (Path(__file__).parent.parent / "README.md").read_text()
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text()
+PAGES = [README, *(page.read_text() for page in sorted((ROOT / "docs").rglob("*.md")))]
 BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
 
 
@@ -25,9 +28,11 @@ def test_the_tour_shows_the_right_results() -> None:
     df = namespace["df"]
     x, k, w = df["x"].to_list(), df["k"].to_list(), df["w"].to_list()
 
-    scored, totals, dots = printed
+    scored, decayed, totals, dots = printed
     assert scored.columns == [*df.columns, "score"]
     assert_bit_identical(scored["score"].to_list(), score_by_key(x, k))
+    assert decayed.columns == [*df.columns, "decayed"]
+    assert_bit_identical(decayed["decayed"].to_list(), _halving_sum_by_key(x, k))
 
     assert sorted(totals["k"].to_list()) == sorted(set(k))
     for key, got in totals.iter_rows():
@@ -39,8 +44,22 @@ def test_the_tour_shows_the_right_results() -> None:
     assert all(isinstance(frame, pl.DataFrame) for frame in printed)
 
 
+def _halving_sum_by_key(values: list[float], keys: list[int]) -> list[float]:
+    """The README's rule ``prev * 0.5 + value``, one state per key, in Python."""
+    states: dict[int, float] = {}
+    scores = []
+    for value, key in zip(values, keys, strict=True):
+        states[key] = states.get(key, 0.0) * 0.5 + value
+        scores.append(states[key])
+    return scores
+
+
 def test_every_imported_name_exists() -> None:
-    imports = re.findall(r"^from (polars_scores[\w.]*) import (.+)$", README, flags=re.MULTILINE)
+    imports = [
+        found
+        for text in PAGES
+        for found in re.findall(r"^from (polars_scores[\w.]*) import (.+)$", text, re.MULTILINE)
+    ]
     assert imports
     spark = importlib.util.find_spec("pyspark") is not None
     for module_name, names in imports:
