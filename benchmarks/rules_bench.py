@@ -21,7 +21,7 @@ import argparse
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import polars as pl
@@ -69,15 +69,27 @@ def one_thread(run: Callable[[], pl.Series]) -> Callable[[], pl.Series]:
 
 
 def bits(series: pl.Series) -> NDArray[np.uint64]:
+    """The bits of a Float64 Series, or of every field of a struct of them."""
+    if series.dtype == pl.Struct:
+        fields = series.struct.unnest()
+        return np.concatenate([bits(fields.to_series(i)) for i in range(fields.width)])
     return series.to_numpy().view(np.uint64)
 
 
-def compare(title: str, peers: dict[str, Callable[[], pl.Series]], rows: int, repeat: int) -> None:
-    """Checks every peer against the first, then times them round-robin."""
-    reference = bits(next(iter(peers.values()))())
-    for label, run in peers.items():
-        if not np.array_equal(bits(run()), reference):
-            raise SystemExit(f"{title}: '{label}' differs from the reference")
+def compare(
+    title: str,
+    peers: dict[str, Callable[[], pl.Series]],
+    rows: int,
+    repeat: int,
+    *,
+    check: Sequence[str] | None = None,
+) -> None:
+    """Checks the peers named in `check` (every one by default) against the
+    first of them, then times them all round-robin."""
+    checked = list(peers) if check is None else list(check)
+    for label in checked[1:]:
+        if not np.array_equal(bits(peers[label]()), bits(peers[checked[0]]())):
+            raise SystemExit(f"{title}: '{label}' differs from '{checked[0]}'")
     times: dict[str, list[float]] = {label: [] for label in peers}
     for _ in range(repeat):
         for label, run in peers.items():
@@ -86,7 +98,8 @@ def compare(title: str, peers: dict[str, Callable[[], pl.Series]], rows: int, re
             times[label].append(time.perf_counter() - start)
     medians = {label: statistics.median(t) for label, t in times.items()}
     base = next(iter(medians.values()))
-    print(f"\n{title} (every peer bit-identical)")
+    alike = "every peer" if check is None else ", ".join(repr(label) for label in checked)
+    print(f"\n{title}" + (f" ({alike} bit-identical)" if len(checked) > 1 else ""))
     for label, median in medians.items():
         print(f"  {label:<44} {median * 1e9 / rows:7.2f} ns/row  {median / base:5.2f}x")
 

@@ -83,7 +83,8 @@ def figure(frame: pl.DataFrame, plot: Plot) -> bytes:
     """The input (top) and the score (bottom) of `frame` against `x` (the row
     number by default), one line per key of `by`, as a PNG.
 
-    Options: ``value`` and ``score`` (columns), ``x``, ``by``, ``title``,
+    Options: ``value`` and ``score`` (columns; ``score`` may name several,
+    comma-separated, one line each), ``x``, ``by``, ``title``,
     ``levels`` and ``score_levels`` (horizontal lines on the input and on the
     score, comma-separated), ``overlay`` (the input in grey behind the score),
     ``draw=line`` (straight lines between the scores instead of steps).
@@ -109,14 +110,17 @@ def figure(frame: pl.DataFrame, plot: Plot) -> bytes:
             bottom.plot(xs, part[value].cast(pl.Float64).to_numpy(), "o", color="lightgrey")
         # A count or a level holds until the next row; a decay is drawn as the line it is.
         drawstyle = "default" if options.get("draw") == "line" else "steps-post"
-        bottom.plot(
-            xs, part[score].cast(pl.Float64).to_numpy(), "-o", drawstyle=drawstyle, label=label
-        )
+        for column in score.split(","):
+            name = column if "," in score else label
+            ys = part[column].cast(pl.Float64).to_numpy()
+            bottom.plot(xs, ys, "-o", drawstyle=drawstyle, label=name)
     for axes, levels in ((top, "levels"), (bottom, "score_levels")):
         for level in filter(None, options.get(levels, "").split(",")):
             axes.axhline(float(level), color="grey", linestyle="--", linewidth=1)
     top.set_ylabel(value)
-    bottom.set_ylabel(score)
+    bottom.set_ylabel(score.replace(",", ", "))
+    if "," in score:
+        bottom.legend(loc="best", fontsize="small")
     bottom.set_xlabel(x)
     top.set_title(options.get("title", plot.name).replace("_", " "))
     if by:

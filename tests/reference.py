@@ -275,7 +275,7 @@ def scan_states_by_key(
     per key when `keys` are given; each state's column, nulls where a row's
     value or any input is null (the states stay)."""
     inputs = inputs or {}
-    trees = {name: ast.parse(expression.strip(), mode="eval").body for name, expression in rule.items()}
+    trees = {name: ast.parse(text.strip(), mode="eval").body for name, text in rule.items()}
     start = {name: float((initial or {}).get(name, 0.0)) for name in rule}
     states: dict[Hashable, dict[str, float]] = {}
     out: dict[str, list[float | None]] = {name: [] for name in rule}

@@ -21,6 +21,7 @@ from polars_scores._checks import ScoresError, positive_int, refuse
 from polars_scores.formats import EXTENSIONS
 from polars_scores.inputs import InputError, first_line, names, refuse_output_read, scan_inputs
 from polars_scores.progress import ProgressBar
+from polars_scores.rules import rule_from_options
 from polars_scores.signals import TerminatedError, terminating
 from polars_scores.source import DEFAULT_BATCH_ROWS
 from polars_scores.spec import score_spec, total_spec
@@ -164,8 +165,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     score_command.add_argument(
         "--rule",
+        action="append",
+        default=[],
         metavar="RULE",
-        help='your own recurrence instead of --rise/--fall, e.g. "prev * exp(-dt / 3600) + value"',
+        help=(
+            'your own recurrence instead of --rise/--fall, e.g. "prev * exp(-dt / 3600) + value"; '
+            "or several states, one NAME=EXPR each (repeatable): their columns are "
+            "<value>_<NAME>"
+        ),
     )
     score_command.add_argument(
         "--input",
@@ -270,7 +277,7 @@ def _score_or_total(label: str, arguments: argparse.Namespace) -> None:
             fall=arguments.fall,
             initial=arguments.initial,
             name=arguments.name,
-            rule=arguments.rule,
+            rule=rule_from_options(label, arguments.rule),
             inputs=dict(arguments.rule_inputs) or None,
             several=True,
             spelling="option",

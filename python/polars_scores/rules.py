@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import keyword
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -123,6 +124,42 @@ def parse_rule(rule: object, inputs: Sequence[str] = (), *, method: str) -> Prog
             f"got {type(rule).__name__} {rule!r}",
         )
     return _parse_expression(rule, inputs, {"prev": 0}, method=method)
+
+
+_NAMED = re.compile(r"\s*([A-Za-z_]\w*)\s*=(?!=)(.*)", re.DOTALL)
+"""``NAME=EXPR``: a name, then one ``=`` (``==`` is a comparison, never this)."""
+
+
+def rule_from_options(method: str, texts: Sequence[str]) -> str | dict[str, str] | None:
+    """The rule that repeated ``--rule`` options give: none, one expression
+    (one option without ``NAME=``), or a mapping (every option ``NAME=EXPR``).
+
+    Examples
+    --------
+    >>> rule_from_options("score", ["prev == value"])
+    'prev == value'
+    >>> rule_from_options("score", ["hi=max(hi, value)", "n = n + 1"])
+    {'hi': 'max(hi, value)', 'n': 'n + 1'}
+    """
+    if not texts:
+        return None
+    named = [_NAMED.fullmatch(text) for text in texts]
+    if len(texts) == 1 and named[0] is None:
+        return texts[0]
+    unnamed = [text for text, match in zip(texts, named, strict=True) if match is None]
+    if unnamed:
+        raise refuse(
+            ParameterError,
+            method,
+            f"--rule {unnamed[0]!r} has no NAME=: with several --rule options, each is "
+            "NAME=EXPR, one per state",
+        )
+    rule: dict[str, str] = {}
+    for name, expression in (match.groups() for match in named if match is not None):
+        if name in rule:
+            raise refuse(ParameterError, method, f"--rule gives state {name!r} twice")
+        rule[name] = expression
+    return rule
 
 
 def _parse_states(rule: Mapping[object, object], inputs: Sequence[str], *, method: str) -> Program:

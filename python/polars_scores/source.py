@@ -127,8 +127,9 @@ class ScoredStream:
         self._source = source
         self._in_schema = source.collect_schema()
         spec.check_schema(self._in_schema)
+        scores = [column for index in range(len(spec.values)) for column in spec.columns(index)]
         self.schema = pl.Schema(
-            [*self._in_schema.items(), *((score, pl.Float64()) for score in spec.names)]
+            [*self._in_schema.items(), *((score, pl.Float64()) for score in scores)]
         )
 
     def frame(self, watch: Watch | None = None) -> pl.LazyFrame:
@@ -161,7 +162,11 @@ class ScoredStream:
         wanted = set(self.schema if with_columns is None else with_columns)
         if predicate is not None:
             wanted.update(predicate.meta.root_names())
-        scored = [index for index, score in enumerate(self._spec.names) if score in wanted]
+        scored = [
+            index
+            for index in range(len(self._spec.values))
+            if wanted.intersection(self._spec.columns(index))
+        ]
         if scored:
             wanted.update([*(self._spec.values[index] for index in scored), *self._reads])
         # A query that reads no column (a row count) still needs the rows.

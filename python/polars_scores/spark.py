@@ -153,11 +153,11 @@ def rolling(
 def scan(
     df: DataFrame,
     value: str,
-    rule: str,
+    rule: str | Mapping[str, str],
     *,
     by: str | Sequence[str] | None = None,
     order_by: str | Sequence[str] | None = None,
-    initial: float = 0.0,
+    initial: float | Mapping[str, float] = 0.0,
     inputs: Mapping[str, str] | None = None,
     name: str | None = None,
 ) -> DataFrame:
@@ -172,7 +172,8 @@ def scan(
 
     Each executor compiles the rule for itself. ``inputs`` maps the rule's
     names to columns of `df`; ``by=None`` scores all rows as one series (in a
-    single partition); ``order_by`` is required.
+    single partition); ``order_by`` is required. A mapping rule (several
+    states) adds one column per state, ``<value>_<state>`` (``<name>_<state>``).
 
     Examples
     --------
@@ -221,11 +222,13 @@ def _score_in_partitions(
             "order_by must name at least one column: Spark keeps no row order "
             "after the shuffle that groups the keys",
         )
-    (value,), (name,), keys = spec.values, spec.names, list(spec.keys)
+    (value,), names, keys = spec.values, spec.columns(0), list(spec.keys)
     inputs = spec.input_columns
     _check_columns(method, df, [value, *keys, *order, *inputs], numeric=[value, *inputs])
-    new_column(method, name, df.columns)
-    schema = T.StructType([*df.schema.fields, T.StructField(name, T.DoubleType(), True)])
+    for name in names:
+        new_column(method, name, df.columns)
+    scores = [T.StructField(name, T.DoubleType(), True) for name in names]
+    schema = T.StructType([*df.schema.fields, *scores])
     grouped = df.repartition(*_columns(keys)) if keys else df.repartition(1)
     ordered = grouped.sortWithinPartitions(*_columns([*keys, *order]))
     return ordered.mapInArrow(_rolling_partitions(spec.plain()), schema)

@@ -77,7 +77,8 @@ class ScoreSpec(Generic[C]):
     values: tuple[C, ...]
     """The value column(s) to score."""
     names: tuple[str, ...]
-    """The score column of each value (named columns only)."""
+    """The score column of each value (named columns only); for a mapping
+    rule, the name its state columns start with (see :meth:`columns`)."""
     keys: tuple[C, ...]
     """The key columns: one state per distinct key."""
     rise: float
@@ -111,6 +112,15 @@ class ScoreSpec(Generic[C]):
     def input_columns(self) -> list[C]:
         return [column for _, column in self.inputs]
 
+    def columns(self, index: int) -> tuple[str, ...]:
+        """The score columns of value number `index`: its score, or one
+        column per state of a mapping rule, ``<name>_<state>``."""
+        name = self.names[index]
+        states = None if self.program is None else self.program.states
+        if states is None:
+            return (name,)
+        return tuple(f"{name}_{state}" for state in states)
+
     def parameter(self, name: str) -> str:
         """The parameter `name` as the caller spells it (``--batch-rows``)."""
         return spelled(self.spelling, name)
@@ -122,8 +132,9 @@ class ScoreSpec(Generic[C]):
         numeric, and no column of a score's name (errors name `method`, the
         spec's own by default)."""
         reads = [*self.keys, *self.input_columns]
-        for value, name in zip(self.values, self.names, strict=True):
-            check_columns(method or self.method, schema, value, reads, name)
+        for index, value in enumerate(self.values):
+            for name in self.columns(index):
+                check_columns(method or self.method, schema, value, reads, name)
 
     def plain(self: ScoreSpec[str]) -> dict[str, Any]:
         """The spec as plain values (no class of this package), for a process
@@ -209,6 +220,7 @@ def score_spec(
     else:
         values = (column_name(method, spell("value"), value),)
     names: tuple[str, ...] = ()
+    several_states = isinstance(rule, Mapping)
     if not expressions:
         if name is not None and len(values) > 1:
             raise refuse(
@@ -217,8 +229,10 @@ def score_spec(
                 f"{spell('name')} is for one {spell('value')}; with {len(values)} values, "
                 "each score is named <value>_score",
             )
-        first = f"{values[0]}_score" if name is None else column_name(method, spell("name"), name)
-        names = (first, *(f"{column}_score" for column in values[1:]))
+        # A mapping rule's columns are <value>_<state> (or <name>_<state>).
+        suffix = "" if several_states else "_score"
+        first = f"{values[0]}{suffix}" if name is None else column_name(method, spell("name"), name)
+        names = (first, *(f"{column}{suffix}" for column in values[1:]))
     keys = to_keys(method, by) if expressions else column_names(method, spell("by"), by)
     given = [parameter for parameter, got in (("rise", rise), ("fall", fall)) if got is not None]
     if given and (rule is not None or needs_rule):

@@ -156,31 +156,41 @@ class StatefulScorer:
         self._method = f"{spec.method}.score" if checks else spec.method
         self._value = spec.values[index]
         self._name = spec.names[index]
+        self._columns = spec.columns(index)
         self._keys = list(spec.keys)
         self._inputs = spec.input_columns
         # Whether `score` checks the columns, once per schema it meets.
         self._checks = checks
         self._checked: pl.Schema | None = None
-        # Without keys, one float; with keys, every key's state, in Rust.
-        self._state = spec.initial
+        # Without keys, one float per state; with keys, every key's state, in Rust.
+        self._state = [float(start) for start in spec.state_starts()]
         self._states = None
         if self._keys:
             program = spec.program
+            states = None if program is None else program.states
             self._states = KeyStates(
                 spec.rise,
                 spec.fall,
-                spec.initial,
+                self._state if states else self._state[0],
                 key_sorted,
                 ops=None if program is None else program.ops,
                 operands=None if program is None else program.operands,
                 inputs=len(self._inputs),
+                states=None if states is None else list(states),
                 method=self._method,
             )
 
     @property
     def name(self) -> str:
-        """The score column's name."""
+        """The score column's name (for a mapping rule, what its state
+        columns' names start with)."""
         return self._name
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The score columns: the score, or ``<name>_<state>`` per state of a
+        mapping rule."""
+        return self._columns
 
     def score(self, batch: pl.DataFrame) -> pl.DataFrame:
         """`batch` with the score column appended, rows in the same order.
@@ -207,22 +217,31 @@ class StatefulScorer:
             keys = [batch.get_column(key) for key in self._keys]
             inputs = [batch.get_column(column) for column in self._inputs]
             scores = self._states.score(keys, batch.get_column(self._value), self._name, inputs)
-            return batch.with_columns(scores)
+            return batch.with_columns(self._score_columns(scores))
         # The state may be NaN or infinite (the values may be), which the
         # numeric `initial` parameter rejects, so it goes in as a literal.
-        start = pl.lit(self._state, dtype=pl.Float64)
+        starts = [pl.lit(number, dtype=pl.Float64) for number in self._state]
         expr = recurrence(
             self._spec,
             pl.col(self._value),
-            starts=(start,),
+            starts=starts,
             keys=(),
             inputs=[pl.col(column) for column in self._inputs],
         )
-        scored = batch.with_columns(expr.alias(self._name))
-        last = scored.get_column(self._name).drop_nulls()
-        if len(last):
-            self._state = last[-1]
-        return scored
+        scores = self._score_columns(batch.select(expr.alias(self._name)).to_series())
+        # A null row leaves the state: it goes on from the last non-null row.
+        scored_rows = scores[0].is_not_null().arg_true()
+        if len(scored_rows):
+            self._state = [score[scored_rows[-1]] for score in scores]
+        return batch.with_columns(scores)
+
+    def _score_columns(self, scores: pl.Series) -> list[pl.Series]:
+        """The scores as this scorer's columns: a struct of states split into
+        ``<name>_<state>`` columns."""
+        if scores.dtype == pl.Struct:
+            fields = scores.struct.unnest()
+            return [fields.to_series(i).alias(name) for i, name in enumerate(self._columns)]
+        return [scores.alias(self._name)]
 
 
 class RollingScorer(StatefulScorer):

@@ -11,22 +11,23 @@ use crate::numeric::all_rows;
 const INDEXABLE: i64 = 1 << 62;
 
 /// The states of one integer key column: slot 0 holds the null key's state,
-/// slot `1 + key - offset` key `key`'s. A slot starts at `initial`, the
-/// state of a key before its first row, so a gather needs no "not seen yet"
-/// case; `seen` marks the slots of keys met, for the count that bounds the
-/// store's size and for [`DenseKeyStates::export`].
+/// slot `1 + key - offset` key `key`'s, each state `initial.len()` numbers
+/// side by side. A slot starts at `initial`, the state of a key before its
+/// first row, so a gather needs no "not seen yet" case; `seen` marks the
+/// slots of keys met, for the count that bounds the store's size and for
+/// [`DenseKeyStates::export`].
 pub struct DenseKeyStates {
-    initial: f64,
+    initial: Vec<f64>,
     states: Vec<f64>,
     seen: Vec<bool>,
     offset: i64,
 }
 
 impl DenseKeyStates {
-    pub fn new(initial: f64) -> Self {
+    pub fn new(initial: &[f64]) -> Self {
         Self {
-            initial,
-            states: vec![initial],
+            initial: initial.to_vec(),
+            states: initial.to_vec(),
             seen: vec![false],
             offset: 0,
         }
@@ -41,10 +42,14 @@ impl DenseKeyStates {
     }
 
     /// Each key met (`None` for the null key) with its state.
-    pub fn export(&self) -> impl Iterator<Item = (Option<i64>, f64)> + '_ {
-        (0..self.states.len())
+    pub fn export(&self) -> impl Iterator<Item = (Option<i64>, &[f64])> + '_ {
+        let width = self.initial.len();
+        (0..self.seen.len())
             .filter(|&slot| self.seen[slot])
-            .map(|slot| ((slot > 0).then(|| self.key_at(slot)), self.states[slot]))
+            .map(move |slot| {
+                let state = &self.states[slot * width..(slot + 1) * width];
+                ((slot > 0).then(|| self.key_at(slot)), state)
+            })
     }
 
     fn key_at(&self, slot: usize) -> i64 {
@@ -100,7 +105,8 @@ impl DenseKeyStates {
     /// for the keys met and the batch's rows; false (and nothing changed)
     /// in that case.
     fn make_room(&mut self, low: i64, high: i64, batch_rows: usize) -> bool {
-        let size = self.states.len() - 1;
+        let width = self.initial.len();
+        let size = self.seen.len() - 1;
         let end = self.offset + size as i64;
         if size > 0 && low >= self.offset && high < end {
             return true;
@@ -126,13 +132,13 @@ impl DenseKeyStates {
             0
         };
         let spare = spare.min(u32::MAX as usize - 1 - needed);
-        let mut states = vec![self.initial; 1 + needed + spare];
+        let mut states = self.initial.repeat(1 + needed + spare);
         let mut seen = vec![false; 1 + needed + spare];
-        states[0] = self.states[0];
+        states[..width].copy_from_slice(&self.states[..width]);
         seen[0] = self.seen[0];
         if size > 0 {
             let at = 1 + (self.offset - low) as usize;
-            states[at..at + size].copy_from_slice(&self.states[1..]);
+            states[at * width..(at + size) * width].copy_from_slice(&self.states[width..]);
             seen[at..at + size].copy_from_slice(&self.seen[1..]);
         }
         self.states = states;

@@ -15,7 +15,8 @@ use crate::kernels::key_table::{push_int, push_null, EncodedRows, ShardedKeys};
 pub const PIECE_ROWS: usize = 1 << 19;
 
 /// Any keys, one column or several, as bytes in hash tables
-/// ([`ShardedKeys`]), which number each key; `states[number]` is its state.
+/// ([`ShardedKeys`]), which number each key; its state is the `width`
+/// numbers at `states[number * width..]`.
 pub struct HashedKeyStates {
     hasher: DefaultHashBuilder,
     keys: ShardedKeys,
@@ -45,19 +46,19 @@ impl HashedKeyStates {
                 None => push_null(&mut key),
             }
             hashed.keys.number(&key, &hashed.hasher);
-            hashed.states.push(state);
+            hashed.states.extend_from_slice(state);
         }
         hashed
     }
 
     /// The scores of the rows whose keys `rows` holds (at most
     /// [`PIECE_ROWS`]), by `score`, given each row's state; a key met for
-    /// the first time starts at `initial`.
+    /// the first time starts at `initial` (a state's numbers).
     pub fn score_piece(
         &mut self,
         method: &str,
         rows: &EncodedRows,
-        initial: f64,
+        initial: &[f64],
         score: impl FnOnce(&[u32], &mut [f64]) -> PolarsResult<Series>,
     ) -> PolarsResult<Series> {
         polars_ensure!(
@@ -65,7 +66,9 @@ impl HashedKeyStates {
             ComputeError: "{method}: more than {} distinct keys", u32::MAX
         );
         self.keys.number_rows(rows, &self.hasher, &mut self.numbers);
-        self.states.resize(self.keys.len(), initial);
+        while self.states.len() < self.keys.len() * initial.len() {
+            self.states.extend_from_slice(initial);
+        }
         score(&self.numbers, &mut self.states)
     }
 

@@ -43,6 +43,13 @@ use crate::scoring::Step;
 use step::{BatchStep, Store};
 pub use totals::KeyTotals;
 
+/// A key's state before its first row: one number, or one per named state.
+#[derive(FromPyObject)]
+enum Start {
+    One(f64),
+    Several(Vec<f64>),
+}
+
 /// The states of every key met so far, for a streaming scorer with keys.
 #[pyclass(module = "polars_scores._internal")]
 pub struct KeyStates {
@@ -54,28 +61,34 @@ impl KeyStates {
     /// An empty store for the score `(rise, fall)`, or for the rule given
     /// as the postfix program `ops`/`operands` over `inputs` input columns
     /// (what `polars_scores.rules.parse_rule` makes), starting each key at
-    /// `initial`; `key_sorted` when the batches arrive sorted by key.
-    /// `method` is the public function the user called, which every error
-    /// names.
+    /// `initial` (a number, or one per state of a rule with the named
+    /// `states`, whose scores are then a struct); `key_sorted` when the
+    /// batches arrive sorted by key. `method` is the public function the
+    /// user called, which every error names.
     #[new]
     #[pyo3(signature = (
         rise, fall, initial, key_sorted, ops=None, operands=None, inputs=0, *,
-        method=String::from("KeyStates.score")
+        states=None, method=String::from("KeyStates.score")
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         rise: f64,
         fall: f64,
-        initial: f64,
+        initial: Start,
         key_sorted: bool,
         ops: Option<Vec<String>>,
         operands: Option<Vec<f64>>,
         inputs: usize,
+        states: Option<Vec<String>>,
         method: String,
     ) -> PyResult<Self> {
+        let initial = match initial {
+            Start::One(number) => vec![number],
+            Start::Several(numbers) => numbers,
+        };
         let step = match (ops, operands) {
             (None, None) => Step::Decay(Decay { rise, fall }),
-            (Some(ops), Some(operands)) => Rule::compile(&ops, &operands, inputs, 1)
+            (Some(ops), Some(operands)) => Rule::compile(&ops, &operands, inputs, initial.len())
                 .map(Step::Rule)
                 .map_err(|e| {
                     PyValueError::new_err(format!("{method}: invalid rule program: {e}"))
@@ -87,7 +100,7 @@ impl KeyStates {
             }
         };
         Ok(Self {
-            batches: BatchStep::new(method, step, initial, key_sorted),
+            batches: BatchStep::new(method, step, initial, states, key_sorted),
         })
     }
 

@@ -60,7 +60,7 @@ impl KeyOrder<'_> {
 /// is finished, so its state is never needed again.
 #[derive(Default)]
 pub struct SortedKeyStates {
-    last: Option<(Vec<u8>, f64)>,
+    last: Option<(Vec<u8>, Vec<f64>)>,
     /// Scratch space kept from batch to batch.
     groups: BatchGroups,
     batch_states: Vec<f64>,
@@ -73,7 +73,7 @@ impl SortedKeyStates {
         &mut self,
         rows: &EncodedRows,
         order: &KeyOrder<'_>,
-        initial: f64,
+        initial: &[f64],
         score: impl FnOnce(&[u32], &mut [f64]) -> PolarsResult<Series>,
     ) -> PolarsResult<Series> {
         self.groups.by_runs(rows);
@@ -99,17 +99,22 @@ impl SortedKeyStates {
             }
             previous = Some(key);
         }
+        let width = initial.len();
         self.batch_states.clear();
-        self.batch_states.resize(runs.len(), initial);
+        for _ in runs {
+            self.batch_states.extend_from_slice(initial);
+        }
         if let (true, Some((_, state))) = (continues, &self.last) {
-            self.batch_states[0] = *state;
+            self.batch_states[..width].copy_from_slice(state);
         }
         let scores = score(&self.groups.ids, &mut self.batch_states)?;
-        if let (Some(&row), Some(&state)) = (runs.last(), self.batch_states.last()) {
-            let key = self.last.get_or_insert_with(|| (Vec::new(), state));
+        let last_state = self.batch_states.len().checked_sub(width);
+        if let (Some(&row), Some(at)) = (runs.last(), last_state) {
+            let key = self.last.get_or_insert_with(Default::default);
             key.0.clear();
             key.0.extend_from_slice(rows.row(row as usize));
-            key.1 = state;
+            key.1.clear();
+            key.1.extend_from_slice(&self.batch_states[at..]);
         }
         Ok(scores)
     }

@@ -24,7 +24,10 @@ pub struct BatchStep {
     /// The public function the user called, which every error names.
     method: String,
     step: Step,
-    initial: f64,
+    /// A key's state before its first row.
+    initial: Vec<f64>,
+    /// The names of a mapping rule's states (a struct of scores).
+    fields: Option<Vec<String>>,
     key_sorted: bool,
     /// Each key column's kind, from the first batch whose column is not
     /// all-null (dtype Null); `None` before.
@@ -43,11 +46,18 @@ impl BatchStep {
         &self.method
     }
 
-    pub fn new(method: String, step: Step, initial: f64, key_sorted: bool) -> Self {
+    pub fn new(
+        method: String,
+        step: Step,
+        initial: Vec<f64>,
+        fields: Option<Vec<String>>,
+        key_sorted: bool,
+    ) -> Self {
         Self {
             method,
             step,
             initial,
+            fields,
             key_sorted,
             kinds: Vec::new(),
             store: None,
@@ -117,9 +127,14 @@ impl BatchStep {
             .map(|input| Ok(input.cast(&DataType::Float64)?.f64()?.clone()))
             .collect::<PolarsResult<Vec<_>>>()?;
 
+        polars_ensure!(
+            self.initial.len() == self.step.width(),
+            InvalidOperation: "{method}: {} starts for {} states", self.initial.len(), self.step.width()
+        );
         let Self {
             step,
             initial,
+            fields,
             key_sorted,
             kinds: kept_kinds,
             store,
@@ -129,11 +144,11 @@ impl BatchStep {
         } = self;
         let store = store.get_or_insert_with(|| match (*key_sorted, keys) {
             (true, _) => Store::Sorted(SortedKeyStates::default()),
-            (false, [_]) => Store::Dense(DenseKeyStates::new(*initial)),
+            (false, [_]) => Store::Dense(DenseKeyStates::new(initial)),
             (false, _) => Store::Hashed(HashedKeyStates::new()),
         });
         *kept_kinds = kinds;
-        let initial = *initial;
+        let initial = initial.as_slice();
         let score = |values: &Series,
                      inputs: &[Float64Chunked],
                      ids: &[u32],
@@ -141,7 +156,7 @@ impl BatchStep {
          -> PolarsResult<Series> {
             let mut states = States::PerKey { ids, states };
             let scores = step.score(method, values, inputs, &mut states, name.into())?;
-            scores_series(method, scores, name.into(), None)
+            scores_series(method, scores, name.into(), fields.as_deref())
         };
         loop {
             match store {
