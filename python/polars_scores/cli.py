@@ -93,6 +93,33 @@ def _named_column(text: str) -> tuple[str, str]:
     return name, column
 
 
+def add_rule_options(command: argparse.ArgumentParser, role: str) -> None:
+    """The options of a user's rule: ``--rule`` (repeatable for several
+    states), ``--input`` and ``--initial``."""
+    command.add_argument(
+        "--initial", type=_number, default=0.0, metavar="I", help="start state, default 0.0"
+    )
+    command.add_argument(
+        "--rule",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help=(
+            f'your own recurrence {role}, e.g. "prev * exp(-dt / 3600) + value"; or several '
+            "states, one NAME=EXPR each (repeatable): their columns are <value>_<NAME>"
+        ),
+    )
+    command.add_argument(
+        "--input",
+        dest="rule_inputs",
+        action="append",
+        type=_named_column,
+        default=[],
+        metavar="NAME=COLUMN",
+        help="a column the rule reads under NAME (repeatable)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
@@ -160,29 +187,7 @@ def _parser() -> argparse.ArgumentParser:
     add_common(score_command)
     score_command.add_argument("--rise", type=_number, metavar="R", help="default 0.9")
     score_command.add_argument("--fall", type=_number, metavar="F", help="default 0.5")
-    score_command.add_argument(
-        "--initial", type=_number, default=0.0, metavar="I", help="start state, default 0.0"
-    )
-    score_command.add_argument(
-        "--rule",
-        action="append",
-        default=[],
-        metavar="RULE",
-        help=(
-            'your own recurrence instead of --rise/--fall, e.g. "prev * exp(-dt / 3600) + value"; '
-            "or several states, one NAME=EXPR each (repeatable): their columns are "
-            "<value>_<NAME>"
-        ),
-    )
-    score_command.add_argument(
-        "--input",
-        dest="rule_inputs",
-        action="append",
-        type=_named_column,
-        default=[],
-        metavar="NAME=COLUMN",
-        help="a column the rule reads under NAME (repeatable)",
-    )
+    add_rule_options(score_command, "instead of --rise/--fall")
     score_command.add_argument(
         "--name", help="score column name with one --value, default <value>_score"
     )
@@ -209,9 +214,8 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_common(total_command)
-    total_command.add_argument(
-        "--exponent", type=_number, default=1.5, metavar="E", help="default 1.5"
-    )
+    total_command.add_argument("--exponent", type=_number, metavar="E", help="default 1.5")
+    add_rule_options(total_command, "whose last state per key replaces the total")
 
     demo_command = commands.add_parser(
         "demo",
@@ -290,7 +294,14 @@ def _score_or_total(label: str, arguments: argparse.Namespace) -> None:
 
     else:
         totals = total_spec(
-            label, arguments.value, by=arguments.by, exponent=arguments.exponent, spelling="option"
+            label,
+            arguments.value,
+            by=arguments.by,
+            exponent=arguments.exponent,
+            rule=rule_from_options(label, arguments.rule),
+            inputs=dict(arguments.rule_inputs) or None,
+            initial=arguments.initial,
+            spelling="option",
         )
 
         def write(source: pl.LazyFrame, report: ProgressBar) -> int:

@@ -38,17 +38,18 @@ def scan_scores(
     by: str | Sequence[str] = (),
     rise: float | None = None,
     fall: float | None = None,
-    initial: float = 0.0,
+    initial: float | Mapping[str, float] = 0.0,
     name: str | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
-    rule: str | None = None,
+    rule: str | Mapping[str, str] | None = None,
     inputs: Mapping[str, str] | None = None,
 ) -> pl.LazyFrame:
     """`source` with the rolling score of each `value` column, as a LazyFrame that streams.
 
     The result has every column of `source` plus one Float64 score column per
-    value, ``"<value>_score"`` (or `name`, with one value), rows in input
-    order, the scores bit-identical to ``pl.col(value).scores.rolling(by=by,
+    value, ``"<value>_score"`` (or `name`, with one value; a rule with
+    several states gives one per state, ``"<value>_<state>"`` or
+    ``"<name>_<state>"``), rows in input order, the scores bit-identical to ``pl.col(value).scores.rolling(by=by,
     ...)`` over the whole input in memory. Nothing is read until the result
     is collected or sunk, and its schema is known before
     (``collect_schema()``). Each collect reads `source` anew, in order, in

@@ -349,25 +349,42 @@ def _rule_inputs(
 @dataclass(frozen=True)
 class TotalSpec:
     """A checked request for totals: the sum of ``v ** exponent`` over the
-    ``v > 0`` of each value column, per key. Build it with :func:`total_spec`."""
+    ``v > 0`` of each value column, per key; or, with a rule, each key's
+    states after its last row (the rule's fold). Build it with
+    :func:`total_spec`."""
 
     method: str
     values: tuple[str, ...]
     keys: tuple[str, ...]
     exponent: float
     spelling: Spelling = "keyword"
+    program: Program | None = None
+    """The rule whose fold replaces the total; None for the total."""
+    inputs: tuple[tuple[str, str], ...] = ()
+    """The rule's inputs: its name for each, and the column read under it."""
+    starts: tuple[float, ...] = (0.0,)
+    """Each state's start, for a rule."""
 
     @property
     def names(self) -> list[str]:
-        """The total column of each value."""
-        return [f"{value}_total" for value in self.values]
+        """The result columns: per value, ``<value>_total`` (a one-expression
+        rule's state too), or ``<value>_<state>`` per state of a mapping rule."""
+        states = None if self.program is None else self.program.states
+        if states is None:
+            return [f"{value}_total" for value in self.values]
+        return [f"{value}_{state}" for value in self.values for state in states]
+
+    @property
+    def input_columns(self) -> list[str]:
+        return [column for _, column in self.inputs]
 
     def check_schema(self, schema: Mapping[str, pl.DataType]) -> None:
-        """Check that `schema` has each numeric value column and the keys, and
-        that no key is a value or takes a total's name."""
-        for value, name in zip(self.values, self.names, strict=True):
-            check_columns(self.method, schema, value, self.keys)
+        """Check that `schema` has each numeric value column, the keys and the
+        inputs, and that no key is a value or takes a result's name."""
+        for value in self.values:
+            check_columns(self.method, schema, value, [*self.keys, *self.input_columns])
             not_a_key(self.method, value, self.keys)
+        for name in self.names:
             new_column(self.method, name, self.keys)
 
 
@@ -376,21 +393,56 @@ def total_spec(
     value: object,
     *,
     by: object = (),
-    exponent: object = 1.5,
+    exponent: object = None,
+    rule: object = None,
+    inputs: object = None,
+    initial: object = 0.0,
     spelling: Spelling = "keyword",
 ) -> TotalSpec:
     """The checked spec of a request for totals to `method`, the entry the user
-    called; the parameters are those of :func:`score_spec`, and `exponent`.
+    called; the parameters are those of :func:`score_spec`, and `exponent`
+    (None: left out, for its default of 1.5; refused with a rule, which
+    replaces the total).
 
     Examples
     --------
     >>> total_spec("total_to_file", ["x", "y"], by="k").names
     ['x_total', 'y_total']
+    >>> total_spec("total_to_file", "x", rule={"n": "n + 1", "hi": "max(hi, value)"}).names
+    ['x_n', 'x_hi']
     """
+    if rule is not None and exponent is not None:
+        raise refuse(
+            ParameterError,
+            method,
+            f"{spelled(spelling, 'exponent')} has no effect with {spelled(spelling, 'rule')}: "
+            "the rule's fold replaces the total",
+        )
+    scored = (
+        score_spec(
+            method,
+            value,
+            rule=rule,
+            inputs=inputs,
+            initial=initial,
+            several=True,
+            spelling=spelling,
+        )
+        if rule is not None
+        else None
+    )
+    if rule is None and (inputs or initial != 0.0):
+        given = spelled(spelling, "inputs" if inputs else "initial")
+        raise refuse(ParameterError, method, f"{given} needs {spelled(spelling, 'rule')}")
     return TotalSpec(
         method=method,
         values=_value_columns(method, value, spelling),
         keys=tuple(column_names(method, spelled(spelling, "by"), by)),
-        exponent=finite(method, spelled(spelling, "exponent"), exponent),
+        exponent=finite(
+            method, spelled(spelling, "exponent"), 1.5 if exponent is None else exponent
+        ),
         spelling=spelling,
+        program=None if scored is None else scored.program,
+        inputs=() if scored is None else scored.inputs,
+        starts=(0.0,) if scored is None else tuple(float(s) for s in scored.state_starts()),
     )

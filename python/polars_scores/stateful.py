@@ -117,9 +117,9 @@ class StatefulScorer:
         by: str | Sequence[str] = (),
         rise: float | None = None,
         fall: float | None = None,
-        initial: float = 0.0,
+        initial: float | Mapping[str, float] = 0.0,
         name: str | None = None,
-        rule: str | None = None,
+        rule: str | Mapping[str, str] | None = None,
         inputs: Mapping[str, str] | None = None,
         key_sorted: bool = False,
     ) -> None:

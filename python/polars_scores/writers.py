@@ -35,10 +35,10 @@ def score_to_file(
     by: str | Sequence[str] = (),
     rise: float | None = None,
     fall: float | None = None,
-    initial: float = 0.0,
+    initial: float | Mapping[str, float] = 0.0,
     name: str | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
-    rule: str | None = None,
+    rule: str | Mapping[str, str] | None = None,
     inputs: Mapping[str, str] | None = None,
     format: Format | None = None,
     compression: Compression | None = None,
@@ -119,12 +119,12 @@ def score_to_parquet(
     by: str | Sequence[str] = (),
     rise: float | None = None,
     fall: float | None = None,
-    initial: float = 0.0,
+    initial: float | Mapping[str, float] = 0.0,
     name: str | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     compression: Compression = "zstd",
     progress: Progress | None = None,
-    rule: str | None = None,
+    rule: str | Mapping[str, str] | None = None,
     inputs: Mapping[str, str] | None = None,
 ) -> int:
     """:func:`score_to_file` into a parquet file, whatever `output`'s extension.
@@ -188,7 +188,10 @@ def total_to_file(
     *,
     value: str | Sequence[str],
     by: str | Sequence[str] = (),
-    exponent: float = 1.5,
+    exponent: float | None = None,
+    rule: str | Mapping[str, str] | None = None,
+    inputs: Mapping[str, str] | None = None,
+    initial: float | Mapping[str, float] = 0.0,
     format: Format | None = None,
     compression: Compression | None = None,
     progress: Progress | None = None,
@@ -212,7 +215,13 @@ def total_to_file(
     by
         Key column name(s).
     exponent
-        The power each positive value is raised to.
+        The power each positive value is raised to, 1.5 by default.
+    rule, inputs, initial
+        Your own aggregation instead of the total: each key's states after
+        its last row by this rule (``scores.fold``), as for
+        ``pl.Expr.scores.scan``; the columns are ``<value>_total`` for a
+        one-expression rule, ``<value>_<state>`` for a mapping. Kept per key
+        in Rust, in bounded memory like the total.
 
     Returns
     -------
@@ -240,7 +249,15 @@ def total_to_file(
     >>> pl.read_ndjson(folder / "t.ndjson").rows()
     [('a', 27.0), ('b', 8.0)]
     """
-    spec = total_spec("total_to_file", value, by=by, exponent=exponent)
+    spec = total_spec(
+        "total_to_file",
+        value,
+        by=by,
+        exponent=exponent,
+        rule=rule,
+        inputs=inputs,
+        initial=initial,
+    )
     return write_totals(spec, source, output, format, compression, progress)
 
 
@@ -288,17 +305,32 @@ def write_totals(
     chosen = codec(spec.method, kind, compression, spec.spelling)
     schema = source.collect_schema()
     spec.check_schema(schema)
-    columns = [*spec.keys, *spec.values]
+    columns = list(dict.fromkeys([*spec.keys, *spec.values, *spec.input_columns]))
+    program = spec.program
 
     def sink_totals(watch: Watch, path: str) -> int:
-        # One compensated sum per key, carried across the batches in Rust:
-        # memory grows with the keys and the batch, never with the rows.
-        totals = KeyTotals(spec.exponent, len(spec.keys), len(spec.values), method=spec.method)
+        # One compensated sum (or a rule's states) per key, carried across
+        # the batches in Rust: memory grows with the keys and the batch,
+        # never with the rows.
+        totals = KeyTotals(
+            spec.exponent,
+            len(spec.keys),
+            len(spec.values),
+            ops=None if program is None else program.ops,
+            operands=None if program is None else program.operands,
+            inputs=len(spec.inputs),
+            initial=list(spec.starts),
+            method=spec.method,
+        )
         # In order, so that a rerun adds the same terms in the same order.
         for batch in source.select(columns).collect_batches(maintain_order=True):
             if watch.stop.requested():
                 break
-            totals.add([batch[key] for key in spec.keys], [batch[v] for v in spec.values])
+            totals.add(
+                [batch[key] for key in spec.keys],
+                [batch[v] for v in spec.values],
+                [batch[column] for column in spec.input_columns],
+            )
             watch.done(batch.height)
         if spec.keys and len(totals) == 0:
             keys = {key: schema[key] for key in spec.keys}

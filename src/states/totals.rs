@@ -1,28 +1,49 @@
 //! Per-key totals of a stream (`polars-scores total`, `total_to_file`): a
 //! keyed fold that adds each row's `v ** exponent` (for `v > 0`) to its
-//! key's compensated sum, batch after batch. The keys are numbered by the
+//! key's compensated sum, or advances its key's states by a user's rule
+//! (`total --rule`), batch after batch. The keys are numbered by the
 //! hash-table store's [`ShardedKeys`], as the scoring side's; what is kept
-//! is one sum per key and value column and each key's values at its first
-//! row, so memory grows with the keys and the batch, never with the rows.
+//! is one sum (or state) per key and value column and each key's values at
+//! its first row, so memory grows with the keys and the batch, never with
+//! the rows.
 
 use hashbrown::DefaultHashBuilder;
 use polars::prelude::*;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3_polars::PySeries;
+
+use std::sync::Arc;
 
 use super::encoding::{checked_kinds, encode_rows, KeyKind};
 use super::hashed::PIECE_ROWS;
 use super::polars_exception;
 use crate::kernels::key_table::{EncodedRows, ShardedKeys};
 use crate::kernels::positive_power::positive_powers;
+use crate::kernels::rule::Rule;
+use crate::kernels::scan::States;
 use crate::kernels::summation::Compensated;
 use crate::numeric::ensure_numeric;
+use crate::scoring::fold_rule;
+
+/// What each key keeps of its rows, per value column.
+pub enum Fold {
+    /// The compensated sum of `v ** exponent` over the non-null `v > 0`.
+    Total { exponent: f64 },
+    /// The states of `rule` (a state's numbers side by side), each key
+    /// starting at `initial`; the rule reads `inputs` input columns.
+    Rule {
+        rule: Arc<Rule>,
+        initial: Vec<f64>,
+        inputs: usize,
+    },
+}
 
 /// Every key's totals so far, and what each batch adds to them.
 pub struct KeyedTotals {
     /// The public function the user called, which every error names.
     method: String,
-    exponent: f64,
+    fold: Fold,
     /// The number of key columns; without any, every row is one key's.
     key_columns: usize,
     /// Each key column's kind, as `checked_kinds` keeps them; `None` before
@@ -35,6 +56,9 @@ pub struct KeyedTotals {
     firsts: Vec<Series>,
     /// Per value column, each key's sum, indexed by the key's number.
     sums: Vec<Vec<Compensated>>,
+    /// Per value column, each key's states (a rule's fold), side by side in
+    /// the order of the keys' numbers.
+    states: Vec<Vec<f64>>,
     /// Scratch space kept from batch to batch.
     columns: Vec<EncodedRows>,
     rows: EncodedRows,
@@ -48,16 +72,17 @@ impl KeyedTotals {
         &self.method
     }
 
-    pub fn new(method: String, exponent: f64, key_columns: usize, value_columns: usize) -> Self {
+    pub fn new(method: String, fold: Fold, key_columns: usize, value_columns: usize) -> Self {
         Self {
             method,
-            exponent,
+            fold,
             key_columns,
             kinds: None,
             hasher: DefaultHashBuilder::default(),
             keys: ShardedKeys::default(),
             firsts: Vec::new(),
             sums: vec![Vec::new(); value_columns],
+            states: vec![Vec::new(); value_columns],
             columns: Vec::new(),
             rows: EncodedRows::default(),
             numbers: Vec::new(),
@@ -74,23 +99,34 @@ impl KeyedTotals {
         }
     }
 
-    /// Adds one batch: row `i` of each `values` column to the total of the
-    /// key formed by the `keys` columns at row `i`. Every check comes first.
-    pub fn add_batch(&mut self, keys: &[Series], values: &[Series]) -> PolarsResult<()> {
+    /// Adds one batch: row `i` of each `values` column to the total (or
+    /// the states) of the key formed by the `keys` columns at row `i`; a
+    /// rule reads its `inputs` columns too. Every check comes first.
+    pub fn add_batch(
+        &mut self,
+        keys: &[Series],
+        values: &[Series],
+        inputs: &[Series],
+    ) -> PolarsResult<()> {
         let method = self.method.as_str();
+        let reads = match &self.fold {
+            Fold::Total { .. } => 0,
+            Fold::Rule { inputs, .. } => *inputs,
+        };
         polars_ensure!(
-            keys.len() == self.key_columns && values.len() == self.sums.len(),
-            ShapeMismatch: "{method}: {} key and {} value columns came, expected {} and {}",
-            keys.len(), values.len(), self.key_columns, self.sums.len()
+            keys.len() == self.key_columns && values.len() == self.sums.len() && inputs.len() == reads,
+            ShapeMismatch:
+            "{method}: {} key, {} value and {} input columns came, expected {}, {} and {reads}",
+            keys.len(), values.len(), inputs.len(), self.key_columns, self.sums.len()
         );
         let height = values
             .first()
             .or(keys.first())
             .map_or(0, |column| column.len());
-        for value in values {
+        for value in values.iter().chain(inputs) {
             ensure_numeric(method, value.field().as_ref())?;
         }
-        for column in keys.iter().chain(values) {
+        for column in keys.iter().chain(values).chain(inputs) {
             polars_ensure!(
                 column.len() == height,
                 ShapeMismatch: "{method}: column '{}' has {} rows, the batch {}",
@@ -98,10 +134,14 @@ impl KeyedTotals {
             );
         }
         let kinds = checked_kinds(method, self.kinds.as_deref(), keys)?;
-        // Each value as the total's own kernel reads it (Python's float()).
-        let values = (values.iter())
-            .map(|value| Ok(value.cast(&DataType::Float64)?.f64()?.clone()))
-            .collect::<PolarsResult<Vec<_>>>()?;
+        // Each value as the kernels read it (Python's float()).
+        let as_floats = |columns: &[Series]| {
+            (columns.iter())
+                .map(|column| Ok(column.cast(&DataType::Float64)?.f64()?.clone()))
+                .collect::<PolarsResult<Vec<_>>>()
+        };
+        let values = as_floats(values)?;
+        let inputs = as_floats(inputs)?;
         self.kinds = Some(kinds);
         if self.firsts.is_empty() {
             self.firsts = keys.iter().map(Series::clear).collect();
@@ -113,11 +153,47 @@ impl KeyedTotals {
             let cut = |column: &Series| column.slice(start as i64, PIECE_ROWS);
             let keys: Vec<Series> = keys.iter().map(cut).collect();
             self.number_rows(&keys)?;
+            let inputs: Vec<Float64Chunked> = (inputs.iter())
+                .map(|input| input.slice(start as i64, PIECE_ROWS))
+                .collect();
             for (column, value) in values.iter().enumerate() {
-                self.add_terms(column, &value.slice(start as i64, PIECE_ROWS));
+                let value = value.slice(start as i64, PIECE_ROWS);
+                match &self.fold {
+                    Fold::Total { exponent } => self.add_terms(column, *exponent, &value),
+                    Fold::Rule { .. } => self.fold_rows(column, &value, &inputs)?,
+                }
             }
         }
         Ok(())
+    }
+
+    /// Advances each key's states of value column `column` by the rows of
+    /// `values` (one piece) and the rule's `inputs`, in order.
+    fn fold_rows(
+        &mut self,
+        column: usize,
+        values: &Float64Chunked,
+        inputs: &[Float64Chunked],
+    ) -> PolarsResult<()> {
+        let Fold::Rule { rule, initial, .. } = &self.fold else {
+            return Ok(());
+        };
+        let keys = self.len();
+        let states = &mut self.states[column];
+        while states.len() < keys * initial.len() {
+            states.extend_from_slice(initial);
+        }
+        let values = values.clone().into_series();
+        let one_key;
+        let ids = match self.key_columns {
+            0 => {
+                one_key = vec![0; values.len()];
+                &one_key
+            }
+            _ => &self.numbers,
+        };
+        let mut per_key = States::PerKey { ids, states };
+        fold_rule(&self.method, rule, &values, inputs, &mut per_key)
     }
 
     /// Each row's key's number into `numbers`, keeping the key columns of
@@ -155,16 +231,16 @@ impl KeyedTotals {
         Ok(())
     }
 
-    /// Adds each valid row of `values` (one piece) to its key's sum of value
-    /// column `column`.
-    fn add_terms(&mut self, column: usize, values: &Float64Chunked) {
+    /// Adds each valid row's `v ** exponent` of `values` (one piece) to its
+    /// key's sum of value column `column`.
+    fn add_terms(&mut self, column: usize, exponent: f64, values: &Float64Chunked) {
         let keys = self.len();
         let sums = &mut self.sums[column];
         sums.resize(keys, Compensated::default());
         let mut row = 0;
         for array in values.downcast_iter() {
             self.terms.clear();
-            positive_powers(array.values(), self.exponent, &mut self.terms);
+            positive_powers(array.values(), exponent, &mut self.terms);
             let valid = |i: usize| array.validity().is_none_or(|bits| bits.get_bit(i));
             for (i, &term) in self.terms.iter().enumerate() {
                 if valid(i) {
@@ -180,20 +256,37 @@ impl KeyedTotals {
     }
 
     /// One column per key column (its values at each key's first row) and
-    /// one Float64 column of totals per name, a row per key in the order
-    /// the keys were met; no key column and one row without keys.
+    /// one Float64 column per name: per value column, its total, or each
+    /// number of the rule's state; a row per key in the order the keys were
+    /// met; no key column and one row without keys.
     pub fn export(&self, names: &[String]) -> PolarsResult<Vec<Series>> {
         let method = self.method.as_str();
+        let width = match &self.fold {
+            Fold::Total { .. } => 1,
+            Fold::Rule { initial, .. } => initial.len(),
+        };
         polars_ensure!(
-            names.len() == self.sums.len(),
-            ShapeMismatch: "{method}: {} names for {} value columns", names.len(), self.sums.len()
+            names.len() == self.sums.len() * width,
+            ShapeMismatch: "{method}: {} names for {} value columns of {width} numbers",
+            names.len(), self.sums.len()
         );
         let keys = self.len();
         let mut columns: Vec<Series> = self.firsts.iter().map(|column| column.rechunk()).collect();
-        for (sums, name) in self.sums.iter().zip(names) {
-            let totals = (0..keys).map(|key| sums.get(key).copied().unwrap_or_default().value());
-            let totals: Vec<f64> = totals.collect();
-            columns.push(Float64Chunked::from_vec(name.into(), totals).into_series());
+        for (column, names) in names.chunks(width).enumerate() {
+            for (number, name) in names.iter().enumerate() {
+                let values: Vec<f64> = match &self.fold {
+                    Fold::Total { .. } => (0..keys)
+                        .map(|key| self.sums[column].get(key).copied().unwrap_or_default().value())
+                        .collect(),
+                    Fold::Rule { initial, .. } => (0..keys)
+                        .map(|key| {
+                            let states = &self.states[column];
+                            states.get(key * width + number).copied().unwrap_or(initial[number])
+                        })
+                        .collect(),
+                };
+                columns.push(Float64Chunked::from_vec(name.into(), values).into_series());
+            }
         }
         Ok(columns)
     }
@@ -228,23 +321,58 @@ pub struct KeyTotals {
 #[pymethods]
 impl KeyTotals {
     /// Empty totals for `values` value columns by `keys` key columns (none:
-    /// one total over all rows). `method` is the public function the user
-    /// called, which every error names.
+    /// one total over all rows); or, given the postfix program
+    /// `ops`/`operands` of a rule over `inputs` input columns, each key's
+    /// states of that rule (its fold), starting at `initial` (one number per
+    /// state). `method` is the public function the user called, which every
+    /// error names.
     #[new]
-    #[pyo3(signature = (exponent, keys, values, *, method=String::from("KeyTotals.add")))]
-    fn new(exponent: f64, keys: usize, values: usize, method: String) -> Self {
-        Self {
-            totals: KeyedTotals::new(method, exponent, keys, values),
-        }
+    #[pyo3(signature = (
+        exponent, keys, values, *, ops=None, operands=None, inputs=0, initial=vec![0.0],
+        method=String::from("KeyTotals.add")
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        exponent: f64,
+        keys: usize,
+        values: usize,
+        ops: Option<Vec<String>>,
+        operands: Option<Vec<f64>>,
+        inputs: usize,
+        initial: Vec<f64>,
+        method: String,
+    ) -> PyResult<Self> {
+        let fold = match (ops, operands) {
+            (Some(ops), Some(operands)) => Fold::Rule {
+                rule: Rule::compile(&ops, &operands, inputs, initial.len()).map_err(|e| {
+                    PyValueError::new_err(format!("{method}: invalid rule program: {e}"))
+                })?,
+                initial,
+                inputs,
+            },
+            _ => Fold::Total { exponent },
+        };
+        Ok(Self {
+            totals: KeyedTotals::new(method, fold, keys, values),
+        })
     }
 
     /// Adds one batch: row `i` of each `values` column goes to the key
-    /// formed by the `keys` columns at row `i`.
-    fn add(&mut self, py: Python<'_>, keys: Vec<PySeries>, values: Vec<PySeries>) -> PyResult<()> {
-        let keys: Vec<Series> = keys.into_iter().map(|key| key.0).collect();
-        let values: Vec<Series> = values.into_iter().map(|value| value.0).collect();
+    /// formed by the `keys` columns at row `i`; a rule reads `inputs` too.
+    #[pyo3(signature = (keys, values, inputs=Vec::new()))]
+    fn add(
+        &mut self,
+        py: Python<'_>,
+        keys: Vec<PySeries>,
+        values: Vec<PySeries>,
+        inputs: Vec<PySeries>,
+    ) -> PyResult<()> {
+        let unwrap = |columns: Vec<PySeries>| -> Vec<Series> {
+            columns.into_iter().map(|column| column.0).collect()
+        };
+        let (keys, values, inputs) = (unwrap(keys), unwrap(values), unwrap(inputs));
         let totals = &mut self.totals;
-        let added = py.detach(|| totals.add_batch(&keys, &values));
+        let added = py.detach(|| totals.add_batch(&keys, &values, &inputs));
         added.map_err(|e| polars_exception(py, self.totals.method(), e))
     }
 
@@ -266,9 +394,13 @@ impl KeyTotals {
     /// the batches excluded).
     fn heap_bytes(&self) -> usize {
         let sums: usize = self.totals.sums.iter().map(Vec::capacity).sum();
+        let states: usize = self.totals.states.iter().map(Vec::capacity).sum();
         let firsts: usize = (self.totals.firsts.iter())
             .map(|column| column.estimated_size())
             .sum();
-        self.totals.keys.heap_bytes() + sums * std::mem::size_of::<Compensated>() + firsts
+        self.totals.keys.heap_bytes()
+            + sums * std::mem::size_of::<Compensated>()
+            + states * std::mem::size_of::<f64>()
+            + firsts
     }
 }
