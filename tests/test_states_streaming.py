@@ -139,7 +139,8 @@ def test_total_with_a_rule_folds_each_key_in_bounded_memory(tmp_path: Path) -> N
         "total", source, "-o", cli, "--value", "x", "--by", "user", "--rule", "prev + value",
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
-    sums = fold_states_by_key({"prev": "prev + value"}, df["x"].to_list(), keys=df["user"].to_list())
+    keys = df["user"].to_list()
+    sums = fold_states_by_key({"prev": "prev + value"}, df["x"].to_list(), keys=keys)
     assert pl.read_parquet(cli).rows() == sorted((k, s["prev"]) for k, s in sums.items())
     refused = run_cli(
         "total", source, "-o", cli, "--value", "x", "--rule", "prev", "--exponent", "2"

@@ -49,8 +49,9 @@ def scan_scores(
     The result has every column of `source` plus one Float64 score column per
     value, ``"<value>_score"`` (or `name`, with one value; a rule with
     several states gives one per state, ``"<value>_<state>"`` or
-    ``"<name>_<state>"``), rows in input order, the scores bit-identical to ``pl.col(value).scores.rolling(by=by,
-    ...)`` over the whole input in memory. Nothing is read until the result
+    ``"<name>_<state>"``), rows in input order, the scores bit-identical to
+    ``pl.col(value).scores.rolling(by=by, ...)`` over the whole input in
+    memory. Nothing is read until the result
     is collected or sunk, and its schema is known before
     (``collect_schema()``). Each collect reads `source` anew, in order, in
     batches of `batch_rows` rows, carrying each key's state from batch to
