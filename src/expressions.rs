@@ -25,7 +25,11 @@ const DOT: &str = "scores.dot";
 
 /// A Float64 output named after the first input, which must be numeric, as
 /// must the other `numeric_inputs` leading inputs.
-pub(crate) fn float64_field(method: &str, fields: &[Field], numeric_inputs: usize) -> PolarsResult<Field> {
+pub(crate) fn float64_field(
+    method: &str,
+    fields: &[Field],
+    numeric_inputs: usize,
+) -> PolarsResult<Field> {
     let first = fields
         .first()
         .ok_or_else(|| polars_err!(InvalidOperation: "{method}: no input column"))?;

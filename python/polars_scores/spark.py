@@ -425,25 +425,26 @@ def _rolling_partitions(spec: dict[str, Any]) -> PartitionFunction:
 def _score_batches(
     batches: Iterator[pa.RecordBatch], plain: dict[str, Any]
 ) -> Iterator[pa.RecordBatch]:
-    """Each batch of one sorted partition with its score column appended.
+    """Each batch of one sorted partition with its score columns appended.
 
     The partition is sorted by key, so the scorer keeps only the current
     key's state (``key_sorted``): time per row does not grow with the
     number of keys a partition holds. Only the value, key and input columns
-    go through Polars; the score column is appended to the batch Spark sent,
+    go through Polars; the score columns are appended to the batch Spark sent,
     so every other column keeps exactly the Arrow type Spark declared (no
     ``large_string`` coming back).
     """
     spec = ScoreSpec.from_plain(plain)
     scorer = StatefulScorer.from_spec(spec, key_sorted=True)
-    name = scorer.name
     columns = list(dict.fromkeys([*spec.values, *spec.keys, *spec.input_columns]))
-    score_field = pa.field(name, pa.float64(), nullable=True)
+    schema = None
     for batch in batches:
+        if schema is None:
+            schema = batch.schema
+            for name in scorer.columns:
+                schema = schema.append(pa.field(name, pa.float64(), nullable=True))
         # A RecordBatch always gives a DataFrame.
         frame = cast(pl.DataFrame, pl.from_arrow(batch.select(columns)))
-        scores = scorer.score(frame).get_column(name).to_arrow().cast(pa.float64())
-        yield pa.RecordBatch.from_arrays(
-            [*batch.columns, scores],
-            schema=batch.schema.append(score_field),
-        )
+        scored = scorer.score(frame)
+        scores = [scored.get_column(name).to_arrow().cast(pa.float64()) for name in scorer.columns]
+        yield pa.RecordBatch.from_arrays([*batch.columns, *scores], schema=schema)

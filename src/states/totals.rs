@@ -274,21 +274,31 @@ impl KeyedTotals {
         let mut columns: Vec<Series> = self.firsts.iter().map(|column| column.rechunk()).collect();
         for (column, names) in names.chunks(width).enumerate() {
             for (number, name) in names.iter().enumerate() {
-                let values: Vec<f64> = match &self.fold {
-                    Fold::Total { .. } => (0..keys)
-                        .map(|key| self.sums[column].get(key).copied().unwrap_or_default().value())
-                        .collect(),
-                    Fold::Rule { initial, .. } => (0..keys)
-                        .map(|key| {
-                            let states = &self.states[column];
-                            states.get(key * width + number).copied().unwrap_or(initial[number])
-                        })
-                        .collect(),
-                };
+                let values = self.results(column, number, width, keys);
                 columns.push(Float64Chunked::from_vec(name.into(), values).into_series());
             }
         }
         Ok(columns)
+    }
+}
+
+impl KeyedTotals {
+    /// Every key's result for value column `column`: its total, or number
+    /// `number` of its state (of `width` numbers), in the order of the keys.
+    fn results(&self, column: usize, number: usize, width: usize, keys: usize) -> Vec<f64> {
+        match &self.fold {
+            Fold::Total { .. } => {
+                let sums = &self.sums[column];
+                let sum = |key: usize| sums.get(key).copied().unwrap_or_default().value();
+                (0..keys).map(sum).collect()
+            }
+            Fold::Rule { initial, .. } => {
+                let states = &self.states[column];
+                let start = initial.get(number).copied().unwrap_or_default();
+                let state = |key: usize| states.get(key * width + number).copied().unwrap_or(start);
+                (0..keys).map(state).collect()
+            }
+        }
     }
 }
 
