@@ -46,24 +46,6 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 BATCH_SIZES = [1, 3, 7]
 
 
-@pytest.fixture(scope="session")
-def spark() -> Iterator[SparkSession]:
-    """A local SparkSession with two cores and five shuffle partitions."""
-    # conftest.py points Spark's Python workers at this interpreter.
-    builder = (
-        SparkSession.builder.master("local[2]")
-        .appName("polars-scores tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "5")
-        .config("spark.driver.memory", "1g")
-    )
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
-
-
 @contextlib.contextmanager
 def batches_of(spark: SparkSession, rows: int, partitions: int = 5) -> Iterator[None]:
     """Run the body with Arrow batches of at most `rows` rows, shuffles into

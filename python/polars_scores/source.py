@@ -71,7 +71,10 @@ def scan_scores(
     by, rise, fall, initial, rule, inputs
         As in :class:`~polars_scores.stateful.StatefulScorer`: the key
         column(s), the recurrence's parameters, or your own rule (as in
-        ``scores.scan``) and the columns it reads.
+        ``scores.scan``) and the columns it reads. Unlike ``scores.scan``,
+        ``inputs`` takes column names only, not expressions: add an
+        expression as a column of `source` first
+        (``source.with_columns(gap=...)``, then ``inputs={"gap": "gap"}``).
     name
         The score column's name with one value (``"<value>_score"`` by default).
     batch_rows

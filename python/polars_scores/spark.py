@@ -33,6 +33,7 @@ from pyspark.sql import types as T  # noqa: N812
 
 from polars_scores._checks import (
     ACCEPTED_DTYPES,
+    INPUT_DTYPES,
     ParameterError,
     column_name,
     column_names,
@@ -56,11 +57,15 @@ _ARRIVES_AS: dict[type[T.DataType], pl.DataType] = {
     T.FloatType: pl.Float32(),
     T.DoubleType: pl.Float64(),
     T.NullType: pl.Null(),
+    T.BooleanType: pl.Boolean(),
 }
 """The Polars dtype that each Spark type of a fixed-width number arrives as, through Arrow."""
 
 _NUMERIC_TYPES = tuple(spark for spark, dtype in _ARRIVES_AS.items() if dtype in ACCEPTED_DTYPES)
 """The Spark types the kernels read, as the kernels decide for their Polars dtypes."""
+
+_INPUT_TYPES = tuple(spark for spark, dtype in _ARRIVES_AS.items() if dtype in INPUT_DTYPES)
+"""The Spark types a rule's inputs may have (numbers, and Booleans read as 0.0 and 1.0)."""
 
 PartitionFunction = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 
@@ -223,7 +228,7 @@ def _score_in_partitions(
         )
     (value,), (name,), keys = spec.values, spec.names, list(spec.keys)
     inputs = spec.input_columns
-    _check_columns(method, df, [value, *keys, *order, *inputs], numeric=[value, *inputs])
+    _check_columns(method, df, [value, *keys, *order, *inputs], numeric=[value], inputs=inputs)
     new_column(method, name, df.columns)
     schema = T.StructType([*df.schema.fields, T.StructField(name, T.DoubleType(), True)])
     grouped = df.repartition(*_columns(keys)) if keys else df.repartition(1)
@@ -345,20 +350,34 @@ def dot(df: DataFrame, a: str, b: str, *, by: str | Sequence[str]) -> DataFrame:
 
 
 def _check_columns(
-    method: str, df: DataFrame, names: Sequence[str], numeric: Sequence[str]
+    method: str,
+    df: DataFrame,
+    names: Sequence[str],
+    numeric: Sequence[str],
+    inputs: Sequence[str] = (),
 ) -> None:
-    """Check that `df` has every column of `names`, and that those of `numeric` are numeric.
+    """Check that `df` has every column of `names`, that those of `numeric`
+    are numeric and those of `inputs` (a rule's) numeric or Boolean.
 
     Names match exactly (Polars' rule), whatever ``spark.sql.caseSensitive`` says.
     """
     fields = {field.name: field.dataType for field in df.schema.fields}
     require_columns(method, fields, names)
+    numbers = [spark for spark in _NUMERIC_TYPES if spark is not T.NullType]
+    readable = ", ".join(spark().simpleString() for spark in numbers)
     for name in numeric:
         if not isinstance(fields[name], _NUMERIC_TYPES):
-            numbers = [spark for spark in _NUMERIC_TYPES if spark is not T.NullType]
-            readable = ", ".join(spark().simpleString() for spark in numbers)
             raise not_numeric(
                 method, name, fields[name].simpleString(), f"a numeric column ({readable})"
+            )
+    for name in inputs:
+        if not isinstance(fields[name], _INPUT_TYPES):
+            raise not_numeric(
+                method,
+                name,
+                fields[name].simpleString(),
+                f"a numeric column ({readable}) or a boolean (read as 0.0 and 1.0) "
+                "as a rule's input",
             )
 
 
