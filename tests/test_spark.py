@@ -351,8 +351,9 @@ def test_total_matches_polars_and_reference(
 ) -> None:
     frame = sums_frame(500, seed=round(abs(exponent) * 10))
     result = to_polars(scores.total(to_spark(spark, frame), column, by=by, exponent=exponent))
-    assert dict(result.schema) == {**dict(frame.select(by).schema), column: pl.Float64}
-    got = results_by_key(result, by, column)
+    # Named as the command line's `total` names it.
+    assert dict(result.schema) == {**dict(frame.select(by).schema), f"{column}_total": pl.Float64}
+    got = results_by_key(result, by, f"{column}_total")
     plugin_result = (
         frame.group_by(by).agg(ps.col(column).scores.total(exponent=exponent))
         if by
@@ -376,7 +377,7 @@ def test_dot_matches_polars_and_reference(spark: SparkSession, by: list[str]) ->
     df = to_spark(spark, frame)
     for a, b in [("f", "i"), ("i", "i"), ("h", "f"), ("i", "h")]:
         result = to_polars(scores.dot(df, a, b, by=by))
-        got = results_by_key(result, by, a)
+        got = results_by_key(result, by, f"{a}_{b}_dot")
         plugin_result = (
             frame.group_by(by).agg(ps.col(a).scores.dot(b))
             if by

@@ -21,7 +21,7 @@ from polars_scores._checks import ScoresError, positive_int, refuse
 from polars_scores.formats import EXTENSIONS
 from polars_scores.inputs import InputError, first_line, names, refuse_output_read, scan_inputs
 from polars_scores.progress import ProgressBar
-from polars_scores.signals import TerminatedError, terminating
+from polars_scores.signals import TerminatedError, ignore_stop_signals, terminating
 from polars_scores.source import DEFAULT_BATCH_ROWS
 from polars_scores.spec import score_spec, total_spec
 from polars_scores.writers import write_scores, write_totals
@@ -245,8 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (pl.exceptions.PolarsError, OSError, ValueError, TypeError) as error:
         return _fail(label, first_line(error), 1)
     except KeyboardInterrupt:
+        ignore_stop_signals()
         return _fail(label, "interrupted; no output written", 130)
     except TerminatedError as stop:
+        ignore_stop_signals()
         return _fail(label, f"terminated by {stop}; no output written", 128 + stop.signum)
     return 0
 

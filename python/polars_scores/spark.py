@@ -265,8 +265,9 @@ def total(
     Returns
     -------
     pyspark.sql.DataFrame
-        The key columns and a non-null DoubleType column named `value`; one
-        row per key, in no particular order.
+        The key columns and a non-null DoubleType column named
+        ``"<value>_total"``, as the command line's ``total`` names it; one row
+        per key, in no particular order.
 
     Examples
     --------
@@ -277,13 +278,13 @@ def total(
     ...     [("a", 4.0), ("a", -1.0), ("b", 9.0), ("c", None)], "k string, x double"
     ... )
     >>> scores.total(df, "x", by="k").orderBy("k").show()
-    +---+----+
-    |  k|   x|
-    +---+----+
-    |  a| 8.0|
-    |  b|27.0|
-    |  c| 0.0|
-    +---+----+
+    +---+-------+
+    |  k|x_total|
+    +---+-------+
+    |  a|    8.0|
+    |  b|   27.0|
+    |  c|    0.0|
+    +---+-------+
     <BLANKLINE>
     """
     method = "polars_scores.spark.total"
@@ -292,10 +293,11 @@ def total(
     value = column_name(method, "value", value)
     _check_columns(method, df, [value, *keys], numeric=[value])
     not_a_key(method, value, keys)
+    new_column(method, f"{value}_total", keys)
     v = _column(value).cast("double")
     # Spark ranks NaN above every number, so `v > 0` alone would count it.
     counts = (v > 0) & ~F.isnan(v)
-    return _sum_per_key(df, keys, F.when(counts, _power(v, exponent)), value)
+    return _sum_per_key(df, keys, F.when(counts, _power(v, exponent)), f"{value}_total")
 
 
 def dot(df: DataFrame, a: str, b: str, *, by: str | Sequence[str]) -> DataFrame:
@@ -320,8 +322,8 @@ def dot(df: DataFrame, a: str, b: str, *, by: str | Sequence[str]) -> DataFrame:
     Returns
     -------
     pyspark.sql.DataFrame
-        The key columns and a non-null DoubleType column named `a`; one row
-        per key, in no particular order.
+        The key columns and a non-null DoubleType column named
+        ``"<a>_<b>_dot"``; one row per key, in no particular order.
 
     Examples
     --------
@@ -332,12 +334,12 @@ def dot(df: DataFrame, a: str, b: str, *, by: str | Sequence[str]) -> DataFrame:
     ...     [("a", 1, 0.5), ("a", 2, 4.0), ("b", None, 2.0)], "k string, x long, y double"
     ... )
     >>> scores.dot(df, "x", "y", by="k").orderBy("k").show()
-    +---+---+
-    |  k|  x|
-    +---+---+
-    |  a|8.5|
-    |  b|0.0|
-    +---+---+
+    +---+-------+
+    |  k|x_y_dot|
+    +---+-------+
+    |  a|    8.5|
+    |  b|    0.0|
+    +---+-------+
     <BLANKLINE>
     """
     method = "polars_scores.spark.dot"
@@ -345,8 +347,10 @@ def dot(df: DataFrame, a: str, b: str, *, by: str | Sequence[str]) -> DataFrame:
     a, b = column_name(method, "a", a), column_name(method, "b", b)
     _check_columns(method, df, [a, b, *keys], numeric=[a, b])
     not_a_key(method, a, keys)
+    name = f"{a}_{b}_dot"
+    new_column(method, name, keys)
     product = _column(a).cast("double") * _column(b).cast("double")
-    return _sum_per_key(df, keys, product, a)
+    return _sum_per_key(df, keys, product, name)
 
 
 def _check_columns(

@@ -70,7 +70,9 @@ def score_to_file(
     Returns
     -------
     int
-        The number of rows written.
+        The number of rows written to `output`, once it is in place: the
+        number of rows of `source`, each written with its scores. A run that
+        fails or is interrupted raises instead, and leaves `output` as it was.
 
     Raises
     ------
