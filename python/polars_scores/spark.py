@@ -18,6 +18,11 @@ Polars is imported in the executors' Python workers only after
 ``POLARS_MAX_THREADS`` is set to the task's share of cores (``spark.task.cpus``,
 one by default), because Spark already runs one task per core. A value set by
 the user (``spark.executorEnv.POLARS_MAX_THREADS``) wins.
+
+Before the first job of :func:`rolling` or :func:`scan` in a Spark
+application, one job of one row asks a worker whether its Python can import
+Polars, pyarrow and this package, and an error names the fix
+(``PYSPARK_PYTHON``) where it cannot, before any row runs.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from polars_scores._checks import (
     refuse,
     require_columns,
 )
+from polars_scores._spark_workers import check_workers
 from polars_scores.spec import ScoreSpec, score_spec
 from polars_scores.stateful import StatefulScorer
 
@@ -230,6 +236,7 @@ def _score_in_partitions(
     inputs = spec.input_columns
     _check_columns(method, df, [value, *keys, *order, *inputs], numeric=[value], inputs=inputs)
     new_column(method, name, df.columns)
+    check_workers(method, df.sparkSession.sparkContext)
     schema = T.StructType([*df.schema.fields, T.StructField(name, T.DoubleType(), True)])
     grouped = df.repartition(*_columns(keys)) if keys else df.repartition(1)
     ordered = grouped.sortWithinPartitions(*_columns([*keys, *order]))
