@@ -120,3 +120,25 @@ def test_inputs_of_another_dtype_are_refused_naming_the_column() -> None:
         pl.exceptions.InvalidOperationError, match=r"^StatefulScorer.score: input column 'label'"
     ):
         StatefulScorer("t", by="k", rule="prev + flag", inputs={"flag": "label"}).score(frame)
+
+
+def test_scan_scores_and_the_writers_take_expressions_as_inputs(tmp_path: Path) -> None:
+    frame = FRAME.with_columns(x=pl.Series([1.0, 2.0, None, 0.5, 3.0, 1.0, 4.0]))
+    rule = "prev * exp(-gap) + value if late else prev"
+    inputs = {"gap": pl.col("t").diff().fill_null(0.0), "late": pl.col("t") > 6, "click": "click"}
+    rule += " + click"
+    expected = frame.select(pl.col("x").scores.scan(rule, inputs=inputs, by="k"))["x"]
+    streamed = scan_scores(frame.lazy(), "x", by="k", rule=rule, inputs=inputs, batch_rows=2)
+    # The inputs computed from expressions are read, not shown.
+    assert streamed.collect_schema().names() == [*frame.columns, "x_score"]
+    assert_bit_identical(streamed.collect()["x_score"].to_list(), expected.to_list())
+    assert_bit_identical(
+        streamed.select("x_score").collect()["x_score"].to_list(), expected.to_list()
+    )
+    assert streamed.select("k").collect()["k"].equals(frame["k"])
+    output = tmp_path / "out.csv"
+    written = score_to_file(frame.lazy(), output, value="x", by="k", rule=rule, inputs=inputs)
+    assert written == frame.height
+    result = pl.read_csv(output)
+    assert result.columns == [*frame.columns, "x_score"]
+    assert_bit_identical(result["x_score"].to_list(), expected.to_list())
