@@ -16,7 +16,9 @@ use crate::kernels::rule::Rule;
 use crate::kernels::scan::States;
 use crate::kernels::ToF64;
 use crate::keys::{key_ids, KeyIds};
-use crate::numeric::{aligned_pieces, all_rows, ensure_numeric, rows, with_numeric};
+use crate::numeric::{
+    aligned_pieces, all_rows, ensure_numeric, ensure_rule_input, rows, with_numeric,
+};
 use crate::parallelism::scoring_threads;
 use crate::scoring::Step;
 
@@ -264,7 +266,7 @@ struct ScanKwargs {
     initial_column: bool,
 }
 
-/// A Float64 output; the values and every input must be numeric.
+/// A Float64 output; the values must be numeric, every input numeric or Boolean.
 fn scan_field(fields: &[Field], kwargs: ScanKwargs) -> PolarsResult<Field> {
     let columns = 1 + usize::from(kwargs.initial_column) + kwargs.inputs;
     polars_ensure!(
@@ -272,7 +274,7 @@ fn scan_field(fields: &[Field], kwargs: ScanKwargs) -> PolarsResult<Field> {
         InvalidOperation: "{SCAN}: expected at least {columns} columns, got {}", fields.len()
     );
     for field in &fields[1 + usize::from(kwargs.initial_column)..columns] {
-        ensure_numeric(SCAN, field)?;
+        ensure_rule_input(SCAN, field)?;
     }
     float64_field(SCAN, fields, 1)
 }
@@ -280,7 +282,7 @@ fn scan_field(fields: &[Field], kwargs: ScanKwargs) -> PolarsResult<Field> {
 /// `column` as Float64 (converted like Python's `float()`), `len` rows long:
 /// one row broadcasts.
 fn float_column(name: &str, column: &Series, len: usize) -> PolarsResult<Float64Chunked> {
-    ensure_numeric(SCAN, column.field().as_ref())?;
+    ensure_rule_input(SCAN, column.field().as_ref())?;
     let column = match column.len() {
         n if n == len => column.clone(),
         1 => column.new_from_index(0, len),

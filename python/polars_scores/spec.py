@@ -25,12 +25,14 @@ from polars_scores._checks import (
     ParameterError,
     ParameterTypeError,
     check_columns,
+    check_inputs,
     column_name,
     column_names,
     finite,
     input_mapping,
     new_column,
     not_a_key,
+    real,
     refuse,
     to_expr,
     to_keys,
@@ -83,7 +85,8 @@ class ScoreSpec(Generic[C]):
     rise: float
     fall: float
     initial: float
-    """The state before the first row, unless `initial_column` gives it."""
+    """The state before the first row, unless `initial_column` gives it; NaN
+    and infinities are states like any other (an unknown start is NaN)."""
     program: Program | None
     """The parsed rule; None for the built-in rolling score (`rise`, `fall`)."""
     inputs: tuple[tuple[str, C], ...]
@@ -108,11 +111,12 @@ class ScoreSpec(Generic[C]):
         self: ScoreSpec[str], schema: Mapping[str, pl.DataType], method: str | None = None
     ) -> None:
         """Check that `schema` has every column the spec reads, each value
-        numeric, and no column of a score's name (errors name `method`, the
-        spec's own by default)."""
+        numeric, each input numeric or Boolean, and no column of a score's
+        name (errors name `method`, the spec's own by default)."""
         reads = [*self.keys, *self.input_columns]
         for value, name in zip(self.values, self.names, strict=True):
             check_columns(method or self.method, schema, value, reads, name)
+        check_inputs(method or self.method, schema, self.input_columns)
 
     def plain(self: ScoreSpec[str]) -> dict[str, Any]:
         """The spec as plain values (no class of this package), for a process
@@ -221,7 +225,7 @@ def score_spec(
         initial_column = to_expr(method, "initial", initial)
         start = 0.0
     else:
-        start = finite(method, spell("initial"), initial)
+        start = real(method, spell("initial"), initial)
     program = None
     pairs: tuple[tuple[str, Any], ...] = ()
     if rule is not None or needs_rule:

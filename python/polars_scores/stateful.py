@@ -208,8 +208,6 @@ class StatefulScorer:
             inputs = [batch.get_column(column) for column in self._inputs]
             scores = self._states.score(keys, batch.get_column(self._value), self._name, inputs)
             return batch.with_columns(scores)
-        # The state may be NaN or infinite (the values may be), which the
-        # numeric `initial` parameter rejects, so it goes in as a literal.
         start = pl.lit(self._state, dtype=pl.Float64)
         expr = recurrence(
             self._spec,
