@@ -132,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             scores.total(df, "amount", by="account"),
             by_account.agg(ps.col("amount").scores.total()),
             "amount",
+            "amount_total",
         ),
         "dot": (
             scores.dot(df, "quantity", "amount", by="account"),
@@ -140,10 +141,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 magnitude=(pl.col("quantity") * pl.col("amount")).abs().sum(),
             ),
             "quantity",
+            "quantity_amount_dot",
         ),
     }
-    for method, (spark_result, polars_result, column) in sums.items():
-        got = to_polars(spark_result)
+    for method, (spark_result, polars_result, column, spark_name) in sums.items():
+        got = to_polars(spark_result).rename({spark_name: column})
         scale = pl.col("magnitude") if method == "dot" else pl.col(column).abs()
         gap = largest_relative_difference(got, polars_result, ["account"], column, scale)
         polars_result = polars_result.select("account", column)

@@ -49,10 +49,13 @@ mod module {
     }
 
     /// The names of the value dtypes the kernels read, as `ensure_numeric`
-    /// decides: Python checks columns against them before streaming or Spark
-    /// runs start, with no list of its own that could drift.
+    /// decides (with `rule_input`, those of a rule's inputs, as
+    /// `ensure_rule_input` decides): Python checks columns against them
+    /// before streaming or Spark runs start, with no list of its own that
+    /// could drift.
     #[pyfunction]
-    fn accepted_dtype_names() -> Vec<String> {
+    #[pyo3(signature = (rule_input=false))]
+    fn accepted_dtype_names(rule_input: bool) -> Vec<String> {
         use polars::prelude::{DataType, Field};
         use DataType::*;
         // Every dtype without parameters; the rule itself picks among them.
@@ -64,7 +67,11 @@ mod module {
             .into_iter()
             .filter(|dtype| {
                 let field = Field::new("".into(), dtype.clone());
-                crate::numeric::ensure_numeric("", &field).is_ok()
+                if rule_input {
+                    crate::numeric::ensure_rule_input("", &field).is_ok()
+                } else {
+                    crate::numeric::ensure_numeric("", &field).is_ok()
+                }
             })
             .map(|dtype| format!("{dtype:?}"))
             .collect()

@@ -29,6 +29,23 @@ pub fn ensure_numeric(method: &str, field: &Field) -> PolarsResult<()> {
     }
 }
 
+/// Checks a rule's input column: a number, or a Boolean, which the rule
+/// reads as 0.0 or 1.0 (Python's `float(True)`), so that a flag serves both
+/// as a condition and as a number.
+pub fn ensure_rule_input(method: &str, field: &Field) -> PolarsResult<()> {
+    match field.dtype() {
+        DataType::Boolean => Ok(()),
+        dtype => ensure_numeric(method, field).map_err(|_| {
+            polars_err!(
+                InvalidOperation:
+                "{method}: input column '{}' has dtype {dtype}, but a rule reads numbers (an \
+                 integer or Float32/Float64) or Booleans (as 0.0 and 1.0)",
+                field.name()
+            )
+        }),
+    }
+}
+
 /// Binds `$ca` to `$series` as its typed `ChunkedArray` and evaluates `$body`
 /// once per accepted dtype (every integer width, Float32, Float64; an all-null
 /// column reads as Float64). Any other dtype returns the `not_numeric` error.

@@ -12,7 +12,7 @@ use crate::expressions::{float64_field, score_series, Initial, Starts};
 use crate::kernels::rule::Rule;
 use crate::kernels::scan::States;
 use crate::keys::{key_ids, KeyIds};
-use crate::numeric::ensure_numeric;
+use crate::numeric::{ensure_numeric, ensure_rule_input};
 use crate::parallelism::scoring_threads;
 use crate::scoring::{fold_rule, scores_series, Step};
 
@@ -71,7 +71,7 @@ impl RuleKwargs {
             InvalidOperation: "{method}: expected at least {columns} columns, got {}", fields.len()
         );
         for field in &fields[inputs_from..columns] {
-            ensure_numeric(method, field)?;
+            ensure_rule_input(method, field)?;
         }
         float64_field(method, fields, 1)
     }
@@ -146,7 +146,7 @@ fn float_column(
     column: &Series,
     len: usize,
 ) -> PolarsResult<Float64Chunked> {
-    ensure_numeric(method, column.field().as_ref())?;
+    ensure_rule_input(method, column.field().as_ref())?;
     let column = match column.len() {
         n if n == len => column.clone(),
         1 => column.new_from_index(0, len),

@@ -67,12 +67,16 @@ def rules(draw: st.DrawFn, names: tuple[str, ...], depth: int = 4) -> str:
 
 @st.composite
 def conditions(draw: st.DrawFn, names: tuple[str, ...], depth: int) -> str:
-    """A condition: comparisons (chained too) joined by and, or, not."""
-    kind = draw(st.sampled_from(["compare", "chain", "logic", "not"] if depth else ["compare"]))
+    """A condition: comparisons (chained too) and bare names (their truth, as
+    Python's ``if x``), joined by and, or, not."""
+    kinds = ["compare", "chain", "logic", "not", "name"] if depth else ["compare", "name"]
+    kind = draw(st.sampled_from(kinds))
     compare = st.sampled_from(["<", "<=", ">", ">=", "==", "!="])
     number = rules(names, max(depth - 1, 0))
     if kind == "compare":
         return f"({draw(number)}) {draw(compare)} ({draw(number)})"
+    if kind == "name":
+        return draw(st.sampled_from(("prev", "value", *names)))
     if kind == "chain":
         a, b, c = draw(number), draw(number), draw(number)
         return f"({a}) {draw(compare)} ({b}) {draw(compare)} ({c})"
@@ -330,7 +334,7 @@ REFUSED = [
     ("value // 2", "'//'", "'value // 2'"),
     ("~value", "'~'", "'~value'"),
     ("value in [1]", "'in'", "'value in [1]'"),
-    ("prev if value else 1", "a number used as a condition", "'value'"),
+    ("prev if value + 1 else 1", "a number used as a condition", "'value + 1'"),
     ("(value > 1) + 1", "a condition (true or false) used as a number", "'value > 1'"),
     ("not value", "a condition (true or false) used as a number", "'not value'"),
     ("1 if value > 0 and 2 else 3", "a number used as a condition", "'2'"),
@@ -380,7 +384,9 @@ def test_bad_arguments_are_named_errors() -> None:
     with pytest.raises(TypeError, match=r"scores\.scan: inputs must be a mapping"):
         pl.col("x").scores.scan("prev", inputs=["t"])  # type: ignore[arg-type]
     df = pl.DataFrame({"x": [1.0, 2.0], "s": ["a", "b"], "t": [1.0, 2.0]})
-    with pytest.raises(pl.exceptions.ComputeError, match=r"scores\.scan: column .s. has dtype str"):
+    with pytest.raises(
+        pl.exceptions.ComputeError, match=r"scores\.scan: input column .s. has dtype str"
+    ):
         df.select(pl.col("x").scores.scan("prev + s", inputs={"s": "s"}))
     with pytest.raises(pl.exceptions.ComputeError, match=r"scores\.scan: input 't' .* has 3 rows"):
         df.select(

@@ -46,24 +46,6 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 BATCH_SIZES = [1, 3, 7]
 
 
-@pytest.fixture(scope="session")
-def spark() -> Iterator[SparkSession]:
-    """A local SparkSession with two cores and five shuffle partitions."""
-    # conftest.py points Spark's Python workers at this interpreter.
-    builder = (
-        SparkSession.builder.master("local[2]")
-        .appName("polars-scores tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "5")
-        .config("spark.driver.memory", "1g")
-    )
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
-
-
 @contextlib.contextmanager
 def batches_of(spark: SparkSession, rows: int, partitions: int = 5) -> Iterator[None]:
     """Run the body with Arrow batches of at most `rows` rows, shuffles into
@@ -369,8 +351,9 @@ def test_total_matches_polars_and_reference(
 ) -> None:
     frame = sums_frame(500, seed=round(abs(exponent) * 10))
     result = to_polars(scores.total(to_spark(spark, frame), column, by=by, exponent=exponent))
-    assert dict(result.schema) == {**dict(frame.select(by).schema), column: pl.Float64}
-    got = results_by_key(result, by, column)
+    # Named as the command line's `total` names it.
+    assert dict(result.schema) == {**dict(frame.select(by).schema), f"{column}_total": pl.Float64}
+    got = results_by_key(result, by, f"{column}_total")
     plugin_result = (
         frame.group_by(by).agg(ps.col(column).scores.total(exponent=exponent))
         if by
@@ -394,7 +377,7 @@ def test_dot_matches_polars_and_reference(spark: SparkSession, by: list[str]) ->
     df = to_spark(spark, frame)
     for a, b in [("f", "i"), ("i", "i"), ("h", "f"), ("i", "h")]:
         result = to_polars(scores.dot(df, a, b, by=by))
-        got = results_by_key(result, by, a)
+        got = results_by_key(result, by, f"{a}_{b}_dot")
         plugin_result = (
             frame.group_by(by).agg(ps.col(a).scores.dot(b))
             if by

@@ -31,6 +31,12 @@ ACCEPTED_DTYPES: frozenset[pl.DataType] = frozenset(
 """The value dtypes the kernels read: every integer width, Float32 and Float64,
 and Null (an all-null column, read as Float64)."""
 
+INPUT_DTYPES: frozenset[pl.DataType] = frozenset(
+    getattr(pl, name)() for name in accepted_dtype_names(rule_input=True) if hasattr(pl, name)
+)
+"""The dtypes of a rule's inputs: those of the values, and Boolean (read as
+0.0 and 1.0)."""
+
 NUMERIC = "a numeric column (an integer or Float32/Float64)"
 """What a value column must be, in the words of the errors."""
 
@@ -84,16 +90,28 @@ def finite(method: str, name: str, value: object) -> float:
     ...
     polars_scores._checks.ParameterError: scores.rolling: rise must be finite, got nan
     """
+    as_float = real(method, name, value, "a finite real number")
+    if not math.isfinite(as_float):
+        raise refuse(ParameterError, method, f"{name} must be finite, got {value!r}")
+    return as_float
+
+
+def real(method: str, name: str, value: object, kind: str = "a real number") -> float:
+    """`value` as a float, if it is a real number, NaN and infinities
+    included (bools are not): a start state may be unknown (NaN).
+
+    Examples
+    --------
+    >>> real("scores.rolling", "initial", float("-inf"))
+    -inf
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise refuse(
             ParameterTypeError,
             method,
-            f"{name} must be a finite real number, got {type(value).__name__} {value!r}",
+            f"{name} must be {kind}, got {type(value).__name__} {value!r}",
         )
-    as_float = float(value)
-    if not math.isfinite(as_float):
-        raise refuse(ParameterError, method, f"{name} must be finite, got {value!r}")
-    return as_float
+    return float(value)
 
 
 def positive_int(method: str, name: str, value: object) -> int:
@@ -228,6 +246,18 @@ def not_numeric(
         method,
         f"column {column!r} has dtype {dtype}, but the score needs {expected}",
     )
+
+
+def check_inputs(method: str, schema: Mapping[str, pl.DataType], columns: Iterable[str]) -> None:
+    """Raise if a rule's input column in `schema` is neither numeric nor Boolean."""
+    for column in columns:
+        if schema[column] not in INPUT_DTYPES:
+            raise refuse(
+                NotNumericError,
+                method,
+                f"input column {column!r} has dtype {schema[column]}, but a rule reads numbers "
+                "(an integer or Float32/Float64) or Booleans (as 0.0 and 1.0)",
+            )
 
 
 def new_column(method: str, name: str, existing: Iterable[str]) -> None:

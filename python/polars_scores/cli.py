@@ -18,11 +18,11 @@ import polars as pl
 
 from polars_scores import __version__, demo
 from polars_scores._checks import ScoresError, positive_int, refuse
-from polars_scores.formats import EXTENSIONS
+from polars_scores.formats import CSV_DTYPES, EXTENSIONS, CsvOptions
 from polars_scores.inputs import InputError, first_line, names, refuse_output_read, scan_inputs
 from polars_scores.progress import ProgressBar
 from polars_scores.rules import rule_from_options
-from polars_scores.signals import TerminatedError, terminating
+from polars_scores.signals import TerminatedError, ignore_stop_signals, terminating
 from polars_scores.source import DEFAULT_BATCH_ROWS
 from polars_scores.spec import score_spec, total_spec
 from polars_scores.writers import write_scores, write_totals
@@ -79,7 +79,7 @@ def _whole_number(text: str) -> int:
 
 
 def _count(text: str) -> int:
-    """A positive whole number (the demo's sizes, which no spec checks)."""
+    """A positive whole number (the demo's sizes, --infer-rows: no spec checks them)."""
     try:
         return positive_int(PROG, "argument", _whole_number(text))
     except ScoresError as error:
@@ -118,6 +118,35 @@ def add_rule_options(command: argparse.ArgumentParser, role: str) -> None:
         metavar="NAME=COLUMN",
         help="a column the rule reads under NAME (repeatable)",
     )
+
+
+def _column_dtype(text: str) -> tuple[str, pl.DataType]:
+    column, equals, name = text.rpartition("=")
+    if not equals or not column or name.lower() not in CSV_DTYPES:
+        known = ", ".join(dtype.__class__.__name__ for dtype in CSV_DTYPES.values())
+        raise argparse.ArgumentTypeError(
+            f"expected COLUMN=DTYPE with a DTYPE of {known}, got {text!r}"
+        )
+    return column, CSV_DTYPES[name.lower()]
+
+
+def _csv_options(arguments: argparse.Namespace) -> tuple[CsvOptions, str]:
+    """How CSV inputs are read, and the options given for it, as a message names them."""
+    options = CsvOptions(
+        null_values=tuple(arguments.null_value),
+        infer_rows=arguments.infer_rows,
+        dtypes=tuple(arguments.dtype),
+    )
+    given = [
+        option
+        for option, value in (
+            ("--null-value", options.null_values),
+            ("--infer-rows", options.infer_rows),
+            ("--dtype", options.dtypes),
+        )
+        if value
+    ]
+    return options, ", ".join(given)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -166,6 +195,27 @@ def _parser() -> argparse.ArgumentParser:
             metavar="C",
             help="output codec: parquet zstd (default), lz4 (faster, larger), snappy, gzip, "
             "brotli or uncompressed; ipc uncompressed (default), lz4 or zstd",
+        )
+        sub.add_argument(
+            "--null-value",
+            action="append",
+            default=[],
+            metavar="TEXT",
+            help='CSV inputs: a text read as null, e.g. "N/A" (repeatable; empty fields are null)',
+        )
+        sub.add_argument(
+            "--infer-rows",
+            type=_count,
+            metavar="N",
+            help="CSV inputs: infer each column's dtype from the first N rows (default 100)",
+        )
+        sub.add_argument(
+            "--dtype",
+            action="append",
+            type=_column_dtype,
+            default=[],
+            metavar="COL=DTYPE",
+            help="CSV inputs: read COL as DTYPE, e.g. amount=Float64 (repeatable)",
         )
         sub.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
 
@@ -256,8 +306,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (pl.exceptions.PolarsError, OSError, ValueError, TypeError) as error:
         return _fail(label, first_line(error), 1)
     except KeyboardInterrupt:
+        ignore_stop_signals()
         return _fail(label, "interrupted; no output written", 130)
     except TerminatedError as stop:
+        ignore_stop_signals()
         return _fail(label, f"terminated by {stop}; no output written", 128 + stop.signum)
     return 0
 
@@ -307,7 +359,7 @@ def _score_or_total(label: str, arguments: argparse.Namespace) -> None:
         def write(source: pl.LazyFrame, report: ProgressBar) -> int:
             return write_totals(totals, source, output, None, arguments.compression, report)
 
-    source, rows = scan_inputs(label, arguments.input)
+    source, rows = scan_inputs(label, arguments.input, *_csv_options(arguments))
     refuse_output_read(label, arguments.input, output)
     report = ProgressBar(command, rows, sys.stderr, quiet=arguments.quiet)
     start = time.perf_counter()

@@ -14,6 +14,7 @@ import errno
 import os
 import re
 import secrets
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -59,6 +60,7 @@ def replaced_on_success(method: str, output: Path) -> Iterator[tuple[str, int | 
         if unnamed is not None:
             try:
                 yield f"/proc/self/fd/{unnamed}", unnamed
+                _finish(method, output, lambda: _keep_mode(output, lambda m: os.fchmod(unnamed, m)))
                 _finish(method, output, lambda: _link_into_place(unnamed, folder_fd, output.name))
             finally:
                 os.close(unnamed)
@@ -66,6 +68,7 @@ def replaced_on_success(method: str, output: Path) -> Iterator[tuple[str, int | 
             work = folder / f".{output.name}.{os.getpid()}-{secrets.token_hex(4)}{_WORK_SUFFIX}"
             try:
                 yield str(work), None
+                _finish(method, output, lambda: _keep_mode(output, lambda m: os.chmod(work, m)))
                 _finish(method, output, lambda: _sync_then_replace(work, output))
             finally:
                 with contextlib.suppress(FileNotFoundError):
@@ -95,6 +98,17 @@ def _unnamed_file(method: str, output: Path, folder_fd: int) -> int | None:
         if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT):
             raise cannot_write(method, output, error.errno) from None
         return None  # not supported here (EOPNOTSUPP, EISDIR, EINVAL...)
+
+
+def _keep_mode(output: Path, chmod: Callable[[int], None]) -> None:
+    """Give the work file the permissions of the `output` it replaces, if
+    any: a replaced output keeps its mode (read-only stays read-only), as
+    the file a program rewrites in place would."""
+    try:
+        mode = stat.S_IMODE(os.stat(output).st_mode)
+    except FileNotFoundError:
+        return
+    chmod(mode)
 
 
 def _link_into_place(unnamed: int, folder_fd: int, name: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
@@ -43,11 +44,44 @@ def format_of(path: str | os.PathLike[str]) -> Format | None:
     return EXTENSIONS.get(Path(path).suffix.lower())
 
 
-def scan_file(format: Format, paths: str | Sequence[str]) -> pl.LazyFrame:
-    """Polars' scan of the files `paths` in `format`."""
+CSV_DTYPES: dict[str, pl.DataType] = {
+    name.lower(): getattr(pl, name)()
+    for name in (
+        "Boolean", "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64",
+        "Float32", "Float64", "String", "Date",
+    )
+}  # fmt: skip
+"""The dtypes a CSV column can be given by name (in any case)."""
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    """How CSV inputs are read, where Polars' defaults do not fit the file."""
+
+    null_values: tuple[str, ...] = ()
+    """Texts read as null (an empty field is null already)."""
+    infer_rows: int | None = None
+    """The rows each column's dtype is inferred from (Polars' default: 100)."""
+    dtypes: tuple[tuple[str, pl.DataType], ...] = ()
+    """Columns read as the dtype given, not an inferred one."""
+
+    def scan(self, paths: str | list[str]) -> pl.LazyFrame:
+        """Polars' scan of the CSV files `paths` with these options."""
+        return pl.scan_csv(
+            paths,
+            null_values=list(self.null_values) or None,
+            infer_schema_length=self.infer_rows or 100,
+            schema_overrides=dict(self.dtypes) or None,
+        )
+
+
+def scan_file(
+    format: Format, paths: str | Sequence[str], csv: CsvOptions | None = None
+) -> pl.LazyFrame:
+    """Polars' scan of the files `paths` in `format` (CSV read as `csv` says)."""
     scans: dict[Format, Callable[[Any], pl.LazyFrame]] = {
         "parquet": pl.scan_parquet,
-        "csv": pl.scan_csv,
+        "csv": (csv or CsvOptions()).scan,
         "ipc": pl.scan_ipc,
         "ndjson": pl.scan_ndjson,
     }

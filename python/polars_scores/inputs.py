@@ -11,21 +11,30 @@ import glob
 import os
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
 
 from polars_scores._checks import ScoresError, refuse
-from polars_scores.formats import Format, format_of, scan_file
+from polars_scores.formats import CsvOptions, Format, format_of, scan_file
 
 
 class InputError(ScoresError, OSError):
     """An input cannot be read, or the output is among the files read."""
 
 
-def scan_inputs(method: str, specs: Sequence[str]) -> tuple[pl.LazyFrame, int | None]:
+def scan_inputs(
+    method: str, specs: Sequence[str], csv: CsvOptions | None = None, csv_options: str = ""
+) -> tuple[pl.LazyFrame, int | None]:
     """The inputs `specs` (files, globs or folders of one format), in order, and
-    their row count where the files' metadata tells it (parquet, IPC)."""
+    their row count where the files' metadata tells it (parquet, IPC).
+
+    CSV inputs are read as `csv` says; `csv_options` names the options that
+    gave it, which other formats refuse. A CSV input with no rows (a header
+    alone) has no values to infer dtypes from: its columns read as Null
+    (Polars would say String), so that it scores no rows rather than fail.
+    """
     for spec in specs:
         if glob.has_magic(spec):
             if next(files_read(spec), None) is None:
@@ -37,16 +46,28 @@ def scan_inputs(method: str, specs: Sequence[str]) -> tuple[pl.LazyFrame, int | 
         elif os.path.isdir(spec) and next(files_read(spec), None) is None:
             raise refuse(InputError, method, f"no files in {spec!r}")
     kind = _input_format(method, specs)
+    if csv_options and kind != "csv":
+        raise refuse(InputError, method, f"{csv_options} is for CSV inputs; these are {kind}")
     if kind == "parquet":
         source = pl.scan_parquet(list(specs))
     else:
         # Polars' other scans take files (and globs), not folders: the files
         # in the order a parquet scan would read them.
-        source = scan_file(kind, [path for spec in specs for path in sorted(files_read(spec))])
+        paths = [path for spec in specs for path in sorted(files_read(spec))]
+        source = scan_file(kind, paths, csv)
     try:
+        if kind == "csv" and source.head(1).collect().height == 0:
+            csv = csv or CsvOptions()
+            given = {column for column, _ in csv.dtypes}
+            unknown = tuple(
+                (column, pl.Null())
+                for column, dtype in source.collect_schema().items()
+                if column not in given and dtype == pl.String
+            )
+            source = scan_file(kind, paths, replace(csv, dtypes=csv.dtypes + unknown))
         rows = _schema_and_rows(source, kind)
     except (pl.exceptions.PolarsError, OSError) as error:
-        broken, why = _broken_file(kind, specs) or (names(specs), error)
+        broken, why = _broken_file(kind, specs, csv) or (names(specs), error)
         problem = f"cannot read {broken} as {kind}: {first_line(why)}"
         raise refuse(InputError, method, problem) from None
     return source, rows
@@ -60,13 +81,15 @@ def _schema_and_rows(source: pl.LazyFrame, kind: Format) -> int | None:
     return source.select(pl.len()).collect().item() if kind in ("parquet", "ipc") else None
 
 
-def _broken_file(kind: Format, specs: Sequence[str]) -> tuple[str, BaseException] | None:
+def _broken_file(
+    kind: Format, specs: Sequence[str], csv: CsvOptions | None
+) -> tuple[str, BaseException] | None:
     """The first file of `specs` that cannot be read on its own, quoted, and
     why; None when each can (they fail only together)."""
     for spec in specs:
         for path in sorted(files_read(spec)):
             try:
-                _schema_and_rows(scan_file(kind, path), kind)
+                _schema_and_rows(scan_file(kind, path, csv), kind)
             except (pl.exceptions.PolarsError, OSError) as error:
                 return repr(path), error
     return None

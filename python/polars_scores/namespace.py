@@ -57,7 +57,8 @@ class ScoresNamespace:
         fall
             Factor applied to the score when a value does not exceed it.
         initial
-            The state before the first row: a number, or an expression (or
+            The state before the first row: a number (NaN and infinities
+            too: NaN for a start that is unknown), or an expression (or
             column name) read at the first row of each series (of each key
             with ``by``), a null there meaning 0.0. That lets a computation
             continue from a saved state.
@@ -143,8 +144,9 @@ class ScoresNamespace:
             ``rolling``.
         inputs
             More columns the rule reads at the same row, by name: a mapping
-            from identifiers to expressions or column names. Numeric; a
-            one-row input broadcasts.
+            from identifiers to expressions or column names. Numeric, or
+            Boolean (read as 0.0 or 1.0, and its bare name is a condition);
+            a one-row input broadcasts.
 
         Raises
         ------

@@ -8,7 +8,9 @@ plugin as a postfix program: one operation name per step, with its operand
 the program again and compiles it to machine code.
 
 Every value is a float; comparisons, ``and``, ``or`` and ``not`` make
-booleans, which only conditions take.
+booleans, which only conditions take. A bare name where a condition goes
+(``prev if flag else 0``) is Python's truthiness of that float, ``flag != 0``
+(NaN is true), so a Boolean input (read as 0.0 or 1.0) is a condition as is.
 """
 
 from __future__ import annotations
@@ -296,7 +298,11 @@ class _Emitter:
         elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             self.condition(node.operand)
             self.emit("not")
-        elif isinstance(node, (ast.Name, ast.BinOp, ast.IfExp, ast.Call, ast.UnaryOp)) or (
+        elif isinstance(node, ast.Name):
+            self.name(node)
+            self.emit("const", 0.0)
+            self.emit("ne")
+        elif isinstance(node, (ast.BinOp, ast.IfExp, ast.Call, ast.UnaryOp)) or (
             isinstance(node, ast.Constant) and type(node.value) in (int, float)
         ):
             raise self.refuse("a number used as a condition (compare it with something)", node)

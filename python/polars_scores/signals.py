@@ -41,7 +41,17 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 def terminating() -> Iterator[None]:
     """Within the block, SIGTERM and SIGHUP raise :class:`TerminatedError`
     (SIGINT raises ``KeyboardInterrupt`` already). A signal ignored on
-    purpose (``nohup``) stays ignored."""
+    purpose (``nohup``) stays ignored.
+
+    Importing Polars puts a SIGINT handler of its own before Python's, which
+    aborts a running query by panicking its threads; a thread that panics
+    once the query is over prints the panic (``__POLARS_ABORT_KEYBOARD_INTERRUPT``)
+    and its backtrace. The command line stops its queries itself, at the next
+    batch (:class:`Interrupt`), so SIGINT goes to Python's handler alone:
+    setting a handler again installs Python's own at the system's level.
+    """
+    if callable(handler := signal.getsignal(signal.SIGINT)):
+        signal.signal(signal.SIGINT, handler)
     previous = {
         signum: signal.signal(signum, _raise_terminated)
         for signum in sorted(STOP_SIGNALS - {signal.SIGINT})
@@ -52,6 +62,14 @@ def terminating() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def ignore_stop_signals() -> None:
+    """Ignore the stop signals from now on: the run is stopping already, and
+    a second Ctrl-C must not interrupt its cleanup or its one line of report
+    (nor kill the process as Python exits, when the handlers are reset)."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 class Interrupt:

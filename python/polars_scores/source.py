@@ -13,6 +13,7 @@ one state per key, whatever the row count.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import polars as pl
 from polars.io.plugins import register_io_source
@@ -42,7 +43,7 @@ def scan_scores(
     name: str | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     rule: str | Mapping[str, str] | None = None,
-    inputs: Mapping[str, str] | None = None,
+    inputs: Mapping[str, str | pl.Expr] | None = None,
 ) -> pl.LazyFrame:
     """`source` with the rolling score of each `value` column, as a LazyFrame that streams.
 
@@ -73,7 +74,10 @@ def scan_scores(
     by, rise, fall, initial, rule, inputs
         As in :class:`~polars_scores.stateful.StatefulScorer`: the key
         column(s), the recurrence's parameters, or your own rule (as in
-        ``scores.scan``) and the columns it reads.
+        ``scores.scan``) and what it reads: as there, each input is a column
+        name or an expression, computed over `source` (an expression that
+        is not row by row, such as ``diff().over(...)``, is computed by
+        Polars over the whole input, and memory is then not bounded).
     name
         The score column's name with one value (``"<value>_score"`` by default).
     batch_rows
@@ -99,6 +103,7 @@ def scan_scores(
     >>> scored.filter(pl.col("x_score") > 1).collect()["x_score"].to_list()
     [3.0, 2.45]
     """
+    source, inputs, hidden = input_columns(source, inputs)
     spec = score_spec(
         "scan_scores",
         value,
@@ -111,14 +116,43 @@ def scan_scores(
         inputs=inputs,
         several=True,
     )
-    return ScoredStream(spec, source, batch_rows).frame()
+    return ScoredStream(spec, source, batch_rows, hidden).frame()
+
+
+def input_columns(source: object, inputs: object) -> tuple[Any, Any, tuple[str, ...]]:
+    """`source` with a hidden column for each expression among a rule's
+    `inputs`, the inputs with the hidden columns' names in their place, and
+    those names (which the scored stream leaves out). Anything else is
+    returned as it came, for the spec to check."""
+    if not isinstance(source, pl.LazyFrame) or not isinstance(inputs, Mapping):
+        return source, inputs, ()
+    if not any(isinstance(column, pl.Expr) for column in inputs.values()):
+        return source, inputs, ()
+    taken = set(source.collect_schema())
+    named, hidden = dict(inputs), {}
+    for name, column in inputs.items():
+        if isinstance(column, pl.Expr):
+            label = f"<input {name}>"
+            while label in taken:
+                label = f"<{label}>"
+            taken.add(label)
+            named[name], hidden[label] = label, column
+    return source.with_columns(**hidden), named, tuple(hidden)
 
 
 class ScoredStream:
     """A source of scored batches for `spec`, scored afresh each time Polars
-    reads it; its columns are checked once, against the source's schema."""
+    reads it; its columns are checked once, against the source's schema.
+    The `hidden` columns (a rule's inputs computed from expressions) are
+    read and scored with, but left out of the result."""
 
-    def __init__(self, spec: ScoreSpec[str], source: pl.LazyFrame, batch_rows: int) -> None:
+    def __init__(
+        self,
+        spec: ScoreSpec[str],
+        source: pl.LazyFrame,
+        batch_rows: int,
+        hidden: tuple[str, ...] = (),
+    ) -> None:
         method = spec.method
         if not isinstance(source, pl.LazyFrame):
             problem = f"source must be a LazyFrame, got {type(source).__name__}"
@@ -129,10 +163,12 @@ class ScoredStream:
         self._source = source
         self._in_schema = source.collect_schema()
         spec.check_schema(self._in_schema)
+        self._hidden = hidden
+        shown = [
+            (column, dtype) for column, dtype in self._in_schema.items() if column not in hidden
+        ]
         scores = [column for index in range(len(spec.values)) for column in spec.columns(index)]
-        self.schema = pl.Schema(
-            [*self._in_schema.items(), *((score, pl.Float64()) for score in scores)]
-        )
+        self.schema = pl.Schema([*shown, *((score, pl.Float64()) for score in scores)])
 
     def frame(self, watch: Watch | None = None) -> pl.LazyFrame:
         """The scored stream as a LazyFrame; a writer's `watch` sees every batch."""
@@ -188,6 +224,7 @@ class ScoredStream:
                 return
             for scorer in scorers:
                 batch = scorer.score(batch)
+            batch = batch.drop(self._hidden, strict=False)
             if watch is not None:
                 watch.done(batch.height)
             if predicate is not None:

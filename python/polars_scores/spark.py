@@ -18,6 +18,11 @@ Polars is imported in the executors' Python workers only after
 ``POLARS_MAX_THREADS`` is set to the task's share of cores (``spark.task.cpus``,
 one by default), because Spark already runs one task per core. A value set by
 the user (``spark.executorEnv.POLARS_MAX_THREADS``) wins.
+
+Before the first job of :func:`rolling` or :func:`scan` in a Spark
+application, one job of one row asks a worker whether its Python can import
+Polars, pyarrow and this package, and an error names the fix
+(``PYSPARK_PYTHON``) where it cannot, before any row runs.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from pyspark.sql import types as T  # noqa: N812
 
 from polars_scores._checks import (
     ACCEPTED_DTYPES,
+    INPUT_DTYPES,
     ParameterError,
     column_name,
     column_names,
@@ -43,6 +49,7 @@ from polars_scores._checks import (
     refuse,
     require_columns,
 )
+from polars_scores._spark_workers import check_workers
 from polars_scores.spec import ScoreSpec, score_spec
 from polars_scores.stateful import StatefulScorer
 
@@ -56,11 +63,15 @@ _ARRIVES_AS: dict[type[T.DataType], pl.DataType] = {
     T.FloatType: pl.Float32(),
     T.DoubleType: pl.Float64(),
     T.NullType: pl.Null(),
+    T.BooleanType: pl.Boolean(),
 }
 """The Polars dtype that each Spark type of a fixed-width number arrives as, through Arrow."""
 
 _NUMERIC_TYPES = tuple(spark for spark, dtype in _ARRIVES_AS.items() if dtype in ACCEPTED_DTYPES)
 """The Spark types the kernels read, as the kernels decide for their Polars dtypes."""
+
+_INPUT_TYPES = tuple(spark for spark, dtype in _ARRIVES_AS.items() if dtype in INPUT_DTYPES)
+"""The Spark types a rule's inputs may have (numbers, and Booleans read as 0.0 and 1.0)."""
 
 PartitionFunction = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 
@@ -224,9 +235,10 @@ def _score_in_partitions(
         )
     (value,), names, keys = spec.values, spec.columns(0), list(spec.keys)
     inputs = spec.input_columns
-    _check_columns(method, df, [value, *keys, *order, *inputs], numeric=[value, *inputs])
+    _check_columns(method, df, [value, *keys, *order, *inputs], numeric=[value], inputs=inputs)
     for name in names:
         new_column(method, name, df.columns)
+    check_workers(method, df.sparkSession.sparkContext)
     scores = [T.StructField(name, T.DoubleType(), True) for name in names]
     schema = T.StructType([*df.schema.fields, *scores])
     grouped = df.repartition(*_columns(keys)) if keys else df.repartition(1)
@@ -263,8 +275,9 @@ def total(
     Returns
     -------
     pyspark.sql.DataFrame
-        The key columns and a non-null DoubleType column named `value`; one
-        row per key, in no particular order.
+        The key columns and a non-null DoubleType column named
+        ``"<value>_total"``, as the command line's ``total`` names it; one row
+        per key, in no particular order.
 
     Examples
     --------
@@ -275,13 +288,13 @@ def total(
     ...     [("a", 4.0), ("a", -1.0), ("b", 9.0), ("c", None)], "k string, x double"
     ... )
     >>> scores.total(df, "x", by="k").orderBy("k").show()
-    +---+----+
-    |  k|   x|
-    +---+----+
-    |  a| 8.0|
-    |  b|27.0|
-    |  c| 0.0|
-    +---+----+
+    +---+-------+
+    |  k|x_total|
+    +---+-------+
+    |  a|    8.0|
+    |  b|   27.0|
+    |  c|    0.0|
+    +---+-------+
     <BLANKLINE>
     """
     method = "polars_scores.spark.total"
@@ -290,10 +303,11 @@ def total(
     value = column_name(method, "value", value)
     _check_columns(method, df, [value, *keys], numeric=[value])
     not_a_key(method, value, keys)
+    new_column(method, f"{value}_total", keys)
     v = _column(value).cast("double")
     # Spark ranks NaN above every number, so `v > 0` alone would count it.
     counts = (v > 0) & ~F.isnan(v)
-    return _sum_per_key(df, keys, F.when(counts, _power(v, exponent)), value)
+    return _sum_per_key(df, keys, F.when(counts, _power(v, exponent)), f"{value}_total")
 
 
 def dot(df: DataFrame, a: str, b: str, *, by: str | Sequence[str]) -> DataFrame:
@@ -318,8 +332,8 @@ def dot(df: DataFrame, a: str, b: str, *, by: str | Sequence[str]) -> DataFrame:
     Returns
     -------
     pyspark.sql.DataFrame
-        The key columns and a non-null DoubleType column named `a`; one row
-        per key, in no particular order.
+        The key columns and a non-null DoubleType column named
+        ``"<a>_<b>_dot"``; one row per key, in no particular order.
 
     Examples
     --------
@@ -330,12 +344,12 @@ def dot(df: DataFrame, a: str, b: str, *, by: str | Sequence[str]) -> DataFrame:
     ...     [("a", 1, 0.5), ("a", 2, 4.0), ("b", None, 2.0)], "k string, x long, y double"
     ... )
     >>> scores.dot(df, "x", "y", by="k").orderBy("k").show()
-    +---+---+
-    |  k|  x|
-    +---+---+
-    |  a|8.5|
-    |  b|0.0|
-    +---+---+
+    +---+-------+
+    |  k|x_y_dot|
+    +---+-------+
+    |  a|    8.5|
+    |  b|    0.0|
+    +---+-------+
     <BLANKLINE>
     """
     method = "polars_scores.spark.dot"
@@ -343,25 +357,41 @@ def dot(df: DataFrame, a: str, b: str, *, by: str | Sequence[str]) -> DataFrame:
     a, b = column_name(method, "a", a), column_name(method, "b", b)
     _check_columns(method, df, [a, b, *keys], numeric=[a, b])
     not_a_key(method, a, keys)
+    name = f"{a}_{b}_dot"
+    new_column(method, name, keys)
     product = _column(a).cast("double") * _column(b).cast("double")
-    return _sum_per_key(df, keys, product, a)
+    return _sum_per_key(df, keys, product, name)
 
 
 def _check_columns(
-    method: str, df: DataFrame, names: Sequence[str], numeric: Sequence[str]
+    method: str,
+    df: DataFrame,
+    names: Sequence[str],
+    numeric: Sequence[str],
+    inputs: Sequence[str] = (),
 ) -> None:
-    """Check that `df` has every column of `names`, and that those of `numeric` are numeric.
+    """Check that `df` has every column of `names`, that those of `numeric`
+    are numeric and those of `inputs` (a rule's) numeric or Boolean.
 
     Names match exactly (Polars' rule), whatever ``spark.sql.caseSensitive`` says.
     """
     fields = {field.name: field.dataType for field in df.schema.fields}
     require_columns(method, fields, names)
+    numbers = [spark for spark in _NUMERIC_TYPES if spark is not T.NullType]
+    readable = ", ".join(spark().simpleString() for spark in numbers)
     for name in numeric:
         if not isinstance(fields[name], _NUMERIC_TYPES):
-            numbers = [spark for spark in _NUMERIC_TYPES if spark is not T.NullType]
-            readable = ", ".join(spark().simpleString() for spark in numbers)
             raise not_numeric(
                 method, name, fields[name].simpleString(), f"a numeric column ({readable})"
+            )
+    for name in inputs:
+        if not isinstance(fields[name], _INPUT_TYPES):
+            raise not_numeric(
+                method,
+                name,
+                fields[name].simpleString(),
+                f"a numeric column ({readable}) or a boolean (read as 0.0 and 1.0) "
+                "as a rule's input",
             )
 
 

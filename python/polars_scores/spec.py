@@ -25,12 +25,14 @@ from polars_scores._checks import (
     ParameterError,
     ParameterTypeError,
     check_columns,
+    check_inputs,
     column_name,
     column_names,
     finite,
     input_mapping,
     new_column,
     not_a_key,
+    real,
     refuse,
     to_expr,
     to_keys,
@@ -84,7 +86,8 @@ class ScoreSpec(Generic[C]):
     rise: float
     fall: float
     initial: float
-    """The state before the first row, unless `initial_column` gives it."""
+    """The state before the first row, unless `initial_column` gives it; NaN
+    and infinities are states like any other (an unknown start is NaN)."""
     program: Program | None
     """The parsed rule; None for the built-in rolling score (`rise`, `fall`)."""
     inputs: tuple[tuple[str, C], ...]
@@ -129,12 +132,13 @@ class ScoreSpec(Generic[C]):
         self: ScoreSpec[str], schema: Mapping[str, pl.DataType], method: str | None = None
     ) -> None:
         """Check that `schema` has every column the spec reads, each value
-        numeric, and no column of a score's name (errors name `method`, the
-        spec's own by default)."""
+        numeric, each input numeric or Boolean, and no column of a score's
+        name (errors name `method`, the spec's own by default)."""
         reads = [*self.keys, *self.input_columns]
         for index, value in enumerate(self.values):
             for name in self.columns(index):
                 check_columns(method or self.method, schema, value, reads, name)
+        check_inputs(method or self.method, schema, self.input_columns)
 
     def plain(self: ScoreSpec[str]) -> dict[str, Any]:
         """The spec as plain values (no class of this package), for a process
@@ -261,7 +265,7 @@ def score_spec(
     elif expressions and isinstance(initial, (pl.Expr, str)):
         initial_column = to_expr(method, "initial", initial)
     else:
-        start = finite(method, spell("initial"), initial)
+        start = real(method, spell("initial"), initial)
     return ScoreSpec(
         method=method,
         values=values,
@@ -311,7 +315,7 @@ def _state_starts(
         if expressions and isinstance(start, (pl.Expr, str)):
             starts.append(to_expr(method, f"{parameter} of state {name!r}", start))
         else:
-            starts.append(finite(method, f"{parameter} of state {name!r}", start))
+            starts.append(real(method, f"{parameter} of state {name!r}", start))
     return tuple(starts)
 
 
@@ -384,6 +388,7 @@ class TotalSpec:
         for value in self.values:
             check_columns(self.method, schema, value, [*self.keys, *self.input_columns])
             not_a_key(self.method, value, self.keys)
+        check_inputs(self.method, schema, self.input_columns)
         for name in self.names:
             new_column(self.method, name, self.keys)
 

@@ -22,7 +22,7 @@ from polars_scores._internal import KeyTotals
 from polars_scores.durable import Writeback, cannot_write, replaced_on_success
 from polars_scores.formats import Compression, Format, codec, output_format, sink
 from polars_scores.signals import Interrupt
-from polars_scores.source import DEFAULT_BATCH_ROWS, ScoredStream
+from polars_scores.source import DEFAULT_BATCH_ROWS, ScoredStream, input_columns
 from polars_scores.spec import ScoreSpec, TotalSpec, score_spec, total_spec
 from polars_scores.watch import Progress, Watch
 
@@ -39,7 +39,7 @@ def score_to_file(
     name: str | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     rule: str | Mapping[str, str] | None = None,
-    inputs: Mapping[str, str] | None = None,
+    inputs: Mapping[str, str | pl.Expr] | None = None,
     format: Format | None = None,
     compression: Compression | None = None,
     progress: Progress | None = None,
@@ -70,7 +70,9 @@ def score_to_file(
     Returns
     -------
     int
-        The number of rows written.
+        The number of rows written to `output`, once it is in place: the
+        number of rows of `source`, each written with its scores. A run that
+        fails or is interrupted raises instead, and leaves `output` as it was.
 
     Raises
     ------
@@ -96,6 +98,7 @@ def score_to_file(
     >>> pl.read_csv(folder / "out.csv")["x_score"].to_list()
     [1.0, 0.5, 3.0, 2.45]
     """
+    source, inputs, hidden = input_columns(source, inputs)
     spec = score_spec(
         "score_to_file",
         value,
@@ -108,7 +111,7 @@ def score_to_file(
         inputs=inputs,
         several=True,
     )
-    return write_scores(spec, source, output, batch_rows, format, compression, progress)
+    return write_scores(spec, source, output, batch_rows, format, compression, progress, hidden)
 
 
 def score_to_parquet(
@@ -125,7 +128,7 @@ def score_to_parquet(
     compression: Compression = "zstd",
     progress: Progress | None = None,
     rule: str | Mapping[str, str] | None = None,
-    inputs: Mapping[str, str] | None = None,
+    inputs: Mapping[str, str | pl.Expr] | None = None,
 ) -> int:
     """:func:`score_to_file` into a parquet file, whatever `output`'s extension.
 
@@ -146,6 +149,7 @@ def score_to_parquet(
     >>> pl.read_parquet(folder / "out.parquet")["x_score"].to_list()
     [1.0, 0.5, 3.0, 2.45]
     """
+    source, inputs, hidden = input_columns(source, inputs)
     spec = score_spec(
         "score_to_parquet",
         value,
@@ -158,7 +162,7 @@ def score_to_parquet(
         inputs=inputs,
         several=True,
     )
-    return write_scores(spec, source, output, batch_rows, "parquet", compression, progress)
+    return write_scores(spec, source, output, batch_rows, "parquet", compression, progress, hidden)
 
 
 def write_scores(
@@ -169,11 +173,13 @@ def write_scores(
     format: Format | None,
     compression: Compression | None,
     progress: Progress | None,
+    hidden: tuple[str, ...] = (),
 ) -> int:
-    """Write the scores `spec` asks for of `source` to `output`; the rows written."""
+    """Write the scores `spec` asks for of `source` to `output`, leaving out
+    the `hidden` columns (see :class:`ScoredStream`); the rows written."""
     kind = output_format(spec.method, output, format, spec.spelling)
     chosen = codec(spec.method, kind, compression, spec.spelling)
-    stream = ScoredStream(spec, source, batch_rows)
+    stream = ScoredStream(spec, source, batch_rows, hidden)
 
     def sink_scores(watch: Watch, path: str) -> int:
         sink(stream.frame(watch), path, kind, chosen)

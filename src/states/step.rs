@@ -9,7 +9,7 @@ use super::hashed::{HashedKeyStates, PIECE_ROWS};
 use super::sorted::{KeyOrder, SortedKeyStates};
 use crate::kernels::key_table::{Codec, EncodedRows};
 use crate::kernels::scan::States;
-use crate::numeric::ensure_numeric;
+use crate::numeric::{ensure_numeric, ensure_rule_input};
 use crate::scoring::{scores_series, Step};
 
 /// Where the states are kept.
@@ -85,7 +85,7 @@ impl BatchStep {
         let method = self.method.as_str();
         ensure_numeric(method, values.field().as_ref())?;
         for input in inputs {
-            ensure_numeric(method, input.field().as_ref())?;
+            ensure_rule_input(method, input.field().as_ref())?;
         }
         let reads = self.step.inputs();
         polars_ensure!(

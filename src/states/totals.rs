@@ -23,7 +23,7 @@ use crate::kernels::positive_power::positive_powers;
 use crate::kernels::rule::Rule;
 use crate::kernels::scan::States;
 use crate::kernels::summation::Compensated;
-use crate::numeric::ensure_numeric;
+use crate::numeric::{ensure_numeric, ensure_rule_input};
 use crate::scoring::fold_rule;
 
 /// What each key keeps of its rows, per value column.
@@ -123,8 +123,11 @@ impl KeyedTotals {
             .first()
             .or(keys.first())
             .map_or(0, |column| column.len());
-        for value in values.iter().chain(inputs) {
+        for value in values {
             ensure_numeric(method, value.field().as_ref())?;
+        }
+        for input in inputs {
+            ensure_rule_input(method, input.field().as_ref())?;
         }
         for column in keys.iter().chain(values).chain(inputs) {
             polars_ensure!(
