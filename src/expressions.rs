@@ -15,9 +15,7 @@ use crate::kernels::rolling_score::Decay;
 use crate::kernels::scan::States;
 use crate::kernels::ToF64;
 use crate::keys::{key_ids, KeyIds};
-use crate::numeric::{
-    aligned_pieces, all_rows, ensure_numeric, ensure_rule_input, rows, with_numeric,
-};
+use crate::numeric::{aligned_pieces, all_rows, ensure_numeric, rows, with_numeric};
 use crate::parallelism::scoring_threads;
 use crate::scoring::{scores_series, Step};
 

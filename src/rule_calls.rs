@@ -12,7 +12,7 @@ use crate::expressions::{float64_field, score_series, Initial, Starts};
 use crate::kernels::rule::Rule;
 use crate::kernels::scan::States;
 use crate::keys::{key_ids, KeyIds};
-use crate::numeric::{ensure_numeric, ensure_rule_input};
+use crate::numeric::ensure_rule_input;
 use crate::parallelism::scoring_threads;
 use crate::scoring::{fold_rule, scores_series, Step};
 
