@@ -46,7 +46,7 @@ def want(df: pl.DataFrame, *, by: bool) -> dict[str, list[float | None]]:
 def test_batches_through_the_scorer_equal_one_pass(by: bool) -> None:
     df = events()
     scorer = StatefulScorer(
-        "x", by="user" if by else None, rule=RULE, inputs={"w": "w"}, initial={"peak": -math.inf}
+        "x", by="user" if by else (), rule=RULE, inputs={"w": "w"}, initial={"peak": -math.inf}
     )
     assert scorer.columns == ("x_peak", "x_n")
     parts = [scorer.score(batch) for batch in df.iter_slices(700)]
