@@ -13,7 +13,6 @@
 //! `abs` are the exact hardware instructions; so the code computes what the
 //! interpreter computes, bit for bit.
 
-use std::mem::offset_of;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
@@ -27,73 +26,11 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
 
+use super::call::{
+    JitFns, Kernel, IDS, INPUTS, INPUT_STRIDE, LEN, MASK, MASK_OFFSET, OUT, START, STATE, STATES,
+    VALUES,
+};
 use super::program::{libm_symbols, Binary, Compare, Node, Program, Unary};
-
-/// What a generated function reads: one block of rows. Laid out as in C,
-/// so that the code can load each field at its fixed offset below.
-#[repr(C)]
-pub struct Call {
-    /// Row 0 of the values (the block starts at row `start`).
-    pub values: *const f64,
-    /// Row 0 of each input column.
-    pub inputs: *const *const f64,
-    /// The validity bitmap (least significant bit first), null when every
-    /// row is valid; row 0 is bit `mask_offset`.
-    pub mask: *const u8,
-    pub mask_offset: usize,
-    pub start: usize,
-    pub len: usize,
-    /// By keys: the key id of each row of the block, indexing `states`.
-    pub ids: *const u32,
-    pub states: *mut f64,
-    /// A state's numbers of slots per row of the block.
-    pub out: *mut f64,
-    /// One series: the state before the block, where the code leaves the
-    /// state after it.
-    pub state: *mut f64,
-}
-
-/// Byte offsets of [`Call`]'s fields, as the generated code loads them.
-const VALUES: i32 = offset_of!(Call, values) as i32;
-const INPUTS: i32 = offset_of!(Call, inputs) as i32;
-const MASK: i32 = offset_of!(Call, mask) as i32;
-const MASK_OFFSET: i32 = offset_of!(Call, mask_offset) as i32;
-const START: i32 = offset_of!(Call, start) as i32;
-const LEN: i32 = offset_of!(Call, len) as i32;
-const IDS: i32 = offset_of!(Call, ids) as i32;
-const STATES: i32 = offset_of!(Call, states) as i32;
-const OUT: i32 = offset_of!(Call, out) as i32;
-const STATE: i32 = offset_of!(Call, state) as i32;
-
-/// The distance between two input columns' pointers in `Call::inputs`.
-const INPUT_STRIDE: i32 = size_of::<*const f64>() as i32;
-
-type Kernel = unsafe extern "C" fn(*const Call);
-
-/// The entry points of a compiled rule: plain function pointers, which any
-/// thread may call as long as the code they lead to lives.
-#[derive(Clone, Copy)]
-pub struct JitFns {
-    score: Kernel,
-    score_keyed: Kernel,
-}
-
-impl JitFns {
-    /// Scores the block `call` describes, leaving the state after it in
-    /// `call.state`.
-    pub fn score(&self, call: &Call) {
-        // SAFETY: the caller (`RuleRows`) builds `call` from slices that hold
-        // rows `start..start + len`, a state's slots per row and a state at
-        // `state`, and the generated code reads and writes only those.
-        unsafe { (self.score)(call) }
-    }
-
-    /// Scores the block `call` describes by keys.
-    pub fn score_keyed(&self, call: &Call) {
-        // SAFETY: as for `score`, and every id is below the states' length.
-        unsafe { (self.score_keyed)(call) };
-    }
-}
 
 /// A compiled rule; its code is freed when it is dropped.
 pub struct Jit {
