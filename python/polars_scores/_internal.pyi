@@ -16,12 +16,13 @@ class KeyStates:
         self,
         rise: float,
         fall: float,
-        initial: float,
+        initial: float | Sequence[float],
         key_sorted: bool,
         ops: Sequence[str] | None = None,
         operands: Sequence[float] | None = None,
         inputs: int = 0,
         *,
+        states: Sequence[str] | None = None,
         method: str = "KeyStates.score",
     ) -> None: ...
     def score(
@@ -38,9 +39,23 @@ class KeyStates:
 
 class KeyTotals:
     def __init__(
-        self, exponent: float, keys: int, values: int, *, method: str = "KeyTotals.add"
+        self,
+        exponent: float,
+        keys: int,
+        values: int,
+        *,
+        ops: Sequence[str] | None = None,
+        operands: Sequence[float] | None = None,
+        inputs: int = 0,
+        initial: Sequence[float] = (0.0,),
+        method: str = "KeyTotals.add",
     ) -> None: ...
-    def add(self, keys: Sequence[pl.Series], values: Sequence[pl.Series]) -> None: ...
+    def add(
+        self,
+        keys: Sequence[pl.Series],
+        values: Sequence[pl.Series],
+        inputs: Sequence[pl.Series] = (),
+    ) -> None: ...
     def export(self, names: Sequence[str]) -> list[pl.Series]: ...
     def __len__(self) -> int: ...
     def heap_bytes(self) -> int: ...

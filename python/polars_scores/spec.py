@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, cast
 
 import polars as pl
 
@@ -114,6 +114,11 @@ class ScoreSpec(Generic[C]):
     @property
     def input_columns(self) -> list[C]:
         return [column for _, column in self.inputs]
+
+    def number_starts(self: ScoreSpec[str]) -> tuple[float, ...]:
+        """Each state's start, a number: a spec of named columns (a stream's,
+        a file's) takes no start expression."""
+        return cast(tuple[float, ...], self.state_starts())
 
     def columns(self, index: int) -> tuple[str, ...]:
         """The score columns of value number `index`: its score, or one
@@ -449,5 +454,5 @@ def total_spec(
         spelling=spelling,
         program=None if scored is None else scored.program,
         inputs=() if scored is None else scored.inputs,
-        starts=(0.0,) if scored is None else tuple(float(s) for s in scored.state_starts()),
+        starts=(0.0,) if scored is None else scored.number_starts(),
     )

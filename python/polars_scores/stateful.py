@@ -163,7 +163,7 @@ class StatefulScorer:
         self._checks = checks
         self._checked: pl.Schema | None = None
         # Without keys, one float per state; with keys, every key's state, in Rust.
-        self._state = [float(start) for start in spec.state_starts()]
+        self._state = list(spec.number_starts())
         self._states = None
         if self._keys:
             program = spec.program
@@ -228,12 +228,12 @@ class StatefulScorer:
             keys=(),
             inputs=[pl.col(column) for column in self._inputs],
         )
-        scores = self._score_columns(batch.select(expr.alias(self._name)).to_series())
+        columns = self._score_columns(batch.select(expr.alias(self._name)).to_series())
         # A null row leaves the state: it goes on from the last non-null row.
-        scored_rows = scores[0].is_not_null().arg_true()
+        scored_rows = columns[0].is_not_null().arg_true()
         if len(scored_rows):
-            self._state = [score[scored_rows[-1]] for score in scores]
-        return batch.with_columns(scores)
+            self._state = [column[scored_rows[-1]] for column in columns]
+        return batch.with_columns(columns)
 
     def _score_columns(self, scores: pl.Series) -> list[pl.Series]:
         """The scores as this scorer's columns: a struct of states split into
