@@ -160,7 +160,7 @@ def rule_from_options(method: str, texts: Sequence[str]) -> str | dict[str, str]
     for name, expression in (match.groups() for match in named if match is not None):
         if name in rule:
             raise refuse(ParameterError, method, f"--rule gives state {name!r} twice")
-        rule[name] = expression
+        rule[name] = expression.strip()
     return rule
 
 
