@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("pyspark", reason="the spark extra is not installed")
 
 from helpers import assert_bit_identical
-from reference import scan_by_key
+from reference import scan_by_key, scan_states_by_key
 
 from polars_scores import _spark_workers
 from polars_scores import spark as scores
@@ -115,3 +115,23 @@ def test_the_docs_local_block_runs_as_written(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == shown.strip()
+
+
+def test_a_rule_with_several_states_adds_a_column_per_state(spark: Any) -> None:
+    rows = [("a", 1, 1.0), ("b", 1, -2.0), ("a", 2, 3.0), ("a", 3, -1.0), ("b", 2, 4.0)]
+    df = spark.createDataFrame(rows, "k string, t int, x double")
+    rule = {"peak": "max(peak, value)", "n": "n + 1"}
+    scored = scores.scan(df, "x", rule, by="k", order_by="t", initial={"peak": -math.inf}).orderBy(
+        "k", "t"
+    )
+    assert scored.columns == ["k", "t", "x", "x_peak", "x_n"]
+    ordered = sorted(rows, key=lambda row: (row[0], row[1]))
+    want = scan_states_by_key(
+        rule,
+        [row[2] for row in ordered],
+        keys=[row[0] for row in ordered],
+        initial={"peak": -math.inf},
+    )
+    got = scored.collect()
+    for state, column in want.items():
+        assert_bit_identical([row[f"x_{state}"] for row in got], column)
