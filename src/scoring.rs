@@ -142,10 +142,16 @@ fn rule_chunks(
     let mut arrays: Vec<Vec<PrimitiveArray<f64>>> = vec![Vec::new(); width];
     each_chunk(method, rule, values, inputs, |rows, offset, validity| {
         let len = rows.row_count();
-        let mut out = output_buffer(len * width);
-        states.advance(rows, offset, len, &mut out);
-        for (column, array) in arrays.iter_mut().zip(split_states(out, width, len)) {
-            column.push(array.with_validity(validity.cloned()));
+        let scores = match width {
+            1 => {
+                let mut out = output_buffer(len);
+                states.advance(rows, offset, len, &mut out);
+                vec![out]
+            }
+            _ => states.advance_columns(rows, offset, len),
+        };
+        for (column, scores) in arrays.iter_mut().zip(scores) {
+            column.push(PrimitiveArray::from_vec(scores).with_validity(validity.cloned()));
         }
     })?;
     Ok(arrays
@@ -213,20 +219,4 @@ fn each_chunk(
         offset += len;
     }
     Ok(())
-}
-
-/// The scores of `len` rows, a state's `width` numbers side by side, as one
-/// array per number of the state.
-fn split_states(out: Vec<f64>, width: usize, len: usize) -> Vec<PrimitiveArray<f64>> {
-    let columns = match width {
-        1 => vec![out],
-        _ => (0..width)
-            .map(|number| {
-                let mut column = output_buffer(len);
-                column.extend(out.iter().skip(number).step_by(width));
-                column
-            })
-            .collect(),
-    };
-    columns.into_iter().map(PrimitiveArray::from_vec).collect()
 }

@@ -10,7 +10,7 @@
 use std::mem::MaybeUninit;
 
 use super::on_threads;
-use super::output::{append_filled, filled, write_slots};
+use super::output::{append_filled, filled, output_buffer, write_slots};
 use crate::parallelism::{keyed_scoring_threads, scoring_threads};
 
 /// `width` slots per row for a [`Recurrence`] to write its states into:
@@ -103,26 +103,70 @@ impl States<'_> {
     }
 }
 
-/// Rows a fold scores at a time into its scratch slots.
-const FOLD_BLOCK: usize = 1024;
+/// Rows scored at a time into scratch slots that stay in the cache, where
+/// the scores are not kept whole (a fold) or are split into columns.
+const BLOCK: usize = 1024;
 
 impl States<'_> {
     /// Advances the states by `len` rows as [`States::advance`] does, but
-    /// serially and keeping no scores: a fold. The scores go, a block at a
-    /// time, into scratch slots that stay in the cache.
+    /// serially and keeping no scores: a fold.
     pub fn skip<R: Recurrence>(&mut self, rows: &R, offset: usize, len: usize) {
+        self.in_blocks(rows, offset, len, |_| {});
+    }
+
+    /// [`States::advance`] for a state of several numbers: one column of
+    /// scores per number. Serially, the rows go a block at a time through
+    /// scratch slots into the columns, never through a whole buffer of the
+    /// states side by side (which would cost a pass over memory to split);
+    /// on threads, the speculative runs need that buffer, and it is split.
+    pub fn advance_columns<R: Recurrence>(
+        &mut self,
+        rows: &R,
+        offset: usize,
+        len: usize,
+    ) -> Vec<Vec<f64>> {
         let width = rows.width();
-        let mut scratch = vec![MaybeUninit::uninit(); FOLD_BLOCK * width];
-        for start in (0..len).step_by(FOLD_BLOCK) {
-            let block = FOLD_BLOCK.min(len - start);
-            let slots = &mut scratch[..block * width];
-            match self {
+        let threads = match self {
+            States::One(_) => scoring_threads(len),
+            States::PerKey { states, .. } => keyed_scoring_threads(len, states.len() / width),
+        };
+        if threads > 1 {
+            let mut out = output_buffer(len * width);
+            self.advance(rows, offset, len, &mut out);
+            return (0..width)
+                .map(|number| out.iter().skip(number).step_by(width).copied().collect())
+                .collect();
+        }
+        let mut columns: Vec<Vec<f64>> = (0..width).map(|_| output_buffer(len)).collect();
+        self.in_blocks(rows, offset, len, |scores| {
+            for (number, column) in columns.iter_mut().enumerate() {
+                column.extend(scores.iter().skip(number).step_by(width));
+            }
+        });
+        columns
+    }
+
+    /// Scores `len` rows serially, [`BLOCK`] at a time, into scratch slots,
+    /// handing `each` every block's scores (a state's numbers per row).
+    fn in_blocks<R: Recurrence>(
+        &mut self,
+        rows: &R,
+        offset: usize,
+        len: usize,
+        mut each: impl FnMut(&[f64]),
+    ) {
+        let width = rows.width();
+        let mut scratch = vec![MaybeUninit::uninit(); BLOCK * width];
+        for start in (0..len).step_by(BLOCK) {
+            let block = BLOCK.min(len - start);
+            let ((), scores) = write_slots(&mut scratch[..block * width], |slots| match self {
                 States::One(state) => rows.score(start, state, slots),
                 States::PerKey { ids, states } => {
                     let ids = &ids[offset + start..offset + start + block];
                     rows.score_keyed(start, ids, states, slots);
                 }
-            }
+            });
+            each(scores);
         }
     }
 }

@@ -399,3 +399,42 @@ fn several_states_update_at_once() {
         assert_eq!(bits(&last), bits(&[level, trend]));
     }
 }
+
+/// The column-by-column scores equal the side-by-side ones, one series and by
+/// keys, over more rows than one block.
+#[test]
+fn columns_of_several_states_equal_their_rows() {
+    let names = ["state", "value", "add", "state", "const", "mul"];
+    let program = Program::from_postfix(&ops(&names), &[0.0, 0.0, 0.0, 1.0, 0.5, 0.0], 0, 2);
+    let rule = Rule::new(program.unwrap());
+    let values: Vec<f64> = (0..5000).map(|i| (i % 17) as f64 - 8.0).collect();
+    let ids: Vec<u32> = (0..5000).map(|i| (i * 7 % 5) as u32).collect();
+    let rows = rule.rows(&values, &[], None).unwrap();
+    let split = |side_by_side: &[f64]| -> Vec<Vec<f64>> {
+        (0..2)
+            .map(|n| side_by_side.iter().skip(n).step_by(2).copied().collect())
+            .collect()
+    };
+    let mut want = Vec::new();
+    scan(&rows, values.len(), &mut [1.0, 2.0], &mut want);
+    let mut one = crate::kernels::scan::States::One(vec![1.0, 2.0]);
+    let got = one.advance_columns(&rows, 0, values.len());
+    assert_eq!(
+        got.iter().map(|c| bits(c)).collect::<Vec<_>>(),
+        split(&want).iter().map(|c| bits(c)).collect::<Vec<_>>()
+    );
+    let mut want = Vec::new();
+    let mut states = vec![0.5; 10];
+    scan_keyed(&rows, &ids, &mut states, &mut want);
+    let mut keyed_states = vec![0.5; 10];
+    let mut keyed = crate::kernels::scan::States::PerKey {
+        ids: &ids,
+        states: &mut keyed_states,
+    };
+    let got = keyed.advance_columns(&rows, 0, values.len());
+    assert_eq!(
+        got.iter().map(|c| bits(c)).collect::<Vec<_>>(),
+        split(&want).iter().map(|c| bits(c)).collect::<Vec<_>>()
+    );
+    assert_eq!(bits(&keyed_states), bits(&states));
+}
