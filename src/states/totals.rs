@@ -150,7 +150,7 @@ impl KeyedTotals {
         }
         let first_rows = IdxCa::from_vec(PlSmallStr::EMPTY, first_rows);
         for (kept, key) in self.firsts.iter_mut().zip(keys) {
-            append_widened(method, kept, key.take(&first_rows)?)?;
+            append_widened(method, kept, compacted(key.take(&first_rows)?))?;
         }
         Ok(())
     }
@@ -183,20 +183,68 @@ impl KeyedTotals {
     /// one Float64 column of totals per name, a row per key in the order
     /// the keys were met; no key column and one row without keys.
     pub fn export(&self, names: &[String]) -> PolarsResult<Vec<Series>> {
+        self.check_names(names)?;
+        let keys = self.len();
+        let totals =
+            (self.sums.iter().zip(names)).map(|(sums, name)| totals_column(name, keys, sums));
+        let firsts = self.firsts.iter().map(|key| key.rechunk());
+        Ok(firsts.chain(totals).collect())
+    }
+
+    /// [`Self::export`], leaving the totals empty, as new. The key tables go
+    /// before any output column is made, and each key column's pieces and
+    /// each value column's sums as soon as their column is made, so that
+    /// the output takes the memory they free instead of adding to it (with
+    /// 10M keys the tables alone are over 400 MB).
+    pub fn finish(&mut self, names: &[String]) -> PolarsResult<Vec<Series>> {
+        self.check_names(names)?;
+        let keys = self.len();
+        let method = std::mem::take(&mut self.method);
+        let (exponent, key_columns, values) = (self.exponent, self.key_columns, self.sums.len());
+        let mut kept = std::mem::replace(self, Self::new(method, exponent, key_columns, values));
+        let (firsts, sums) = (
+            std::mem::take(&mut kept.firsts),
+            std::mem::take(&mut kept.sums),
+        );
+        drop(kept);
+        let mut columns: Vec<Series> = firsts.into_iter().map(|key| key.rechunk()).collect();
+        for (sums, name) in sums.into_iter().zip(names) {
+            columns.push(totals_column(name, keys, &sums));
+        }
+        Ok(columns)
+    }
+
+    fn check_names(&self, names: &[String]) -> PolarsResult<()> {
         let method = self.method.as_str();
         polars_ensure!(
             names.len() == self.sums.len(),
             ShapeMismatch: "{method}: {} names for {} value columns", names.len(), self.sums.len()
         );
-        let keys = self.len();
-        let mut columns: Vec<Series> = self.firsts.iter().map(|column| column.rechunk()).collect();
-        for (sums, name) in self.sums.iter().zip(names) {
-            let totals = (0..keys).map(|key| sums.get(key).copied().unwrap_or_default().value());
-            let totals: Vec<f64> = totals.collect();
-            columns.push(Float64Chunked::from_vec(name.into(), totals).into_series());
-        }
-        Ok(columns)
+        Ok(())
     }
+}
+
+/// The column `name` of the totals of keys `0..keys` (0 for a key whose
+/// terms were all null or not positive, which never grew `sums`).
+fn totals_column(name: &str, keys: usize, sums: &[Compensated]) -> Series {
+    let totals = (0..keys).map(|key| sums.get(key).copied().unwrap_or_default().value());
+    Float64Chunked::from_vec(name.into(), totals.collect()).into_series()
+}
+
+/// `key` with its strings in buffers of its own. A String or Binary column
+/// taken from a batch shares the batch's whole buffers of long (over 12
+/// bytes) strings: kept from batch to batch, those would grow with the rows
+/// for a few keys' sake.
+fn compacted(key: Series) -> Series {
+    if let Ok(strings) = key.str() {
+        let arrays = strings.downcast_iter().map(|array| array.clone().gc());
+        return StringChunked::from_chunk_iter(key.name().clone(), arrays).into_series();
+    }
+    if let Ok(bytes) = key.binary() {
+        let arrays = bytes.downcast_iter().map(|array| array.clone().gc());
+        return BinaryChunked::from_chunk_iter(key.name().clone(), arrays).into_series();
+    }
+    key
 }
 
 /// Appends `more` to `kept`, both cast to the dtype that holds both when a
@@ -254,6 +302,16 @@ impl KeyTotals {
     fn export(&self, py: Python<'_>, names: Vec<String>) -> PyResult<Vec<PySeries>> {
         let columns = self.totals.export(&names);
         let columns = columns.map_err(|e| polars_exception(py, self.totals.method(), e))?;
+        Ok(columns.into_iter().map(PySeries).collect())
+    }
+
+    /// `export`, leaving the totals empty: what they held is freed as the
+    /// columns are made, so that the output does not add to it.
+    fn finish(&mut self, py: Python<'_>, names: Vec<String>) -> PyResult<Vec<PySeries>> {
+        let method = self.totals.method().to_owned();
+        let totals = &mut self.totals;
+        let columns = py.detach(|| totals.finish(&names));
+        let columns = columns.map_err(|e| polars_exception(py, &method, e))?;
         Ok(columns.into_iter().map(PySeries).collect())
     }
 
