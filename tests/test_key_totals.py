@@ -7,6 +7,8 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
 from pathlib import Path
@@ -127,6 +129,49 @@ def test_errors_name_the_method_and_change_nothing() -> None:
     with pytest.raises(pl.exceptions.ShapeError, match="total_to_file"):
         totals.add([pl.Series("k", [1, 2])], [pl.Series("x", [4.0])])
     assert pl.DataFrame(totals.export(["x_total"])).rows() == [(1, 8.0)]
+
+
+def test_finish_exports_and_leaves_the_totals_as_new() -> None:
+    totals = KeyTotals(1.0, 1, 1, method="test")
+    totals.add([pl.Series("k", ["b", "a", "b"])], [pl.Series([1.0, 2.0, 3.0])])
+    assert totals.heap_bytes() > 0
+    with pytest.raises(pl.exceptions.ShapeError, match="test: 2 names for 1 value columns"):
+        totals.finish(["x_total", "y_total"])
+    got = pl.DataFrame(totals.finish(["x_total"])).sort("k")
+    assert got.rows() == [("a", 2.0), ("b", 4.0)]
+    assert len(totals) == 0
+    assert [column.len() for column in totals.export(["x_total"])] == [0]
+    # Empty, it takes any key dtype again.
+    totals.add([pl.Series("k", [7])], [pl.Series([5.0])])
+    assert pl.DataFrame(totals.finish(["x_total"])).rows() == [(7, 5.0)]
+
+
+LONG_KEYS = """
+import resource, polars as pl
+from polars_scores._internal import KeyTotals
+def peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+totals = KeyTotals(1.0, 1, 1, method="test")
+padding = "x" * 1000
+start = peak_mb()
+for batch in range(30):
+    keys = pl.Series("k", [f"{padding}-{batch}-{row % 50}" for row in range(10_000)])
+    totals.add([keys], [pl.Series([1.0] * len(keys))])
+    del keys
+assert len(totals) == 1500
+assert pl.DataFrame(totals.finish(["x_total"]))["x_total"].sum() == 300_000.0
+print(peak_mb() - start)
+"""
+
+
+def test_long_string_keys_keep_no_batch_buffers() -> None:
+    # Strings over 12 bytes live in a batch's shared buffers, 10 MB a batch
+    # here: a key's first row must not keep the whole batch's alive (30
+    # batches would keep 300 MB). In a process of its own, so that no other
+    # test's peak hides the growth.
+    run = subprocess.run([sys.executable, "-c", LONG_KEYS], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert float(run.stdout) < 100, f"{float(run.stdout):.0f} MB for 1,500 keys"
 
 
 FORMATS = {"parquet": ".parquet", "csv": ".csv", "ipc": ".ipc", "ndjson": ".ndjson"}

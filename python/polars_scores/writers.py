@@ -342,7 +342,7 @@ def write_totals(
             keys = {key: schema[key] for key in spec.keys}
             table = pl.DataFrame(schema={**keys, **dict.fromkeys(spec.names, pl.Float64)})
         else:
-            table = pl.DataFrame(totals.export(spec.names))
+            table = pl.DataFrame(totals.finish(spec.names))
         table = table.sort(spec.keys, nulls_last=True) if spec.keys else table
         sink(table.lazy(), path, kind, chosen)
         return table.height

@@ -229,7 +229,7 @@ impl KeyedTotals {
         }
         let first_rows = IdxCa::from_vec(PlSmallStr::EMPTY, first_rows);
         for (kept, key) in self.firsts.iter_mut().zip(keys) {
-            append_widened(method, kept, key.take(&first_rows)?)?;
+            append_widened(method, kept, compacted(key.take(&first_rows)?))?;
         }
         Ok(())
     }
@@ -263,6 +263,38 @@ impl KeyedTotals {
     /// number of the rule's state; a row per key in the order the keys were
     /// met; no key column and one row without keys.
     pub fn export(&self, names: &[String]) -> PolarsResult<Vec<Series>> {
+        let width = self.check_names(names)?;
+        let keys = self.len();
+        let mut columns: Vec<Series> = self.firsts.iter().map(|key| key.rechunk()).collect();
+        for (column, names) in names.chunks(width).enumerate() {
+            columns.extend(self.result_columns(column, names, keys));
+        }
+        Ok(columns)
+    }
+
+    /// [`Self::export`], leaving the totals empty, as new. The key tables go
+    /// before any output column is made, and each key column's pieces and
+    /// each value column's sums (or states) as soon as their columns are
+    /// made, so that the output takes the memory they free instead of
+    /// adding to it (with 10M keys the tables alone are over 400 MB).
+    pub fn finish(&mut self, names: &[String]) -> PolarsResult<Vec<Series>> {
+        let width = self.check_names(names)?;
+        let keys = self.len();
+        self.keys = ShardedKeys::default();
+        self.kinds = None;
+        let firsts = std::mem::take(&mut self.firsts);
+        let mut columns: Vec<Series> = firsts.into_iter().map(|key| key.rechunk()).collect();
+        for (column, names) in names.chunks(width).enumerate() {
+            columns.extend(self.result_columns(column, names, keys));
+            self.sums[column] = Vec::new();
+            self.states[column] = Vec::new();
+        }
+        Ok(columns)
+    }
+
+    /// The numbers in each value column's result: 1 for a total, a state's
+    /// for a rule; an error unless there is a name for each.
+    fn check_names(&self, names: &[String]) -> PolarsResult<usize> {
         let method = self.method.as_str();
         let width = match &self.fold {
             Fold::Total { .. } => 1,
@@ -273,36 +305,52 @@ impl KeyedTotals {
             ShapeMismatch: "{method}: {} names for {} value columns of {width} numbers",
             names.len(), self.sums.len()
         );
-        let keys = self.len();
-        let mut columns: Vec<Series> = self.firsts.iter().map(|column| column.rechunk()).collect();
-        for (column, names) in names.chunks(width).enumerate() {
-            for (number, name) in names.iter().enumerate() {
-                let values = self.results(column, number, width, keys);
-                columns.push(Float64Chunked::from_vec(name.into(), values).into_series());
+        Ok(width)
+    }
+
+    /// Value column `column`'s results of keys `0..keys`, one column per
+    /// name: its total (0 for a key whose terms were all null or not
+    /// positive, which never grew the sums), or each number of its state.
+    fn result_columns(&self, column: usize, names: &[String], keys: usize) -> Vec<Series> {
+        let width = names.len();
+        let results = |number: usize| -> Vec<f64> {
+            match &self.fold {
+                Fold::Total { .. } => {
+                    let sums = &self.sums[column];
+                    let sum = |key: usize| sums.get(key).copied().unwrap_or_default().value();
+                    (0..keys).map(sum).collect()
+                }
+                Fold::Rule { initial, .. } => {
+                    let states = &self.states[column];
+                    let start = initial.get(number).copied().unwrap_or_default();
+                    let state =
+                        |key: usize| states.get(key * width + number).copied().unwrap_or(start);
+                    (0..keys).map(state).collect()
+                }
             }
-        }
-        Ok(columns)
+        };
+        (names.iter().enumerate())
+            .map(|(number, name)| {
+                Float64Chunked::from_vec(name.into(), results(number)).into_series()
+            })
+            .collect()
     }
 }
 
-impl KeyedTotals {
-    /// Every key's result for value column `column`: its total, or number
-    /// `number` of its state (of `width` numbers), in the order of the keys.
-    fn results(&self, column: usize, number: usize, width: usize, keys: usize) -> Vec<f64> {
-        match &self.fold {
-            Fold::Total { .. } => {
-                let sums = &self.sums[column];
-                let sum = |key: usize| sums.get(key).copied().unwrap_or_default().value();
-                (0..keys).map(sum).collect()
-            }
-            Fold::Rule { initial, .. } => {
-                let states = &self.states[column];
-                let start = initial.get(number).copied().unwrap_or_default();
-                let state = |key: usize| states.get(key * width + number).copied().unwrap_or(start);
-                (0..keys).map(state).collect()
-            }
-        }
+/// `key` with its strings in buffers of its own. A String or Binary column
+/// taken from a batch shares the batch's whole buffers of long (over 12
+/// bytes) strings: kept from batch to batch, those would grow with the rows
+/// for a few keys' sake.
+fn compacted(key: Series) -> Series {
+    if let Ok(strings) = key.str() {
+        let arrays = strings.downcast_iter().map(|array| array.clone().gc());
+        return StringChunked::from_chunk_iter(key.name().clone(), arrays).into_series();
     }
+    if let Ok(bytes) = key.binary() {
+        let arrays = bytes.downcast_iter().map(|array| array.clone().gc());
+        return BinaryChunked::from_chunk_iter(key.name().clone(), arrays).into_series();
+    }
+    key
 }
 
 /// Appends `more` to `kept`, both cast to the dtype that holds both when a
@@ -395,6 +443,16 @@ impl KeyTotals {
     fn export(&self, py: Python<'_>, names: Vec<String>) -> PyResult<Vec<PySeries>> {
         let columns = self.totals.export(&names);
         let columns = columns.map_err(|e| polars_exception(py, self.totals.method(), e))?;
+        Ok(columns.into_iter().map(PySeries).collect())
+    }
+
+    /// `export`, leaving the totals empty: what they held is freed as the
+    /// columns are made, so that the output does not add to it.
+    fn finish(&mut self, py: Python<'_>, names: Vec<String>) -> PyResult<Vec<PySeries>> {
+        let method = self.totals.method().to_owned();
+        let totals = &mut self.totals;
+        let columns = py.detach(|| totals.finish(&names));
+        let columns = columns.map_err(|e| polars_exception(py, &method, e))?;
         Ok(columns.into_iter().map(PySeries).collect())
     }
 
