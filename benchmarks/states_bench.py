@@ -11,8 +11,9 @@ Results are checked bit for bit against the first peer before anything is
 timed. The issue's goals: Holt's trend (2 states) <= 1.0x numba in
 ``map_batches`` producing both columns as a struct; a two-sided CUSUM by
 100k keys <= 1.0x numba over dense key ids; ``group_by(k).agg(fold)`` with
-100k groups <= 1.5x ``agg(sum)`` (or a one-pass form that is); a 4-state
-rule <= 2x a 1-state rule of the same size per row.
+100k groups <= 1.5x ``agg(sum)`` (or a one-pass form that is), beside the
+floor of any plugin aggregation's per-group call (``dot(1.0)``, which only
+sums); a 4-state rule <= 2x a 1-state rule of the same size per row.
 """
 
 from __future__ import annotations
@@ -149,6 +150,9 @@ def main() -> None:
         f"group_by(k).agg(...) with {KEYS // 1000}k groups",
         {
             "agg(pl.col('x').sum())": grouped(pl.col("x").sum()),
+            # A plugin aggregation that does no more than sum: what one call
+            # per group costs, whatever the plugin computes.
+            "agg(dot(1.0)), the per-group call's floor": grouped(col.scores.dot(1.0)),
             **folds,
             "fold('prev + value', by='k'), one pass": one_pass,
         },
