@@ -4,7 +4,7 @@ The site is built afresh (``mkdocs build --strict``, as ``./dev docs`` does)
 and served on the loopback; Playwright drives Debian's ``chromium`` (the
 browser Playwright would download cannot be fetched here). Every page must
 load without a console error, a failed request, a broken link or image; the
-cookbook's plots must render; the search must find "rolling" and "scan".
+cookbook's plots must render; the search must find "rolling", "scan" and "fold".
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ def test_the_cookbook_plots_render(base_url: str, browser: Any) -> None:
         assert width >= 400 and height >= 200, (source, width, height)
 
 
-@pytest.mark.parametrize("query", ["rolling", "scan"])
+@pytest.mark.parametrize("query", ["rolling", "scan", "fold"])
 def test_the_search_finds(query: str, base_url: str, browser: Any) -> None:
     tab = browser.new_page()
     from playwright.sync_api import TimeoutError as NoAnswerYet
