@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("pyspark", reason="the spark extra is not installed")
 
 from helpers import assert_bit_identical
-from reference import scan_by_key, scan_states_by_key
+from reference import fold_states_by_key, scan_by_key, scan_states_by_key
 
 from polars_scores import _spark_workers
 from polars_scores import spark as scores
@@ -135,3 +135,33 @@ def test_a_rule_with_several_states_adds_a_column_per_state(spark: Any) -> None:
     got = scored.collect()
     for state, column in want.items():
         assert_bit_identical([row[f"x_{state}"] for row in got], column)
+
+
+@pytest.mark.parametrize("rule", ["prev + value * w", {"peak": "max(peak, value)", "n": "n + w"}])
+def test_fold_gives_each_keys_last_states(spark: Any, rule: Any) -> None:
+    rows = [
+        ("a", 2, 3.0, 1.0),
+        ("b", 1, -2.0, 0.5),
+        ("a", 1, 1.0, 2.0),
+        (None, 1, 4.0, 1.0),
+        ("a", 3, None, 1.0),
+        ("b", 2, 4.0, 1.0),
+    ]
+    df = spark.createDataFrame(rows, "k string, t int, x double, w double")
+    initial: Any = {"peak": -math.inf} if isinstance(rule, dict) else 0.0
+    folded = scores.fold(df, "x", rule, by="k", order_by="t", inputs={"w": "w"}, initial=initial)
+    ordered = sorted(rows, key=lambda row: (row[0] or "", row[1]))
+    states = rule if isinstance(rule, dict) else {"prev": rule}
+    last = fold_states_by_key(
+        states,
+        [row[2] for row in ordered],
+        inputs={"w": [row[3] for row in ordered]},
+        keys=[row[0] for row in ordered],
+        initial=initial if isinstance(initial, dict) else None,
+    )
+    names = [f"x_{state}" for state in rule] if isinstance(rule, dict) else ["x_total"]
+    assert folded.columns == ["k", *names]
+    got = {row["k"]: [row[name] for name in names] for row in folded.collect()}
+    assert got.keys() == last.keys()
+    for key, key_states in last.items():
+        assert_bit_identical(got[key], list(key_states.values()))

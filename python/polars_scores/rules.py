@@ -21,6 +21,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from polars_scores._checks import ParameterError, ParameterTypeError, refuse
 
@@ -65,6 +66,15 @@ class Program:
     def width(self) -> int:
         """The numbers in a state."""
         return 1 if self.states is None else len(self.states)
+
+    @staticmethod
+    def from_plain(plain: Mapping[str, Any] | None) -> Program | None:
+        """The program that ``dataclasses.asdict`` gave (lists for tuples),
+        checked already, not parsed again."""
+        if plain is None:
+            return None
+        states = plain["states"]
+        return Program(**{**plain, "states": None if states is None else tuple(states)})
 
 
 def _quote(text: str) -> str:

@@ -27,11 +27,9 @@ Polars, pyarrow and this package, and an error names the fix
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Mapping, Sequence
 
 import polars as pl
-import pyarrow as pa  # type: ignore[import-untyped]  # no type hints
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F  # noqa: N812  (Spark's own convention)
 from pyspark.sql import types as T  # noqa: N812
@@ -49,11 +47,11 @@ from polars_scores._checks import (
     refuse,
     require_columns,
 )
+from polars_scores._spark_partitions import partition_function
 from polars_scores._spark_workers import check_workers
-from polars_scores.spec import ScoreSpec, score_spec
-from polars_scores.stateful import StatefulScorer
+from polars_scores.spec import ScoreSpec, score_spec, total_spec
 
-__all__ = ["dot", "rolling", "scan", "total"]
+__all__ = ["dot", "fold", "rolling", "scan", "total"]
 
 _ARRIVES_AS: dict[type[T.DataType], pl.DataType] = {
     T.ByteType: pl.Int8(),
@@ -72,8 +70,6 @@ _NUMERIC_TYPES = tuple(spark for spark, dtype in _ARRIVES_AS.items() if dtype in
 
 _INPUT_TYPES = tuple(spark for spark, dtype in _ARRIVES_AS.items() if dtype in INPUT_DTYPES)
 """The Spark types a rule's inputs may have (numbers, and Booleans read as 0.0 and 1.0)."""
-
-PartitionFunction = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 
 
 def rolling(
@@ -219,6 +215,63 @@ def scan(
     return _score_in_partitions(spec, df, order_by)
 
 
+def fold(
+    df: DataFrame,
+    value: str,
+    rule: str | Mapping[str, str],
+    *,
+    by: str | Sequence[str],
+    order_by: str | Sequence[str],
+    initial: float | Mapping[str, float] = 0.0,
+    inputs: Mapping[str, str] | None = None,
+) -> DataFrame:
+    """Your own aggregation: each key's states after its last row, in `order_by` order.
+
+    One row per key: the key columns, then ``<value>_total`` for a
+    one-expression rule or ``<value>_<state>`` per state of a mapping,
+    equal bit for bit to single-machine Polars'
+    ``df.sort(by + order_by).group_by(by).agg(pl.col(value).scores.fold(rule, ...))``
+    (and to ``polars-scores total --rule``). Each key's rows go to one
+    partition, sorted there, and are folded in ``mapInArrow`` by the same
+    per-key store as ``total``. ``by=[]`` gives one row for the whole frame.
+
+    Examples
+    --------
+    >>> from pyspark.sql import SparkSession
+    >>> from polars_scores import spark as scores
+    >>> session = SparkSession.builder.getOrCreate()
+    >>> rows = [("a", 1, 1.0), ("a", 2, 5.0), ("b", 1, 3.0), ("a", 3, 2.0)]
+    >>> df = session.createDataFrame(rows, "k string, t int, x double")
+    >>> rule = {"n": "n + 1", "peak": "max(peak, value)"}
+    >>> scores.fold(df, "x", rule, by="k", order_by="t").orderBy("k").show()
+    +---+---+------+
+    |  k|x_n|x_peak|
+    +---+---+------+
+    |  a|3.0|   5.0|
+    |  b|1.0|   3.0|
+    +---+---+------+
+    <BLANKLINE>
+    """
+    method = "polars_scores.spark.fold"
+    spec = total_spec(method, value, by=by, rule=rule, inputs=inputs, initial=initial)
+    order = column_names(method, "order_by", order_by)
+    if not order:
+        raise refuse(
+            ParameterError,
+            method,
+            "order_by must name at least one column: Spark keeps no row order "
+            "after the shuffle that groups the keys",
+        )
+    keys, columns = list(spec.keys), spec.input_columns
+    _check_columns(method, df, [value, *keys, *order, *columns], numeric=[value], inputs=columns)
+    check_workers(method, df.sparkSession.sparkContext)
+    states = [T.StructField(name, T.DoubleType(), True) for name in spec.names]
+    schema = T.StructType([*(df.schema[key] for key in keys), *states])
+    grouped = df.repartition(*_columns(keys)) if keys else df.repartition(1)
+    ordered = grouped.sortWithinPartitions(*_columns([*keys, *order]))
+    return ordered.mapInArrow(partition_function("fold_batches", spec.plain()), schema)
+
+
 def _score_in_partitions(
     spec: ScoreSpec[str], df: DataFrame, order_by: str | Sequence[str] | None
 ) -> DataFrame:
@@ -243,7 +296,7 @@ def _score_in_partitions(
     schema = T.StructType([*df.schema.fields, *scores])
     grouped = df.repartition(*_columns(keys)) if keys else df.repartition(1)
     ordered = grouped.sortWithinPartitions(*_columns([*keys, *order]))
-    return ordered.mapInArrow(_rolling_partitions(spec.plain()), schema)
+    return ordered.mapInArrow(partition_function("score_batches", spec.plain()), schema)
 
 
 def total(
@@ -425,56 +478,3 @@ def _sum_per_key(df: DataFrame, keys: Sequence[str], terms: Column, name: str) -
     """The sum of `terms` (nulls skipped) per key, 0.0 where there is none."""
     summed = F.coalesce(F.sum(terms), F.lit(0.0)).alias(name)
     return df.groupBy(*_columns(keys)).agg(summed)
-
-
-def _rolling_partitions(spec: dict[str, Any]) -> PartitionFunction:
-    """The function ``mapInArrow`` runs on each partition, scoring as `spec`
-    (a :meth:`ScoreSpec.plain`) asks.
-
-    Spark pickles it by value (it is a closure) and unpickles it in a Python
-    worker: it must refer neither to this module nor to a class of this
-    package, whose import would import Polars before ``POLARS_MAX_THREADS``
-    is set.
-    """
-
-    def score_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        import os
-
-        from pyspark import TaskContext
-
-        task = TaskContext.get()
-        os.environ.setdefault("POLARS_MAX_THREADS", str(task.cpus() if task is not None else 1))
-
-        from polars_scores.spark import _score_batches
-
-        return _score_batches(batches, spec)
-
-    return score_partition
-
-
-def _score_batches(
-    batches: Iterator[pa.RecordBatch], plain: dict[str, Any]
-) -> Iterator[pa.RecordBatch]:
-    """Each batch of one sorted partition with its score columns appended.
-
-    The partition is sorted by key, so the scorer keeps only the current
-    key's state (``key_sorted``): time per row does not grow with the
-    number of keys a partition holds. Only the value, key and input columns
-    go through Polars; the score columns are appended to the batch Spark sent,
-    so every other column keeps exactly the Arrow type Spark declared (no
-    ``large_string`` coming back).
-    """
-    spec = ScoreSpec.from_plain(plain)
-    scorer = StatefulScorer.from_spec(spec, key_sorted=True)
-    columns = list(dict.fromkeys([*spec.values, *spec.keys, *spec.input_columns]))
-    schema = None
-    for batch in batches:
-        if schema is None:
-            schema = batch.schema
-            for name in scorer.columns:
-                schema = schema.append(pa.field(name, pa.float64(), nullable=True))
-        # A RecordBatch always gives a DataFrame.
-        frame = cast(pl.DataFrame, pl.from_arrow(batch.select(columns)))
-        scored = scorer.score(frame)
-        scores = [scored.get_column(name).to_arrow().cast(pa.float64()) for name in scorer.columns]
-        yield pa.RecordBatch.from_arrays([*batch.columns, *scores], schema=schema)

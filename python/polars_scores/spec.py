@@ -153,14 +153,10 @@ class ScoreSpec(Generic[C]):
     @staticmethod
     def from_plain(plain: Mapping[str, Any]) -> ScoreSpec[str]:
         """The spec that :meth:`plain` gave, checked already, not parsed again."""
-        program = plain["program"]
-        if program is not None:
-            states = program["states"]
-            program = Program(**{**program, "states": None if states is None else tuple(states)})
         return ScoreSpec(
             **{
                 **plain,
-                "program": program,
+                "program": Program.from_plain(plain["program"]),
                 "starts": tuple(plain["starts"]),
                 "inputs": tuple(tuple(pair) for pair in plain["inputs"]),
             }
@@ -386,6 +382,22 @@ class TotalSpec:
     @property
     def input_columns(self) -> list[str]:
         return [column for _, column in self.inputs]
+
+    def plain(self) -> dict[str, Any]:
+        """The spec as plain values, as :meth:`ScoreSpec.plain`."""
+        return asdict(self)
+
+    @staticmethod
+    def from_plain(plain: Mapping[str, Any]) -> TotalSpec:
+        """The spec that :meth:`plain` gave, checked already, not parsed again."""
+        return TotalSpec(
+            **{
+                **plain,
+                "program": Program.from_plain(plain["program"]),
+                "inputs": tuple(tuple(pair) for pair in plain["inputs"]),
+                "starts": tuple(plain["starts"]),
+            }
+        )
 
     def check_schema(self, schema: Mapping[str, pl.DataType]) -> None:
         """Check that `schema` has each numeric value column, the keys and the
