@@ -16,7 +16,6 @@ from typing import Any, cast
 import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]  # no type hints
 
-from polars_scores._internal import KeyTotals
 from polars_scores.spec import ScoreSpec, TotalSpec
 from polars_scores.stateful import StatefulScorer
 
@@ -81,17 +80,7 @@ def fold_batches(
     declared, then the states. Without keys, one row (the initial states
     where the partition is empty)."""
     spec = TotalSpec.from_plain(plain)
-    program = spec.program
-    totals = KeyTotals(
-        spec.exponent,
-        len(spec.keys),
-        len(spec.values),
-        ops=None if program is None else program.ops,
-        operands=None if program is None else program.operands,
-        inputs=len(spec.inputs),
-        initial=list(spec.starts),
-        method=spec.method,
-    )
+    totals = spec.key_totals()
     columns = list(dict.fromkeys([*spec.values, *spec.keys, *spec.input_columns]))
     key_types: list[pa.DataType] | None = None
     for batch in batches:

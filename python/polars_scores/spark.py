@@ -239,9 +239,10 @@ def fold(
     --------
     >>> from pyspark.sql import SparkSession
     >>> from polars_scores import spark as scores
-    >>> session = SparkSession.builder.getOrCreate()
-    >>> rows = [("a", 1, 1.0), ("a", 2, 5.0), ("b", 1, 3.0), ("a", 3, 2.0)]
-    >>> df = session.createDataFrame(rows, "k string, t int, x double")
+    >>> df = SparkSession.builder.getOrCreate().createDataFrame(
+    ...     [("a", 1, 1.0), ("a", 2, 5.0), ("b", 1, 3.0), ("a", 3, 2.0)],
+    ...     "k string, t int, x double",
+    ... )
     >>> rule = {"n": "n + 1", "peak": "max(peak, value)"}
     >>> scores.fold(df, "x", rule, by="k", order_by="t").orderBy("k").show()
     +---+---+------+
@@ -254,14 +255,7 @@ def fold(
     """
     method = "polars_scores.spark.fold"
     spec = total_spec(method, value, by=by, rule=rule, inputs=inputs, initial=initial)
-    order = column_names(method, "order_by", order_by)
-    if not order:
-        raise refuse(
-            ParameterError,
-            method,
-            "order_by must name at least one column: Spark keeps no row order "
-            "after the shuffle that groups the keys",
-        )
+    order = _order_columns(method, order_by)
     keys, columns = list(spec.keys), spec.input_columns
     _check_columns(method, df, [value, *keys, *order, *columns], numeric=[value], inputs=columns)
     check_workers(method, df.sparkSession.sparkContext)
@@ -278,14 +272,7 @@ def _score_in_partitions(
     """`df` sorted per key and scored by a :class:`StatefulScorer` of `spec` in
     ``mapInArrow``: the body of :func:`rolling` and :func:`scan`."""
     method = spec.method
-    order = column_names(method, "order_by", order_by) if order_by is not None else []
-    if not order:
-        raise refuse(
-            ParameterError,
-            method,
-            "order_by must name at least one column: Spark keeps no row order "
-            "after the shuffle that groups the keys",
-        )
+    order = _order_columns(method, order_by)
     (value,), names, keys = spec.values, spec.columns(0), list(spec.keys)
     inputs = spec.input_columns
     _check_columns(method, df, [value, *keys, *order, *inputs], numeric=[value], inputs=inputs)
@@ -414,6 +401,19 @@ def dot(df: DataFrame, a: str, b: str, *, by: str | Sequence[str]) -> DataFrame:
     new_column(method, name, keys)
     product = _column(a).cast("double") * _column(b).cast("double")
     return _sum_per_key(df, keys, product, name)
+
+
+def _order_columns(method: str, order_by: str | Sequence[str] | None) -> list[str]:
+    """The columns that order each key's rows: at least one."""
+    order = column_names(method, "order_by", order_by) if order_by is not None else []
+    if not order:
+        raise refuse(
+            ParameterError,
+            method,
+            "order_by must name at least one column: Spark keeps no row order "
+            "after the shuffle that groups the keys",
+        )
+    return order
 
 
 def _check_columns(

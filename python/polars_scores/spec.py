@@ -37,6 +37,7 @@ from polars_scores._checks import (
     to_expr,
     to_keys,
 )
+from polars_scores._internal import KeyTotals
 from polars_scores.rules import Program, check_input_names, parse_rule
 
 C = TypeVar("C", str, pl.Expr)
@@ -386,6 +387,21 @@ class TotalSpec:
     def plain(self) -> dict[str, Any]:
         """The spec as plain values, as :meth:`ScoreSpec.plain`."""
         return asdict(self)
+
+    def key_totals(self) -> KeyTotals:
+        """An empty per-key store of what the spec asks: each key's totals,
+        or its states by the rule."""
+        program = self.program
+        return KeyTotals(
+            self.exponent,
+            len(self.keys),
+            len(self.values),
+            ops=None if program is None else program.ops,
+            operands=None if program is None else program.operands,
+            inputs=len(self.inputs),
+            initial=list(self.starts),
+            method=self.method,
+        )
 
     @staticmethod
     def from_plain(plain: Mapping[str, Any]) -> TotalSpec:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import polars as pl
 
-from polars_scores._internal import KeyTotals
 from polars_scores.durable import Writeback, cannot_write, replaced_on_success
 from polars_scores.formats import Compression, Format, codec, output_format, sink
 from polars_scores.signals import Interrupt
@@ -312,22 +311,12 @@ def write_totals(
     schema = source.collect_schema()
     spec.check_schema(schema)
     columns = list(dict.fromkeys([*spec.keys, *spec.values, *spec.input_columns]))
-    program = spec.program
 
     def sink_totals(watch: Watch, path: str) -> int:
         # One compensated sum (or a rule's states) per key, carried across
         # the batches in Rust: memory grows with the keys and the batch,
         # never with the rows.
-        totals = KeyTotals(
-            spec.exponent,
-            len(spec.keys),
-            len(spec.values),
-            ops=None if program is None else program.ops,
-            operands=None if program is None else program.operands,
-            inputs=len(spec.inputs),
-            initial=list(spec.starts),
-            method=spec.method,
-        )
+        totals = spec.key_totals()
         # In order, so that a rerun adds the same terms in the same order.
         for batch in source.select(columns).collect_batches(maintain_order=True):
             if watch.stop.requested():
