@@ -37,7 +37,7 @@ from reference import dot_terms, scan_by_key, score_by_key
 from reference import total as reference_total
 
 import polars_scores as ps
-import polars_scores.spark
+from polars_scores import _spark_partitions
 from polars_scores import spark as scores
 from polars_scores.spec import score_spec
 
@@ -442,7 +442,7 @@ def test_executor_sets_polars_threads_before_importing_polars(tmp_path: Path) ->
     then runs Polars with one thread (a task's share outside Spark). The
     batch is sorted by key, nulls first, as Spark delivers a partition."""
     spec = score_spec("polars_scores.spark.rolling", "x", by="k")
-    function = polars_scores.spark._rolling_partitions(spec.plain())
+    function = _spark_partitions.partition_function("score_batches", spec.plain())
     batch = pa.RecordBatch.from_pydict({"k": [None, "a", "a"], "x": [3.0, 1.0, 2.0]})
     script = """
 import sys
