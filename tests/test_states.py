@@ -11,11 +11,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from helpers import assert_bit_identical, chunked, collect_three_ways, cuts, raised
+from helpers import assert_bit_identical, collect_three_ways, cuts, raised
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import evaluate_rule, fold_states_by_key, scan_states_by_key
-from test_scan import INPUT_NAMES, floats, rules
+from test_scan import INPUT_NAMES, floats, frame, rules
 
 import polars_scores  # noqa: F401
 
@@ -56,14 +56,6 @@ def cases(draw: st.DrawFn, *, keyed: bool = False) -> dict[str, object]:
         "initial": {state: draw(st.one_of(st.just(0.0), st.floats(-10, 10))) for state in states},
         "cuts": draw(cuts(length)),
     }
-
-
-def frame(case: dict[str, object]) -> pl.DataFrame:
-    columns = {"x": case["values"], **case["inputs"]}  # type: ignore[dict-item]
-    if case["keys"] is not None:
-        columns["k"] = case["keys"]
-    df = pl.DataFrame(columns, schema_overrides={name: pl.Float64 for name in ("x", *INPUT_NAMES)})
-    return pl.DataFrame([chunked(df[name], case["cuts"]) for name in df.columns])  # type: ignore[arg-type]
 
 
 def kwargs(case: dict[str, object]) -> dict[str, object]:
