@@ -1,6 +1,7 @@
 """What ``mapInArrow`` runs on each partition of :mod:`polars_scores.spark`:
 the scores of a sorted partition (:func:`score_batches`) and each key's last
-states (:func:`fold_batches`).
+states (:func:`fold_batches`); and the same from start states
+(:func:`score_after_starts`, :func:`fold_after_starts`).
 
 The function Spark ships (:func:`partition_function`) is a closure, which
 Spark pickles by value and unpickles in a Python worker: it refers to
@@ -15,17 +16,20 @@ from typing import Any, cast
 
 import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]  # no type hints
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 
+from polars_scores._checks import ParameterError, refuse
 from polars_scores.spec import ScoreSpec, TotalSpec
 from polars_scores.stateful import StatefulScorer
 
 PartitionFunction = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 
 
-def partition_function(name: str, spec: dict[str, Any]) -> PartitionFunction:
+def partition_function(name: str, arguments: dict[str, Any]) -> PartitionFunction:
     """The function ``mapInArrow`` runs on each partition: this module's
-    `name` (``score_batches`` or ``fold_batches``) with `spec` (a spec's
-    ``plain()``), once the worker's Polars may use only the task's cores."""
+    `name` with `arguments` (a spec's ``plain()``, or for the functions that
+    start from start rows, the layout of ``_spark_states.WithStarts``), once
+    the worker's Polars may use only the task's cores."""
 
     def run_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import os
@@ -39,7 +43,7 @@ def partition_function(name: str, spec: dict[str, Any]) -> PartitionFunction:
 
         run: Callable[[Iterator[pa.RecordBatch], dict[str, Any]], Iterator[pa.RecordBatch]]
         run = getattr(_spark_partitions, name)
-        return run(batches, spec)
+        return run(batches, arguments)
 
     return run_partition
 
@@ -51,25 +55,12 @@ def score_batches(
 
     The partition is sorted by key, so the scorer keeps only the current
     key's state (``key_sorted``): time per row does not grow with the
-    number of keys a partition holds. Only the value, key and input columns
-    go through Polars; the score columns are appended to the batch Spark sent,
-    so every other column keeps exactly the Arrow type Spark declared (no
-    ``large_string`` coming back).
+    number of keys a partition holds.
     """
     spec = ScoreSpec.from_plain(plain)
     scorer = StatefulScorer.from_spec(spec, key_sorted=True)
-    columns = list(dict.fromkeys([*spec.values, *spec.keys, *spec.input_columns]))
-    schema = None
     for batch in batches:
-        if schema is None:
-            schema = batch.schema
-            for name in scorer.columns:
-                schema = schema.append(pa.field(name, pa.float64(), nullable=True))
-        # A RecordBatch always gives a DataFrame.
-        frame = cast(pl.DataFrame, pl.from_arrow(batch.select(columns)))
-        scored = scorer.score(frame)
-        scores = [scored.get_column(name).to_arrow().cast(pa.float64()) for name in scorer.columns]
-        yield pa.RecordBatch.from_arrays([*batch.columns, *scores], schema=schema)
+        yield _with_scores(scorer, spec, batch)
 
 
 def fold_batches(
@@ -81,11 +72,10 @@ def fold_batches(
     where the partition is empty)."""
     spec = TotalSpec.from_plain(plain)
     totals = spec.key_totals()
-    columns = list(dict.fromkeys([*spec.values, *spec.keys, *spec.input_columns]))
     key_types: list[pa.DataType] | None = None
     for batch in batches:
         key_types = [batch.schema.field(key).type for key in spec.keys]
-        frame = cast(pl.DataFrame, pl.from_arrow(batch.select(columns)))
+        frame = _read(spec, batch)
         totals.add(
             [frame[key] for key in spec.keys],
             [frame[value] for value in spec.values],
@@ -93,7 +83,97 @@ def fold_batches(
         )
     if spec.keys and key_types is None:
         return
-    table = pl.DataFrame(totals.finish(spec.names)).to_arrow()
-    types = [*(key_types or []), *(pa.float64() for _ in spec.names)]
+    yield from _key_rows(pl.DataFrame(totals.finish(spec.names)), key_types or [])
+
+
+def score_after_starts(
+    batches: Iterator[pa.RecordBatch], arguments: dict[str, Any]
+) -> Iterator[pa.RecordBatch]:
+    """Each of today's rows of one partition with its score columns appended,
+    each key starting from its start row (see :class:`_Starts`)."""
+    starts = _Starts(arguments)
+    for batch in batches:
+        rows = starts.rows(batch)
+        yield _with_scores(starts.scorer(), starts.spec, rows)
+
+
+def fold_after_starts(
+    batches: Iterator[pa.RecordBatch], arguments: dict[str, Any]
+) -> Iterator[pa.RecordBatch]:
+    """Each key's states after its last row, of one partition holding whole
+    keys with their start rows: one row per key met (started or scored).
+    Without keys, one row."""
+    starts = _Starts(arguments)
+    key_types: list[pa.DataType] | None = None
+    for batch in batches:
+        key_types = [batch.schema.field(key).type for key in starts.spec.keys]
+        starts.scorer().score(_read(starts.spec, starts.rows(batch)))
+    if starts.spec.keys and key_types is None:
+        return
+    yield from _key_rows(starts.scorer().states(), key_types or [])
+
+
+class _Starts:
+    """The scorer of one partition whose batches hold, before each key's rows,
+    its start row (marker 0): the frame that ``_spark_states.with_starts``
+    builds, with the layout it gives."""
+
+    def __init__(self, arguments: dict[str, Any]) -> None:
+        self.spec = ScoreSpec.from_plain(arguments["spec"])
+        self._data: int = arguments["data"]
+        self._states: list[str] = arguments["states"]
+        self._marker: str = arguments["marker"]
+        self._scorer: StatefulScorer | None = None
+
+    def rows(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Today's rows of `batch` (its first columns), once the scorer holds
+        the states of the start rows before them."""
+        is_start = pc.equal(batch.column(self._marker), 0)
+        started = batch.filter(is_start).select([*self.spec.keys, *self._states])
+        frame = cast(pl.DataFrame, pl.from_arrow(started))
+        frame = frame.rename(dict(zip(self._states, self.spec.columns(0), strict=True)))
+        if self._scorer is None:
+            states = frame if len(frame) else None
+            self._scorer = StatefulScorer.from_spec(self.spec, states=states)
+        elif len(frame) and not self.spec.keys:
+            problem = "states holds more than one row; without keys it holds one"
+            raise refuse(ParameterError, self.spec.method, problem)
+        elif len(frame):
+            self._scorer.load_states(frame)
+        return batch.filter(pc.invert(is_start)).select(list(range(self._data)))
+
+    def scorer(self) -> StatefulScorer:
+        """The scorer, started from the start rows met so far."""
+        if self._scorer is None:
+            self._scorer = StatefulScorer.from_spec(self.spec)
+        return self._scorer
+
+
+def _read(spec: ScoreSpec[str] | TotalSpec, batch: pa.RecordBatch) -> pl.DataFrame:
+    """The columns of `batch` that `spec` reads (values, keys, inputs), in Polars."""
+    columns = list(dict.fromkeys([*spec.values, *spec.keys, *spec.input_columns]))
+    # A RecordBatch always gives a DataFrame.
+    return cast(pl.DataFrame, pl.from_arrow(batch.select(columns)))
+
+
+def _with_scores(
+    scorer: StatefulScorer, spec: ScoreSpec[str], batch: pa.RecordBatch
+) -> pa.RecordBatch:
+    """`batch` with the score columns of `scorer` (of `spec`) appended. Only the columns the scorer
+    reads go through Polars, so every other column keeps exactly the Arrow
+    type Spark declared (no ``large_string`` coming back)."""
+    scored = scorer.score(_read(spec, batch))
+    scores = [scored.get_column(name).to_arrow().cast(pa.float64()) for name in scorer.columns]
+    fields = [pa.field(name, pa.float64(), nullable=True) for name in scorer.columns]
+    schema = pa.schema([*batch.schema, *fields])
+    return pa.RecordBatch.from_arrays([*batch.columns, *scores], schema=schema)
+
+
+def _key_rows(frame: pl.DataFrame, key_types: list[pa.DataType]) -> Iterator[pa.RecordBatch]:
+    """`frame` (the key columns, then the states) as Arrow batches, the key
+    columns in the Arrow types Spark declared and the states as doubles."""
+    table = frame.to_arrow()
+    states = len(table.columns) - len(key_types)
+    types = [*key_types, *(pa.float64() for _ in range(states))]
     arrays = [column.cast(kind) for column, kind in zip(table.columns, types, strict=True)]
     yield from pa.table(arrays, names=table.column_names).to_batches()

@@ -29,47 +29,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import polars as pl
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F  # noqa: N812  (Spark's own convention)
 from pyspark.sql import types as T  # noqa: N812
 
-from polars_scores._checks import (
-    ACCEPTED_DTYPES,
-    INPUT_DTYPES,
-    ParameterError,
-    column_name,
-    column_names,
-    finite,
-    new_column,
-    not_a_key,
-    not_numeric,
-    refuse,
-    require_columns,
-)
+from polars_scores._checks import column_name, column_names, finite, new_column, not_a_key
+from polars_scores._spark_columns import check_columns, column, columns, order_columns
 from polars_scores._spark_partitions import partition_function
+from polars_scores._spark_states import fold_as_scan, sorted_per_key, states_after, with_starts
 from polars_scores._spark_workers import check_workers
 from polars_scores.spec import ScoreSpec, score_spec, total_spec
 
-__all__ = ["dot", "fold", "rolling", "scan", "total"]
-
-_ARRIVES_AS: dict[type[T.DataType], pl.DataType] = {
-    T.ByteType: pl.Int8(),
-    T.ShortType: pl.Int16(),
-    T.IntegerType: pl.Int32(),
-    T.LongType: pl.Int64(),
-    T.FloatType: pl.Float32(),
-    T.DoubleType: pl.Float64(),
-    T.NullType: pl.Null(),
-    T.BooleanType: pl.Boolean(),
-}
-"""The Polars dtype that each Spark type of a fixed-width number arrives as, through Arrow."""
-
-_NUMERIC_TYPES = tuple(spark for spark, dtype in _ARRIVES_AS.items() if dtype in ACCEPTED_DTYPES)
-"""The Spark types the kernels read, as the kernels decide for their Polars dtypes."""
-
-_INPUT_TYPES = tuple(spark for spark, dtype in _ARRIVES_AS.items() if dtype in INPUT_DTYPES)
-"""The Spark types a rule's inputs may have (numbers, and Booleans read as 0.0 and 1.0)."""
+__all__ = ["dot", "final_states", "fold", "rolling", "scan", "total"]
 
 
 def rolling(
@@ -82,6 +53,7 @@ def rolling(
     fall: float = 0.5,
     initial: float = 0.0,
     name: str | None = None,
+    states: DataFrame | None = None,
 ) -> DataFrame:
     """`df` with the rolling score of `value` added, per key, in `order_by` order.
 
@@ -120,6 +92,13 @@ def rolling(
     name
         The score column's name, ``"<value>_score"`` by default; it must not
         name an existing column.
+    states
+        Each key's start state, to continue from an earlier run: a Spark
+        DataFrame of the key columns (named as `by`; an integer key may have
+        another width) and the score column (`name`), one row per key, as
+        :func:`final_states` gives. Keys it does not list start at
+        `initial`. Scoring day 2's rows from day 1's final states gives, bit
+        for bit, the day 2 scores of one run over both days.
 
     Returns
     -------
@@ -154,7 +133,7 @@ def rolling(
         name=name,
         none_is_default=False,
     )
-    return _score_in_partitions(spec, df, order_by)
+    return _score_in_partitions(spec, df, order_by, states)
 
 
 def scan(
@@ -167,6 +146,7 @@ def scan(
     initial: float | Mapping[str, float] = 0.0,
     inputs: Mapping[str, str] | None = None,
     name: str | None = None,
+    states: DataFrame | None = None,
 ) -> DataFrame:
     """`df` with your own rule's score of `value` added, per key, in `order_by` order.
 
@@ -212,7 +192,7 @@ def scan(
         inputs=inputs,
         needs_rule=True,
     )
-    return _score_in_partitions(spec, df, order_by)
+    return _score_in_partitions(spec, df, order_by, states)
 
 
 def fold(
@@ -224,6 +204,7 @@ def fold(
     order_by: str | Sequence[str],
     initial: float | Mapping[str, float] = 0.0,
     inputs: Mapping[str, str] | None = None,
+    states: DataFrame | None = None,
 ) -> DataFrame:
     """Your own aggregation: each key's states after its last row, in `order_by` order.
 
@@ -234,6 +215,11 @@ def fold(
     (and to ``polars-scores total --rule``). Each key's rows go to one
     partition, sorted there, and are folded in ``mapInArrow`` by the same
     per-key store as ``total``. ``by=[]`` gives one row for the whole frame.
+
+    ``states`` (an earlier result of ``fold``, one row per key) starts each
+    key it lists from its states there, and the result then holds its keys
+    too: ``fold(day2, ..., states=fold(day1, ...))`` equals, bit for bit,
+    ``fold`` over both days.
 
     Examples
     --------
@@ -255,35 +241,120 @@ def fold(
     """
     method = "polars_scores.spark.fold"
     spec = total_spec(method, value, by=by, rule=rule, inputs=inputs, initial=initial)
-    order = _order_columns(method, order_by)
-    keys, columns = list(spec.keys), spec.input_columns
-    _check_columns(method, df, [value, *keys, *order, *columns], numeric=[value], inputs=columns)
+    order = order_columns(method, order_by)
+    keys, read = list(spec.keys), spec.input_columns
+    check_columns(method, df, [value, *keys, *order, *read], numeric=[value], inputs=read)
+    results = [T.StructField(name, T.DoubleType(), True) for name in spec.names]
+    if states is None:
+        check_workers(method, df.sparkSession.sparkContext)
+        schema = T.StructType([*(df.schema[key] for key in keys), *results])
+        ordered = sorted_per_key(df, keys, order)
+        return ordered.mapInArrow(partition_function("fold_batches", spec.plain()), schema)
+    both = with_starts(method, df, states, keys, order, spec.names)
     check_workers(method, df.sparkSession.sparkContext)
-    states = [T.StructField(name, T.DoubleType(), True) for name in spec.names]
-    schema = T.StructType([*(df.schema[key] for key in keys), *states])
-    grouped = df.repartition(*_columns(keys)) if keys else df.repartition(1)
-    ordered = grouped.sortWithinPartitions(*_columns([*keys, *order]))
-    return ordered.mapInArrow(partition_function("fold_batches", spec.plain()), schema)
+    schema = T.StructType([*(both.frame.schema[key] for key in keys), *results])
+    run = partition_function("fold_after_starts", both.arguments(fold_as_scan(spec).plain()))
+    return both.frame.mapInArrow(run, schema)
+
+
+def final_states(
+    scored: DataFrame,
+    value: str,
+    rule: str | Mapping[str, str] | None = None,
+    *,
+    by: str | Sequence[str],
+    order_by: str | Sequence[str],
+    initial: float | Mapping[str, float] = 0.0,
+    inputs: Mapping[str, str] | None = None,
+    name: str | None = None,
+    states: DataFrame | None = None,
+) -> DataFrame:
+    """Each key's states after the rows that :func:`rolling` or :func:`scan` scored.
+
+    The table to save for tomorrow's ``states=``: one row per key of `scored`
+    and of the start `states`, the key columns then the score columns
+    (``<value>_score``, or ``<value>_<state>`` per state of a mapping rule)
+    as doubles. A key's states are its score columns at its last row, by
+    `order_by`, that scored (a row whose value or an input is null scores
+    null and leaves the state); a key without such a row keeps its row of
+    `states`, or else `initial`. These are bit for bit the states the
+    scorer ends with, so tomorrow's run continues exactly where today's
+    stopped. Spark's own aggregation reads them off `scored` (no Python):
+    cache `scored`, or read back the table it was written to, so that it is
+    not scored twice.
+
+    Parameters
+    ----------
+    scored
+        The result of :func:`rolling` or :func:`scan` (or the table it was
+        saved to).
+    value, rule, by, order_by, initial, inputs, name
+        As given to the call that scored; without `rule`, the rolling score's.
+    states
+        The start states that call was given, if any.
+
+    Examples
+    --------
+    >>> from pyspark.sql import SparkSession
+    >>> from polars_scores import spark as scores
+    >>> session = SparkSession.builder.getOrCreate()
+    >>> day1 = session.createDataFrame(
+    ...     [("a", 1, 1.0), ("b", 1, 3.0), ("a", 2, 2.0)], "k string, t int, x double"
+    ... )
+    >>> scored = scores.rolling(day1, "x", by="k", order_by="t")
+    >>> saved = scores.final_states(scored, "x", by="k", order_by="t")
+    >>> saved.orderBy("k").show()
+    +---+-------+
+    |  k|x_score|
+    +---+-------+
+    |  a|    2.9|
+    |  b|    3.0|
+    +---+-------+
+    <BLANKLINE>
+    >>> day2 = session.createDataFrame([("a", 3, 1.0)], "k string, t int, x double")
+    >>> scores.rolling(day2, "x", by="k", order_by="t", states=saved).show()
+    +---+---+---+-------+
+    |  k|  t|  x|x_score|
+    +---+---+---+-------+
+    |  a|  3|1.0|   1.45|
+    +---+---+---+-------+
+    <BLANKLINE>
+    """
+    method = "polars_scores.spark.final_states"
+    spec = score_spec(method, value, by=by, initial=initial, name=name, rule=rule, inputs=inputs)
+    order = order_columns(method, order_by)
+    names, keys = spec.columns(0), list(spec.keys)
+    check_columns(method, scored, [*keys, *order, *names], numeric=names)
+    return states_after(method, scored, keys, order, names, spec.number_starts(), states)
 
 
 def _score_in_partitions(
-    spec: ScoreSpec[str], df: DataFrame, order_by: str | Sequence[str] | None
+    spec: ScoreSpec[str],
+    df: DataFrame,
+    order_by: str | Sequence[str] | None,
+    states: DataFrame | None,
 ) -> DataFrame:
     """`df` sorted per key and scored by a :class:`StatefulScorer` of `spec` in
-    ``mapInArrow``: the body of :func:`rolling` and :func:`scan`."""
+    ``mapInArrow``, each key from its row of `states` if any: the body of
+    :func:`rolling` and :func:`scan`."""
     method = spec.method
-    order = _order_columns(method, order_by)
+    order = order_columns(method, order_by)
     (value,), names, keys = spec.values, spec.columns(0), list(spec.keys)
     inputs = spec.input_columns
-    _check_columns(method, df, [value, *keys, *order, *inputs], numeric=[value], inputs=inputs)
+    check_columns(method, df, [value, *keys, *order, *inputs], numeric=[value], inputs=inputs)
     for name in names:
         new_column(method, name, df.columns)
-    check_workers(method, df.sparkSession.sparkContext)
     scores = [T.StructField(name, T.DoubleType(), True) for name in names]
-    schema = T.StructType([*df.schema.fields, *scores])
-    grouped = df.repartition(*_columns(keys)) if keys else df.repartition(1)
-    ordered = grouped.sortWithinPartitions(*_columns([*keys, *order]))
-    return ordered.mapInArrow(partition_function("score_batches", spec.plain()), schema)
+    if states is None:
+        check_workers(method, df.sparkSession.sparkContext)
+        schema = T.StructType([*df.schema.fields, *scores])
+        ordered = sorted_per_key(df, keys, order)
+        return ordered.mapInArrow(partition_function("score_batches", spec.plain()), schema)
+    both = with_starts(method, df, states, keys, order, names)
+    check_workers(method, df.sparkSession.sparkContext)
+    schema = T.StructType([*both.frame.schema.fields[: len(df.columns)], *scores])
+    run = partition_function("score_after_starts", both.arguments(spec.plain()))
+    return both.restored(both.frame.mapInArrow(run, schema), df)
 
 
 def total(
@@ -341,10 +412,10 @@ def total(
     keys = column_names(method, "by", by)
     exponent = finite(method, "exponent", exponent)
     value = column_name(method, "value", value)
-    _check_columns(method, df, [value, *keys], numeric=[value])
+    check_columns(method, df, [value, *keys], numeric=[value])
     not_a_key(method, value, keys)
     new_column(method, f"{value}_total", keys)
-    v = _column(value).cast("double")
+    v = column(value).cast("double")
     # Spark ranks NaN above every number, so `v > 0` alone would count it.
     counts = (v > 0) & ~F.isnan(v)
     return _sum_per_key(df, keys, F.when(counts, _power(v, exponent)), f"{value}_total")
@@ -395,66 +466,12 @@ def dot(df: DataFrame, a: str, b: str, *, by: str | Sequence[str]) -> DataFrame:
     method = "polars_scores.spark.dot"
     keys = column_names(method, "by", by)
     a, b = column_name(method, "a", a), column_name(method, "b", b)
-    _check_columns(method, df, [a, b, *keys], numeric=[a, b])
+    check_columns(method, df, [a, b, *keys], numeric=[a, b])
     not_a_key(method, a, keys)
     name = f"{a}_{b}_dot"
     new_column(method, name, keys)
-    product = _column(a).cast("double") * _column(b).cast("double")
+    product = column(a).cast("double") * column(b).cast("double")
     return _sum_per_key(df, keys, product, name)
-
-
-def _order_columns(method: str, order_by: str | Sequence[str] | None) -> list[str]:
-    """The columns that order each key's rows: at least one."""
-    order = column_names(method, "order_by", order_by) if order_by is not None else []
-    if not order:
-        raise refuse(
-            ParameterError,
-            method,
-            "order_by must name at least one column: Spark keeps no row order "
-            "after the shuffle that groups the keys",
-        )
-    return order
-
-
-def _check_columns(
-    method: str,
-    df: DataFrame,
-    names: Sequence[str],
-    numeric: Sequence[str],
-    inputs: Sequence[str] = (),
-) -> None:
-    """Check that `df` has every column of `names`, that those of `numeric`
-    are numeric and those of `inputs` (a rule's) numeric or Boolean.
-
-    Names match exactly (Polars' rule), whatever ``spark.sql.caseSensitive`` says.
-    """
-    fields = {field.name: field.dataType for field in df.schema.fields}
-    require_columns(method, fields, names)
-    numbers = [spark for spark in _NUMERIC_TYPES if spark is not T.NullType]
-    readable = ", ".join(spark().simpleString() for spark in numbers)
-    for name in numeric:
-        if not isinstance(fields[name], _NUMERIC_TYPES):
-            raise not_numeric(
-                method, name, fields[name].simpleString(), f"a numeric column ({readable})"
-            )
-    for name in inputs:
-        if not isinstance(fields[name], _INPUT_TYPES):
-            raise not_numeric(
-                method,
-                name,
-                fields[name].simpleString(),
-                f"a numeric column ({readable}) or a boolean (read as 0.0 and 1.0) "
-                "as a rule's input",
-            )
-
-
-def _column(name: str) -> Column:
-    """The column called `name`, even if the name holds dots or backticks."""
-    return F.col("`" + name.replace("`", "``") + "`")
-
-
-def _columns(names: Sequence[str]) -> list[Column]:
-    return [_column(name) for name in names]
 
 
 def _power(v: Column, exponent: float) -> Column:
@@ -477,4 +494,4 @@ def _power(v: Column, exponent: float) -> Column:
 def _sum_per_key(df: DataFrame, keys: Sequence[str], terms: Column, name: str) -> DataFrame:
     """The sum of `terms` (nulls skipped) per key, 0.0 where there is none."""
     summed = F.coalesce(F.sum(terms), F.lit(0.0)).alias(name)
-    return df.groupBy(*_columns(keys)).agg(summed)
+    return df.groupBy(*columns(keys)).agg(summed)
