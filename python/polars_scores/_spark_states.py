@@ -43,12 +43,13 @@ def sorted_per_key(df: DataFrame, keys: Sequence[str], order: Sequence[str]) -> 
     return grouped.sortWithinPartitions(*columns([*keys, *order]))
 
 
-def key_types(
+def checked_states(
     method: str, rows: DataFrame, states: object, keys: Sequence[str], names: Sequence[str]
-) -> dict[str, T.DataType]:
-    """Each key's type where `rows` meet `states`: their common type (the
-    wider of two integer types), once `states` is checked to be a Spark
-    DataFrame of exactly the columns `keys` and the numeric `names`."""
+) -> tuple[DataFrame, dict[str, T.DataType]]:
+    """`states`, checked to be a Spark DataFrame of exactly the columns `keys`
+    and the numeric `names`: its key columns cast to the type each has where
+    `rows` meet it (the wider of two integer types), its states to doubles;
+    and those types."""
     if not isinstance(states, DataFrame):
         kind = type(states).__name__
         problem = f"states must be a Spark DataFrame of each key's start states, got {kind}"
@@ -82,7 +83,11 @@ def key_types(
                 f"{mine.simpleString()}; cast one to the other's type"
             )
             raise refuse(ParameterError, method, problem)
-    return common
+    checked = states.select(
+        *(column(key).cast(common[key]).alias(key) for key in keys),
+        *(column(name).cast(T.DoubleType()).alias(name) for name in names),
+    )
+    return checked, common
 
 
 def _listed(names: Sequence[str]) -> str:
@@ -116,8 +121,9 @@ class WithStarts:
     """Today's columns, then the hidden state columns and the marker (0 on a
     start row, 1 on today's rows)."""
     layout: dict[str, Any]
-    """``data``: how many of the first columns are today's; ``states``: the
-    hidden state columns, in the order of the state names; ``marker``."""
+    """``data``: how many of the first columns are today's; ``keys``;
+    ``states``: the hidden state columns, in the order of the state names;
+    ``marker``."""
 
     def arguments(self, plain: dict[str, Any]) -> dict[str, Any]:
         """The partition function's arguments for the spec `plain`."""
@@ -141,9 +147,8 @@ def with_starts(
     """`df`'s rows and the rows of `states` (checked: `keys` and the state
     columns `names`) in one frame, each key's in one partition, its start
     row first, then its rows by `order`."""
-    types = key_types(method, df, states, keys, names)
-    assert isinstance(states, DataFrame)  # key_types checked it
-    taken = [*df.columns, *states.columns]
+    checked, types = checked_states(method, df, states, keys, names)
+    taken = [*df.columns, *checked.columns]
     hidden = [_unused(f"__start_{i}", taken) for i in range(len(names))]
     marker = _unused("__start", taken)
     rows = _widened(df, types).withColumns(
@@ -152,12 +157,9 @@ def with_starts(
             marker: F.lit(1).cast(T.ByteType()),
         }
     )
-    starts = states.select(
-        *(column(key).cast(types[key]).alias(key) for key in keys),
-        *(
-            column(name).cast(T.DoubleType()).alias(state)
-            for name, state in zip(names, hidden, strict=True)
-        ),
+    starts = checked.select(
+        *columns(keys),
+        *(column(name).alias(state) for name, state in zip(names, hidden, strict=True)),
         F.lit(0).cast(T.ByteType()).alias(marker),
     )
     both = rows.unionByName(starts, allowMissingColumns=True)
@@ -191,13 +193,8 @@ def states_after(
         F.when(column(state)[names[0]].isNotNull(), 1).otherwise(-1).alias(rank),
     )
     if states is not None:
-        types = key_types(method, scored, states, keys, names)
-        assert isinstance(states, DataFrame)  # key_types checked it
-        starts = states.select(
-            *(column(key).cast(types[key]).alias(key) for key in keys),
-            _struct(names).alias(state),
-            F.lit(0).alias(rank),
-        )
+        checked, types = checked_states(method, scored, states, keys, names)
+        starts = checked.select(*columns(keys), _struct(names).alias(state), F.lit(0).alias(rank))
         today = _widened(today, types).unionByName(starts)
     newest = today.groupBy(*columns(keys)).agg(
         F.max_by(column(state), column(rank)).alias(state), F.max(column(rank)).alias(rank)
