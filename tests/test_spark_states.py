@@ -59,9 +59,9 @@ def small_batches(spark: Any) -> Iterator[Any]:
 
 CASES = {
     "rolling, string keys": ("k string", "k string", {}),
-    "mapping rule, int keys widened": (
-        "k int",
+    "mapping rule, int keys of two widths": (
         "k bigint",
+        "k int",
         {
             "rule": {"level": "level * 0.5 + value * w", "peak": "max(peak, value)"},
             "inputs": {"w": "w"},

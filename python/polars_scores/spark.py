@@ -19,6 +19,10 @@ Polars is imported in the executors' Python workers only after
 one by default), because Spark already runs one task per core. A value set by
 the user (``spark.executorEnv.POLARS_MAX_THREADS``) wins.
 
+With ``states=``, :func:`rolling`, :func:`scan` and :func:`fold` continue
+from an earlier run's states (:func:`final_states`, or ``fold``'s result), so
+that a daily job scores only the day's rows.
+
 Before the first job of :func:`rolling` or :func:`scan` in a Spark
 application, one job of one row asks a worker whether its Python can import
 Polars, pyarrow and this package, and an error names the fix
@@ -272,16 +276,13 @@ def final_states(
     """Each key's states after the rows that :func:`rolling` or :func:`scan` scored.
 
     The table to save for tomorrow's ``states=``: one row per key of `scored`
-    and of the start `states`, the key columns then the score columns
-    (``<value>_score``, or ``<value>_<state>`` per state of a mapping rule)
-    as doubles. A key's states are its score columns at its last row, by
-    `order_by`, that scored (a row whose value or an input is null scores
-    null and leaves the state); a key without such a row keeps its row of
-    `states`, or else `initial`. These are bit for bit the states the
-    scorer ends with, so tomorrow's run continues exactly where today's
-    stopped. Spark's own aggregation reads them off `scored` (no Python):
-    cache `scored`, or read back the table it was written to, so that it is
-    not scored twice.
+    and of the start `states`, the key columns then the score columns as
+    doubles. A key's states are its score columns at its last row by
+    `order_by` that scored (a row whose value or an input is null leaves the
+    state); a key without one keeps its row of `states`, or else `initial`:
+    bit for bit the states the scorer ends with. Spark's own aggregation
+    reads them off `scored`, so cache `scored` (or read back the table it
+    was saved to) rather than score it twice.
 
     Parameters
     ----------
