@@ -27,6 +27,7 @@
 
 mod dense;
 mod encoding;
+mod firsts;
 mod hashed;
 mod sorted;
 mod step;
@@ -36,6 +37,7 @@ use polars::prelude::*;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3_polars::PySeries;
+use std::sync::Arc;
 
 use crate::kernels::rolling_score::Decay;
 use crate::kernels::rule::Rule;
@@ -88,11 +90,9 @@ impl KeyStates {
         };
         let step = match (ops, operands) {
             (None, None) => Step::Decay(Decay { rise, fall }),
-            (Some(ops), Some(operands)) => Rule::compile(&ops, &operands, inputs, initial.len())
-                .map(Step::Rule)
-                .map_err(|e| {
-                    PyValueError::new_err(format!("{method}: invalid rule program: {e}"))
-                })?,
+            (Some(ops), Some(operands)) => {
+                Step::Rule(compiled(&method, &ops, &operands, inputs, initial.len())?)
+            }
             _ => {
                 return Err(PyValueError::new_err(format!(
                     "{method}: a rule needs both its ops and its operands"
@@ -125,6 +125,28 @@ impl KeyStates {
         scored
             .map(PySeries)
             .map_err(|e| polars_exception(py, self.batches.method(), e))
+    }
+
+    /// Gives each key of the `keys` columns the start state in the `states`
+    /// columns (one per number of a state) at its row: keys not met yet,
+    /// each once. A key met before, or given twice, is an error after which
+    /// the states are incomplete and every call fails.
+    fn load(&mut self, py: Python<'_>, keys: Vec<PySeries>, states: Vec<PySeries>) -> PyResult<()> {
+        let keys: Vec<Series> = keys.into_iter().map(|key| key.0).collect();
+        let states: Vec<Series> = states.into_iter().map(|state| state.0).collect();
+        let batches = &mut self.batches;
+        let loaded = py.detach(|| batches.load(&keys, &states));
+        loaded.map_err(|e| polars_exception(py, self.batches.method(), e))
+    }
+
+    /// Every key met so far and its state: the key columns (in the dtype
+    /// that holds each column's keys in every batch), then a Float64 column
+    /// per name, one per number of a state; `None` before any batch.
+    fn export(&self, py: Python<'_>, names: Vec<String>) -> PyResult<Option<Vec<PySeries>>> {
+        let batches = &self.batches;
+        let columns = py.detach(|| batches.export(&names));
+        let columns = columns.map_err(|e| polars_exception(py, self.batches.method(), e))?;
+        Ok(columns.map(|columns| columns.into_iter().map(PySeries).collect()))
     }
 
     /// The number of states held: every key met so far, except in a sorted
@@ -161,6 +183,20 @@ impl KeyStates {
             Some(Store::Sorted(sorted)) => sorted.heap_bytes(),
         }
     }
+}
+
+/// The rule of the postfix program `ops`/`operands` over `inputs` input
+/// columns, whose state is `width` numbers, for a class's constructor: a
+/// program that does not compile is an error of `method`.
+fn compiled(
+    method: &str,
+    ops: &[String],
+    operands: &[f64],
+    inputs: usize,
+    width: usize,
+) -> PyResult<Arc<Rule>> {
+    Rule::compile(ops, operands, inputs, width)
+        .map_err(|e| PyValueError::new_err(format!("{method}: invalid rule program: {e}")))
 }
 
 /// A Polars error as the Python exception Polars itself raises for it
