@@ -20,7 +20,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from polars_scores._checks import ParameterError, refuse
 from polars_scores.spec import ScoreSpec, TotalSpec
-from polars_scores.stateful import StatefulScorer
+from polars_scores.stateful import StatefulScorer, check_states
 
 PartitionFunction = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 
@@ -133,7 +133,8 @@ class _Starts:
         frame = cast(pl.DataFrame, pl.from_arrow(started))
         frame = frame.rename(dict(zip(self._states, self.spec.columns(0), strict=True)))
         if self._scorer is None:
-            states = frame if len(frame) else None
+            method = self.spec.method
+            states = check_states(method, frame, self.spec, exact=True) if len(frame) else None
             self._scorer = StatefulScorer.from_spec(self.spec, states=states)
         elif len(frame) and not self.spec.keys:
             problem = "states holds more than one row; without keys it holds one"
