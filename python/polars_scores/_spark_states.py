@@ -180,29 +180,33 @@ def states_after(
     at its last row by `order` whose first score is not null, else its row of
     `states`, else `initial`. One row per key of `scored` and of `states`."""
     taken = [*scored.columns, *names]
-    state, rank = _unused("__state", taken), _unused("__rank", taken)
-    scored_row = column(names[0]).isNotNull()
-    # Ranked first by whether the row scored, so that a key whose rows are all
-    # null still gets a row (ranked below any start state).
-    last = scored.groupBy(*columns(keys)).agg(
-        F.max_by(_struct(names), F.struct(scored_row, *columns(order))).alias(state)
-    )
-    today = last.select(
+    state, last = _unused("__state", taken), _unused("__last", taken)
+    rank = _unused("__rank", taken)
+    # One aggregation picks each key's row ranked last: first by whether it
+    # scored (2), is a start row (1) or left the state (0), then by `order`.
+    scored_row = F.when(column(names[0]).isNotNull(), 2).otherwise(0)
+    rows = scored.select(
         *columns(keys),
-        column(state),
-        F.when(column(state)[names[0]].isNotNull(), 1).otherwise(-1).alias(rank),
+        _struct(names).alias(state),
+        F.struct(scored_row.alias(rank), *columns(order)).alias(last),
     )
     if states is not None:
         checked, types = checked_states(method, scored, states, keys, names)
-        starts = checked.select(*columns(keys), _struct(names).alias(state), F.lit(0).alias(rank))
-        today = _widened(today, types).unionByName(starts)
-    newest = today.groupBy(*columns(keys)).agg(
-        F.max_by(column(state), column(rank)).alias(state), F.max(column(rank)).alias(rank)
+        nowhere = (F.lit(None).cast(scored.schema[name].dataType).alias(name) for name in order)
+        starts = checked.select(
+            *columns(keys),
+            _struct(names).alias(state),
+            F.struct(F.lit(1).alias(rank), *nowhere).alias(last),
+        )
+        rows = _widened(rows, types).unionByName(starts)
+    newest = rows.groupBy(*columns(keys)).agg(
+        F.max_by(column(state), column(last)).alias(state),
+        F.max(column(last)[rank]).alias(rank),
     )
     return newest.select(
         *columns(keys),
         *(
-            F.when(column(rank) >= 0, column(state)[name])
+            F.when(column(rank) > 0, column(state)[name])
             .otherwise(F.lit(number).cast(T.DoubleType()))
             .alias(name)
             for name, number in zip(names, initial, strict=True)
