@@ -13,6 +13,7 @@ import pytest
 pytest.importorskip("pyspark", reason="the spark extra is not installed")
 
 from helpers import assert_bit_identical, raised
+from pyspark.sql import functions as F  # noqa: N812  (Spark's own convention)
 
 from polars_scores import spark as scores
 
@@ -87,7 +88,7 @@ def test_day_two_from_day_one_states_is_one_run(small_batches: Any, case: str) -
     kwargs = {"by": "k", "order_by": "t", **{k: v for k, v in options.items() if k != "rule"}}
     if kwargs["by"] == []:
         # One series: order by day, then by the key and the time.
-        day1, day2 = day1.withColumn("day", _lit(1)), day2.withColumn("day", _lit(2))
+        day1, day2 = day1.withColumn("day", F.lit(1)), day2.withColumn("day", F.lit(2))
         both = day1.unionByName(day2)
         kwargs["order_by"] = ["day", "k", "t"]
 
@@ -163,12 +164,6 @@ def test_a_states_frame_of_other_columns_is_named(spark: Any) -> None:
         "polars_scores.spark.scan: states' key column 'k' is int where the rows' is string; "
         "cast one to the other's type"
     )
-
-
-def _lit(value: int) -> Any:
-    from pyspark.sql import functions as F  # noqa: N812
-
-    return F.lit(value)
 
 
 def _by_key(df: Any, names: list[str]) -> dict[Any, list[float]]:
