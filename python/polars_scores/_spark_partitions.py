@@ -160,9 +160,10 @@ def _read(spec: ScoreSpec[str] | TotalSpec, batch: pa.RecordBatch) -> pl.DataFra
 def _with_scores(
     scorer: StatefulScorer, spec: ScoreSpec[str], batch: pa.RecordBatch
 ) -> pa.RecordBatch:
-    """`batch` with the score columns of `scorer` (of `spec`) appended. Only the columns the scorer
-    reads go through Polars, so every other column keeps exactly the Arrow
-    type Spark declared (no ``large_string`` coming back)."""
+    """`batch` with the score columns of `scorer` (of `spec`) appended. Only
+    the columns the scorer reads go through Polars, so every other column
+    keeps exactly the Arrow type Spark declared (no ``large_string`` coming
+    back)."""
     scored = scorer.score(_read(spec, batch))
     scores = [scored.get_column(name).to_arrow().cast(pa.float64()) for name in scorer.columns]
     fields = [pa.field(name, pa.float64(), nullable=True) for name in scorer.columns]
