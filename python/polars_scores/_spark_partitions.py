@@ -93,8 +93,8 @@ def score_after_starts(
     each key starting from its start row (see :class:`_Starts`)."""
     starts = _Starts(arguments)
     for batch in batches:
-        rows = starts.rows(batch)
-        yield _with_scores(starts.scorer(), starts.spec, rows)
+        scorer, rows = starts.split(batch)
+        yield _with_scores(scorer, starts.spec, rows)
 
 
 def fold_after_starts(
@@ -107,7 +107,8 @@ def fold_after_starts(
     key_types: list[pa.DataType] | None = None
     for batch in batches:
         key_types = [batch.schema.field(key).type for key in starts.spec.keys]
-        starts.scorer().score(_read(starts.spec, starts.rows(batch)))
+        scorer, rows = starts.split(batch)
+        scorer.score(_read(starts.spec, rows))
     if starts.spec.keys and key_types is None:
         return
     yield from _key_rows(starts.scorer().states(), key_types or [])
@@ -125,9 +126,9 @@ class _Starts:
         self._marker: str = arguments["marker"]
         self._scorer: StatefulScorer | None = None
 
-    def rows(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """Today's rows of `batch` (its first columns), once the scorer holds
-        the states of the start rows before them."""
+    def split(self, batch: pa.RecordBatch) -> tuple[StatefulScorer, pa.RecordBatch]:
+        """The scorer, holding the states of the start rows of `batch`, and
+        today's rows of `batch` (its first columns), to score next."""
         is_start = pc.equal(batch.column(self._marker), 0)
         started = batch.filter(is_start).select([*self.spec.keys, *self._states])
         frame = cast(pl.DataFrame, pl.from_arrow(started))
@@ -141,10 +142,11 @@ class _Starts:
             raise refuse(ParameterError, self.spec.method, problem)
         elif len(frame):
             self._scorer.load_states(frame)
-        return batch.filter(pc.invert(is_start)).select(list(range(self._data)))
+        return self._scorer, batch.filter(pc.invert(is_start)).select(list(range(self._data)))
 
     def scorer(self) -> StatefulScorer:
-        """The scorer, started from the start rows met so far."""
+        """The scorer, started from the start rows met so far (of no batch,
+        the initial states)."""
         if self._scorer is None:
             self._scorer = StatefulScorer.from_spec(self.spec)
         return self._scorer
