@@ -119,17 +119,26 @@ def test_day_two_from_day_one_states_is_one_run(small_batches: Any, case: str) -
         assert_bit_identical(got_states[key], numbers)
 
 
-@pytest.mark.parametrize("rule", ["prev + value * w", {"peak": "max(peak, value)", "n": "n + w"}])
-def test_fold_from_yesterdays_fold_is_one_fold(small_batches: Any, rule: Any) -> None:
+PEAK_AND_COUNT = {"peak": "max(peak, value)", "n": "n + w"}
+
+
+@pytest.mark.parametrize(
+    ("rule", "by"), [("prev + value * w", "k"), (PEAK_AND_COUNT, "k"), (PEAK_AND_COUNT, [])]
+)
+def test_fold_from_yesterdays_fold_is_one_fold(small_batches: Any, rule: Any, by: Any) -> None:
     schema = "k string, t int, x double, w double"
-    day1, day2 = (small_batches.createDataFrame(rows, schema) for rows in (DAY1, DAY2))
+    day1, day2 = (
+        small_batches.createDataFrame(rows, schema).withColumn("day", F.lit(day))
+        for day, rows in ((1, DAY1), (2, DAY2))
+    )
     initial: Any = {"peak": -math.inf, "n": 0.0} if isinstance(rule, dict) else 0.0
-    kwargs: Any = {"by": "k", "order_by": "t", "inputs": {"w": "w"}, "initial": initial}
+    order = "t" if by else ["day", "k", "t"]
+    kwargs: Any = {"by": by, "order_by": order, "inputs": {"w": "w"}, "initial": initial}
     yesterday = scores.fold(day1, "x", rule, **kwargs)
     continued = scores.fold(day2, "x", rule, states=yesterday, **kwargs)
     at_once = scores.fold(day1.unionByName(day2), "x", rule, **kwargs)
     assert continued.columns == at_once.columns
-    names = continued.columns[1:]
+    names = [name for name in continued.columns if name != "k"]
     got, want = _by_key(continued, names), _by_key(at_once, names)
     assert got.keys() == want.keys()
     for key, numbers in want.items():
