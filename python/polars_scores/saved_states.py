@@ -149,13 +149,11 @@ class StateFile:
         the file does not exist yet (the first run). Refuses a file that is
         `output`, that cannot be read, that is made with other settings, or
         that holds the rows of one of the run's inputs already."""
-        method = spec.method
+        method, where = spec.method, self._where(spec)
         if _same_place(self.path, Path(output)):
-            problem = f"the state file {str(self.path)!r} is the output; write it elsewhere"
-            raise refuse(StateFileError, method, problem)
+            raise refuse(StateFileError, method, f"{where} is the output; write it elsewhere")
         if not self.path.exists():
             return None
-        where = self._where(spec)
         try:
             raw = pl.read_parquet_metadata(self.path).get(METADATA_KEY)
             frame = pl.read_parquet(self.path)
