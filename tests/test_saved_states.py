@@ -308,6 +308,12 @@ def test_the_state_file_may_not_be_read_nor_be_the_output(
     one_line(capsys, "the state file", "is read by the input")
     assert score(tmp_path / "day.parquet", "-o", out, *options, out) == 1
     one_line(capsys, f"the --state file {str(out)!r} is the output")
+    # Refused before the output is written, which the state file follows.
+    nowhere = tmp_path / "missing" / "s.parquet"
+    assert score(tmp_path / "day.parquet", "-o", out, *options, nowhere) == 1
+    one_line(capsys, f"the --state file {str(nowhere)!r} cannot be written in its folder")
+    assert score(tmp_path / "day.parquet", "-o", out, *options, tmp_path) == 1
+    one_line(capsys, f"the --state file {str(tmp_path)!r} is a folder")
     assert not out.exists() and not (tmp_path / "s.parquet").exists()
 
 

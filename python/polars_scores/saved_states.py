@@ -152,6 +152,11 @@ class StateFile:
         method, where = spec.method, self._where(spec)
         if _same_place(self.path, Path(output)):
             raise refuse(StateFileError, method, f"{where} is the output; write it elsewhere")
+        # Checked before the output is written, which the state file follows.
+        folder = self.path.parent
+        if self.path.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            why = "is a folder" if self.path.is_dir() else "cannot be written in its folder"
+            raise refuse(StateFileError, method, f"{where} {why}")
         if not self.path.exists():
             return None
         try:
