@@ -91,12 +91,16 @@ def write_input(
     key_type: str = "int64",
     values: str = "random",
     chunk: int = 2_000_000,
+    first_row: int = 0,
 ) -> None:
-    """`rows` rows of random keys and values, generated and written chunk by chunk."""
+    """`rows` rows of random keys and values, generated and written chunk by
+    chunk; the rows of a file written from `first_row` on are those rows of
+    one long input (another day's file of the same keys)."""
 
     def chunks(*_: object) -> Iterator[pl.DataFrame]:
-        for start in range(0, rows, chunk):
-            row = pl.int_range(start, min(start + chunk, rows), dtype=pl.Int64)
+        for start in range(first_row, first_row + rows, chunk):
+            end = min(start + chunk, first_row + rows)
+            row = pl.int_range(start, end, dtype=pl.Int64)
             key = (row.hash(1) % keys).cast(pl.Int64)
             if key_type == "string":
                 key = pl.format("user-{}", key)

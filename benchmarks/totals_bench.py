@@ -5,6 +5,7 @@ Usage::
 
     python benchmarks/totals_bench.py [--rows 100_000_000] [--keys 1_000_000] [--dir DIR]
                                       [--key-type int64|string] [--repeat N]
+                                      [--rule NAME=EXPR ...]
 
 Writes the input of ``streaming_bench.py`` (``--rows`` rows, a ``key`` with
 ``--keys`` distinct values, random Float64 ``value``s), then runs, each in a
@@ -12,9 +13,11 @@ fresh process and alternately ``--repeat`` times:
 ``pl.scan_parquet(file).sink_parquet(copy)``,
 ``polars-scores total file -o out --value value --by key`` and
 ``pl.scan_parquet(file).group_by("key").agg(pl.col("value").sum()).sink_parquet(out)``,
-and prints the medians of their wall times, CPU times and peak resident sets
-(the child's ``ru_maxrss``), against the issue's targets: the total's peak
+and prints the medians of their wall times, CPU times and peak resident
+sets (the child's ``ru_maxrss``), against the issue's targets: the total's peak
 RSS <= 400 MB (1M keys; 1.5 GB for 10M) and its wall <= 1.5x the copy.
+With ``--rule``, the total is ``total --rule ...``: a user's own fold
+through the same per-key store, against the same targets.
 """
 
 from __future__ import annotations
@@ -54,7 +57,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=None, help="where the files go")
     parser.add_argument("--key-type", choices=sorted(KEY_TYPES), default="int64")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each, alternated")
+    parser.add_argument(
+        "--rule",
+        action="append",
+        default=[],
+        help="fold by this rule instead of the total, as `total --rule` (repeatable)",
+    )
     arguments = parser.parse_args(argv)
+    rule_options = [option for rule in arguments.rule for option in ("--rule", rule)]
 
     folder = Path(tempfile.mkdtemp(prefix="polars-scores-totals-", dir=arguments.dir))
     try:
@@ -71,14 +81,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"polars {pl.__version__}",
             flush=True,
         )
-        total_label = "polars-scores total --by key"
+        total_label = "polars-scores total --by key" + (" --rule" if arguments.rule else "")
         group_by_label = "group_by().agg(sum).sink_parquet()"
         copy_label = "scan_parquet().sink_parquet() copy"
         commands = {
             copy_label: [sys.executable, "-c", COPY, str(data), str(copied), "zstd"],
             total_label: [
                 sys.executable, "-m", "polars_scores.cli", "total", str(data), "-o", str(totals),
-                "--value", "value", "--by", "key", "-q",
+                "--value", "value", "--by", "key", "-q", *rule_options,
             ],
             group_by_label: [sys.executable, "-c", GROUP_BY, str(data), str(grouped)],
         }  # fmt: skip

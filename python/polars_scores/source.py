@@ -12,15 +12,16 @@ one state per key, whatever the row count.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import polars as pl
 from polars.io.plugins import register_io_source
 
-from polars_scores._checks import ParameterTypeError, positive_int, refuse
+from polars_scores._checks import ParameterError, ParameterTypeError, positive_int, refuse
 from polars_scores.spec import ScoreSpec, score_spec
-from polars_scores.stateful import StatefulScorer
+from polars_scores.stateful import StatefulScorer, check_states, read_states
 from polars_scores.watch import Watch, noting_failures
 
 DEFAULT_BATCH_ROWS = 500_000
@@ -44,6 +45,7 @@ def scan_scores(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     rule: str | Mapping[str, str] | None = None,
     inputs: Mapping[str, str | pl.Expr] | None = None,
+    states: pl.DataFrame | str | os.PathLike[str] | None = None,
 ) -> pl.LazyFrame:
     """`source` with the rolling score of each `value` column, as a LazyFrame that streams.
 
@@ -82,6 +84,13 @@ def scan_scores(
         The score column's name with one value (``"<value>_score"`` by default).
     batch_rows
         Rows per batch: memory grows with it, per-batch overhead shrinks.
+    states
+        Start states (a DataFrame, or the path of a parquet file): the key
+        columns and every value's state columns, named as its score
+        columns, one row per key, as
+        :meth:`~polars_scores.stateful.StatefulScorer.states` gives them
+        (the writers' ``states=`` file holds them too). Each collect starts
+        each listed key from its row; other keys start at `initial`.
 
     Raises
     ------
@@ -116,7 +125,8 @@ def scan_scores(
         inputs=inputs,
         several=True,
     )
-    return ScoredStream(spec, source, batch_rows, hidden).frame()
+    start = None if states is None else read_states("scan_scores", states)
+    return ScoredStream(spec, source, batch_rows, hidden, start).frame()
 
 
 def input_columns(source: object, inputs: object) -> tuple[Any, Any, tuple[str, ...]]:
@@ -144,7 +154,9 @@ class ScoredStream:
     """A source of scored batches for `spec`, scored afresh each time Polars
     reads it; its columns are checked once, against the source's schema.
     The `hidden` columns (a rule's inputs computed from expressions) are
-    read and scored with, but left out of the result."""
+    read and scored with, but left out of the result. Each read starts from
+    the `states` (every value's, as :meth:`final_states` gives them), if
+    any."""
 
     def __init__(
         self,
@@ -152,6 +164,7 @@ class ScoredStream:
         source: pl.LazyFrame,
         batch_rows: int,
         hidden: tuple[str, ...] = (),
+        states: pl.DataFrame | None = None,
     ) -> None:
         method = spec.method
         if not isinstance(source, pl.LazyFrame):
@@ -169,6 +182,9 @@ class ScoredStream:
         ]
         scores = [column for index in range(len(spec.values)) for column in spec.columns(index)]
         self.schema = pl.Schema([*shown, *((score, pl.Float64()) for score in scores)])
+        self._states = None if states is None else check_states(method, states, spec, exact=True)
+        # The scorers of the last read, whose states `final_states` gives.
+        self._scorers: list[StatefulScorer] = []
 
     def frame(self, watch: Watch | None = None) -> pl.LazyFrame:
         """The scored stream as a LazyFrame; a writer's `watch` sees every batch."""
@@ -211,7 +227,10 @@ class ScoredStream:
         reads = [column for column in self._in_schema if column in wanted] or [
             next(iter(self._in_schema))
         ]
-        scorers = [StatefulScorer.from_spec(self._spec, index) for index in scored]
+        scorers = [
+            StatefulScorer.from_spec(self._spec, index, states=self._states) for index in scored
+        ]
+        self._scorers = scorers
         # The first rows' scores need only the first rows.
         source = (
             self._source if n_rows is None or predicate is not None else self._source.head(n_rows)
@@ -237,3 +256,16 @@ class ScoredStream:
             yield batch
             if left == 0:
                 return
+
+    def final_states(self) -> pl.DataFrame:
+        """Every value's states after the last read (a writer's, which scores
+        every value): the key columns, then each value's state columns, one
+        row per key, in one frame."""
+        method = self._spec.method
+        if len(self._scorers) != len(self._spec.values):
+            problem = "the states are known once a read has scored every value"
+            raise refuse(ParameterError, method, problem)
+        first, *others = (scorer.states() for scorer in self._scorers)
+        return pl.concat(
+            [first, *(frame.drop(self._spec.keys) for frame in others)], how="horizontal"
+        )

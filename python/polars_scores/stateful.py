@@ -10,12 +10,13 @@ input.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 import polars as pl
 
-from polars_scores._checks import ParameterTypeError, refuse
+from polars_scores._checks import ParameterError, ParameterTypeError, refuse
 from polars_scores._internal import KeyStates
 from polars_scores._plugin import recurrence
 from polars_scores.spec import ScoreSpec, score_spec
@@ -98,6 +99,15 @@ class StatefulScorer:
     >>> scorer.score(batch)["x_score"].to_list()
     [1.5, 1.225]
 
+    Its states, one row per key, start another scorer (tomorrow's run):
+
+    >>> saved = scorer.states()
+    >>> saved.sort("k").rows()
+    [(1, 1.225), (2, 1.5)]
+    >>> tomorrow = StatefulScorer("x", by="k", states=saved)
+    >>> tomorrow.score(pl.DataFrame({"k": [2], "x": [1.0]}))["x_score"].to_list()
+    [0.75]
+
     In a stream sorted by key, only the current key's state is kept:
 
     >>> sorted_by_u = StatefulScorer("x", by="u", key_sorted=True)
@@ -122,6 +132,7 @@ class StatefulScorer:
         rule: str | Mapping[str, str] | None = None,
         inputs: Mapping[str, str] | None = None,
         key_sorted: bool = False,
+        states: pl.DataFrame | str | os.PathLike[str] | None = None,
     ) -> None:
         spec = score_spec(
             self._METHOD,
@@ -138,15 +149,27 @@ class StatefulScorer:
             problem = f"key_sorted must be True or False, got {key_sorted!r}"
             raise refuse(ParameterTypeError, self._METHOD, problem)
         self._start(spec, 0, key_sorted, checks=True)
+        if states is not None:
+            frame = read_states(self._METHOD, states)
+            checked = check_states(self._METHOD, frame, spec, exact=True)
+            self._load(checked, first=True, method=self._METHOD)
 
     @classmethod
     def from_spec(
-        cls, spec: ScoreSpec[str], index: int = 0, *, key_sorted: bool = False
+        cls,
+        spec: ScoreSpec[str],
+        index: int = 0,
+        *,
+        key_sorted: bool = False,
+        states: pl.DataFrame | None = None,
     ) -> StatefulScorer:
         """A scorer of the spec's value number `index`, for a caller that built
-        `spec` and checks the batches' columns itself, once."""
+        `spec` and checks the batches' columns itself, once; `states` (checked
+        by :func:`check_states`) may hold every value's state columns."""
         scorer = cls.__new__(cls)
         scorer._start(spec, index, key_sorted, checks=False)
+        if states is not None:
+            scorer._load(states, first=True)
         return scorer
 
     def _start(self, spec: ScoreSpec[str], index: int, key_sorted: bool, *, checks: bool) -> None:
@@ -164,6 +187,8 @@ class StatefulScorer:
         self._checked: pl.Schema | None = None
         # Without keys, one float per state; with keys, every key's state, in Rust.
         self._state = list(spec.number_starts())
+        # The key columns' dtypes, for the states of a scorer that met no key.
+        self._key_schema: dict[str, pl.DataType] = dict.fromkeys(self._keys, pl.Null())
         self._states = None
         if self._keys:
             program = spec.program
@@ -192,6 +217,71 @@ class StatefulScorer:
         mapping rule."""
         return self._columns
 
+    def states(self) -> pl.DataFrame:
+        """Each key's state after the rows scored so far: the key columns,
+        then one Float64 column per state, named as :attr:`columns`; one row
+        per key met (its start state where all its rows were null), in no
+        particular order. Without keys, one row. What ``states=`` takes to
+        go on from here.
+
+        Each key column has the dtype that holds its keys in every batch,
+        Polars' supertype (Int32 in one batch and Int64 in another give
+        Int64; strings and a categorical give Categorical).
+
+        Raises
+        ------
+        polars.exceptions.InvalidOperationError
+            With ``key_sorted``, which keeps only the current key's state.
+        """
+        if self._states is None:
+            numbers = {
+                name: [number] for name, number in zip(self._columns, self._state, strict=True)
+            }
+            return pl.DataFrame(numbers, schema=dict.fromkeys(self._columns, pl.Float64))
+        columns = self._states.export(list(self._columns))
+        if columns is None:
+            return pl.DataFrame(
+                schema={**self._key_schema, **dict.fromkeys(self._columns, pl.Float64)}
+            )
+        return pl.DataFrame(columns)
+
+    def load_states(self, states: pl.DataFrame) -> None:
+        """Start the keys of `states` (as :meth:`states` gives them) from
+        their rows' states, on a scorer that may have scored batches already:
+        each key must be one it has not met yet.
+
+        Raises
+        ------
+        polars.exceptions.InvalidOperationError
+            A key was met before, or is listed twice; the scorer's states are
+            then incomplete, and it refuses to go on.
+        """
+        self._load(check_states(self._method, states, self._spec, exact=False), first=False)
+
+    def _load(self, states: pl.DataFrame, *, first: bool, method: str | None = None) -> None:
+        """Load the checked `states` (only this value's columns are read);
+        errors name `method`, by default the one of the scorer's batches."""
+        method = method or self._method
+        if self._states is None:
+            if not first:
+                problem = "states without keys are loaded only when the scorer starts"
+                raise refuse(ParameterError, method, problem)
+            self._state = [
+                states.get_column(name).cast(pl.Float64).item() for name in self._columns
+            ]
+            return
+        self._key_schema = {key: states.schema[key] for key in self._keys}
+        try:
+            self._states.load(
+                [states.get_column(key) for key in self._keys],
+                [states.get_column(name) for name in self._columns],
+            )
+        except pl.exceptions.PolarsError as error:
+            said = getattr(error, "problem", None)
+            if said is None or method == self._method:
+                raise
+            raise type(error)(f"{method}: {said}") from None
+
     def score(self, batch: pl.DataFrame) -> pl.DataFrame:
         """`batch` with the score column appended, rows in the same order.
 
@@ -215,6 +305,7 @@ class StatefulScorer:
             self._checked = batch.schema
         if self._states is not None:
             keys = [batch.get_column(key) for key in self._keys]
+            self._key_schema = {key.name: key.dtype for key in keys}
             inputs = [batch.get_column(column) for column in self._inputs]
             scores = self._states.score(keys, batch.get_column(self._value), self._name, inputs)
             return batch.with_columns(self._score_columns(scores))
@@ -249,3 +340,58 @@ class RollingScorer(StatefulScorer):
     ``RollingScorer``."""
 
     _METHOD: ClassVar[str] = "RollingScorer"
+
+
+def read_states(method: str, states: object) -> pl.DataFrame:
+    """`states` as a DataFrame: itself, or the parquet file at that path."""
+    if isinstance(states, pl.DataFrame):
+        return states
+    if not isinstance(states, (str, os.PathLike)):
+        problem = f"states must be a DataFrame or a path, got {type(states).__name__}"
+        raise refuse(ParameterTypeError, method, problem)
+    try:
+        return pl.read_parquet(os.fspath(states))
+    except (OSError, pl.exceptions.PolarsError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        problem = f"cannot read the states {str(states)!r} as parquet: {first}"
+        raise refuse(ParameterError, method, problem) from None
+
+
+def check_states(
+    method: str, states: pl.DataFrame, spec: ScoreSpec[str], *, exact: bool
+) -> pl.DataFrame:
+    """`states` if it holds the key columns and the state columns of every
+    value of `spec` (nothing else, if `exact`), numeric and without nulls;
+    without keys, one row."""
+    wanted = [
+        *spec.keys,
+        *(name for index in range(len(spec.values)) for name in spec.columns(index)),
+    ]
+    have = states.columns
+    missing = [name for name in wanted if name not in have]
+    if missing:
+        problem = (
+            f"the states have no column {missing[0]!r} (they have {', '.join(map(repr, have))}; "
+            f"states hold the key columns and one column per state: {', '.join(map(repr, wanted))})"
+        )
+        raise refuse(ParameterError, method, problem)
+    extra = [name for name in have if name not in wanted]
+    if exact and extra:
+        problem = (
+            f"the states have a column {extra[0]!r} that is neither a key nor a state "
+            f"(states hold {', '.join(map(repr, wanted))})"
+        )
+        raise refuse(ParameterError, method, problem)
+    for name in wanted[len(spec.keys) :]:
+        dtype = states.schema[name]
+        if not dtype.is_numeric():
+            problem = f"the states' column {name!r} has dtype {dtype}; a state is a number"
+            raise refuse(ParameterError, method, problem)
+        nulls = states.get_column(name).null_count()
+        if nulls:
+            problem = f"the states' column {name!r} has {nulls} nulls; a state is a number"
+            raise refuse(ParameterError, method, problem)
+    if not spec.keys and states.height != 1:
+        problem = f"without keys the states are one row, these have {states.height}"
+        raise refuse(ParameterError, method, problem)
+    return states

@@ -3,6 +3,8 @@
 
 use polars::prelude::*;
 
+use super::firsts::append_widened;
+use super::hashed::state_columns;
 use crate::kernels::key_range::{dense_slot_count, slots, Density};
 use crate::kernels::output::filled;
 use crate::numeric::all_rows;
@@ -21,6 +23,10 @@ pub struct DenseKeyStates {
     states: Vec<f64>,
     seen: Vec<bool>,
     offset: i64,
+    /// The key column's name and the dtype that holds its keys in every
+    /// batch so far (Int32 then Int64 is Int64), an empty column: what
+    /// [`Self::export_columns`] gives the keys back as.
+    key: Option<Series>,
 }
 
 impl DenseKeyStates {
@@ -30,6 +36,7 @@ impl DenseKeyStates {
             states: initial.to_vec(),
             seen: vec![false],
             offset: 0,
+            key: None,
         }
     }
 
@@ -56,6 +63,22 @@ impl DenseKeyStates {
         self.offset + (slot as i64 - 1)
     }
 
+    /// Every key met, as a key column in its dtype, and its state, a column
+    /// per name (a state's numbers), keys in ascending order after the null
+    /// key.
+    pub fn export_columns(&self, names: &[String]) -> (Vec<Series>, Vec<Series>) {
+        let (keys, states): (Vec<Option<i64>>, Vec<&[f64]>) = self.export().unzip();
+        let Some(key) = &self.key else {
+            return (Vec::new(), state_columns(&[], names));
+        };
+        let integers = Int64Chunked::from_iter_options(key.name().clone(), keys.into_iter());
+        let column = integers
+            .into_series()
+            .cast(key.dtype())
+            .unwrap_or_else(|_| Series::full_null(key.name().clone(), states.len(), key.dtype()));
+        (vec![column], state_columns(&states.concat(), names))
+    }
+
     /// The batch's scores by `score`, given each row's state, each key going
     /// on from its state; `None` (and no state changed) when the keys are
     /// not integers of at most 64 bits, or too far apart to index.
@@ -64,16 +87,59 @@ impl DenseKeyStates {
         keys: &Series,
         score: impl FnOnce(&[u32], &mut [f64]) -> PolarsResult<Series>,
     ) -> PolarsResult<Option<Series>> {
-        let dtype = keys.dtype();
-        let indexable = dtype.is_null()
-            || (dtype.is_integer() && !matches!(dtype, DataType::Int128 | DataType::UInt128));
-        if !indexable {
+        if !indexable(keys.dtype()) {
             return Ok(None);
         }
         let Some(ids) = self.slot_ids(keys)? else {
             return Ok(None);
         };
+        for &id in &ids {
+            self.seen[id as usize] = true;
+        }
+        self.widen_key(keys);
         score(&ids, &mut self.states).map(Some)
+    }
+
+    /// Gives the keys of `keys` the states `states` (one column per number
+    /// of a state), each a key not met before: `Ok(None)` when the keys are
+    /// not integers this store indexes (and nothing changed), `Ok(Some(row))`
+    /// at the first row whose key was met before (or at an earlier row),
+    /// whose state is then left as it was.
+    pub fn load(
+        &mut self,
+        keys: &Series,
+        states: &[&[f64]],
+    ) -> PolarsResult<Option<Option<usize>>> {
+        if !indexable(keys.dtype()) {
+            return Ok(None);
+        }
+        let Some(ids) = self.slot_ids(keys)? else {
+            return Ok(None);
+        };
+        self.widen_key(keys);
+        let width = self.initial.len();
+        for (row, &id) in ids.iter().enumerate() {
+            let slot = id as usize;
+            if std::mem::replace(&mut self.seen[slot], true) {
+                return Ok(Some(Some(row)));
+            }
+            for (at, column) in states.iter().enumerate() {
+                self.states[slot * width + at] = column[row];
+            }
+        }
+        Ok(Some(None))
+    }
+
+    /// Keeps the dtype that holds the keys of `keys` and those before.
+    fn widen_key(&mut self, keys: &Series) {
+        let empty = keys.clear();
+        match &mut self.key {
+            None => self.key = Some(empty),
+            Some(kept) => {
+                // Integers and nulls always have a common dtype.
+                let _ = append_widened("", kept, empty);
+            }
+        }
     }
 
     /// Each row's slot, after widening the store to the batch's keys; `None`
@@ -82,7 +148,6 @@ impl DenseKeyStates {
         let range = key_range(keys)?;
         let Some((low, high)) = range else {
             // Only null keys.
-            self.seen[0] |= !keys.is_empty();
             return Ok(Some(vec![0; keys.len()]));
         };
         if low < -i128::from(INDEXABLE) || high > i128::from(INDEXABLE) {
@@ -94,11 +159,9 @@ impl DenseKeyStates {
         let keys = keys.cast(&DataType::Int64)?.rechunk();
         let keys = keys.i64()?.downcast_as_array();
         let (keys, mask) = all_rows(keys);
-        let ids = filled(keys.len(), |out| slots(keys, mask, self.offset, out));
-        for &id in &ids {
-            self.seen[id as usize] = true;
-        }
-        Ok(Some(ids))
+        Ok(Some(filled(keys.len(), |out| {
+            slots(keys, mask, self.offset, out)
+        })))
     }
 
     /// Makes slots for keys `low..=high`, unless they are not dense enough
@@ -146,6 +209,13 @@ impl DenseKeyStates {
         self.offset = low;
         true
     }
+}
+
+/// Whether keys of `dtype` can index slots: integers of at most 64 bits,
+/// or all null.
+fn indexable(dtype: &DataType) -> bool {
+    dtype.is_null()
+        || (dtype.is_integer() && !matches!(dtype, DataType::Int128 | DataType::UInt128))
 }
 
 /// The smallest and the largest key of an integer or Null column, `None`

@@ -5,6 +5,7 @@ use hashbrown::DefaultHashBuilder;
 use polars::prelude::*;
 
 use super::dense::DenseKeyStates;
+use super::firsts::FirstRows;
 use crate::kernels::key_table::{push_int, push_null, EncodedRows, ShardedKeys};
 
 /// Rows per call of the hash-table store: its scratch space grows with them
@@ -21,6 +22,10 @@ pub struct HashedKeyStates {
     hasher: DefaultHashBuilder,
     keys: ShardedKeys,
     states: Vec<f64>,
+    /// The key columns at each key's first row, for [`Self::export`]; or why
+    /// they could not be kept (the key columns' dtypes across batches have
+    /// no common dtype), which only an export reports: scoring goes on.
+    firsts: Result<FirstRows, String>,
     /// Each row's key's number, kept from batch to batch.
     numbers: Vec<u32>,
 }
@@ -31,6 +36,7 @@ impl HashedKeyStates {
             hasher: DefaultHashBuilder::default(),
             keys: ShardedKeys::default(),
             states: Vec::new(),
+            firsts: Ok(FirstRows::default()),
             numbers: Vec::new(),
         }
     }
@@ -39,6 +45,8 @@ impl HashedKeyStates {
     pub fn from_dense(dense: &DenseKeyStates) -> Self {
         let mut hashed = Self::new();
         let mut key = Vec::new();
+        let (keys, _) = dense.export_columns(&[]);
+        hashed.firsts = Ok(FirstRows::from_columns(keys));
         for (integer, state) in dense.export() {
             key.clear();
             match integer {
@@ -52,24 +60,91 @@ impl HashedKeyStates {
     }
 
     /// The scores of the rows whose keys `rows` holds (at most
-    /// [`PIECE_ROWS`]), by `score`, given each row's state; a key met for
-    /// the first time starts at `initial` (a state's numbers).
+    /// [`PIECE_ROWS`]; `keys` are those rows' key columns), by `score`,
+    /// given each row's state; a key met for the first time starts at
+    /// `initial` (a state's numbers).
     pub fn score_piece(
         &mut self,
         method: &str,
         rows: &EncodedRows,
+        keys: &[Series],
         initial: &[f64],
         score: impl FnOnce(&[u32], &mut [f64]) -> PolarsResult<Series>,
     ) -> PolarsResult<Series> {
+        self.number_rows(method, rows, keys, initial)?;
+        score(&self.numbers, &mut self.states)
+    }
+
+    /// Gives the keys of `rows` (at most [`PIECE_ROWS`]; `keys` are their
+    /// key columns) the states `states` (one column per number of a state),
+    /// each a key not met before; `Some(row)` at the first row whose key was
+    /// met before (or at an earlier row), whose state is then left as it
+    /// was.
+    pub fn load_piece(
+        &mut self,
+        method: &str,
+        rows: &EncodedRows,
+        keys: &[Series],
+        states: &[&[f64]],
+    ) -> PolarsResult<Option<usize>> {
+        let before = self.keys.len();
+        let initial = vec![0.0; states.len()];
+        self.number_rows(method, rows, keys, &initial)?;
+        let width = states.len();
+        let mut given = vec![false; self.keys.len() - before];
+        for (row, &number) in self.numbers.iter().enumerate() {
+            let number = number as usize;
+            let new = number.checked_sub(before);
+            if new.is_none_or(|new| std::mem::replace(&mut given[new], true)) {
+                return Ok(Some(row));
+            }
+            for (at, column) in states.iter().enumerate() {
+                self.states[number * width + at] = column[row];
+            }
+        }
+        Ok(None)
+    }
+
+    /// Numbers the rows' keys into `numbers`, a key met for the first time
+    /// starting at `initial`, and keeps its key columns.
+    fn number_rows(
+        &mut self,
+        method: &str,
+        rows: &EncodedRows,
+        keys: &[Series],
+        initial: &[f64],
+    ) -> PolarsResult<()> {
         polars_ensure!(
             self.keys.len() + rows.len() <= u32::MAX as usize,
             ComputeError: "{method}: more than {} distinct keys", u32::MAX
         );
+        let before = self.keys.len();
         self.keys.number_rows(rows, &self.hasher, &mut self.numbers);
-        while self.states.len() < self.keys.len() * initial.len() {
+        let after = self.keys.len();
+        while self.states.len() < after * initial.len() {
             self.states.extend_from_slice(initial);
         }
-        score(&self.numbers, &mut self.states)
+        if let Ok(firsts) = &mut self.firsts {
+            if let Err(error) = firsts.keep_new(method, keys, &self.numbers, before, after) {
+                self.firsts = Err(error.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// Every key met, as its key columns, and its state, a column per
+    /// name (a state's numbers), in the order the keys were met.
+    pub fn export_columns(&self, names: &[String]) -> PolarsResult<(Vec<Series>, Vec<Series>)> {
+        let firsts = match &self.firsts {
+            Ok(firsts) => firsts,
+            Err(problem) => polars_bail!(ComputeError: "{problem}"),
+        };
+        let order = firsts.order();
+        let in_order = |columns: Vec<Series>| -> PolarsResult<Vec<Series>> {
+            columns.iter().map(|column| column.take(&order)).collect()
+        };
+        let states = state_columns(&self.states, names);
+        Ok((in_order(firsts.columns())?, in_order(states)?))
     }
 
     pub fn len(&self) -> usize {
@@ -77,6 +152,18 @@ impl HashedKeyStates {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.keys.heap_bytes() + self.states.capacity() * std::mem::size_of::<f64>()
+        let firsts = self.firsts.as_ref().map_or(0, FirstRows::heap_bytes);
+        self.keys.heap_bytes() + self.states.capacity() * std::mem::size_of::<f64>() + firsts
     }
+}
+
+/// The states (each `names.len()` numbers side by side) as a column per name.
+pub fn state_columns(states: &[f64], names: &[String]) -> Vec<Series> {
+    let width = names.len().max(1);
+    (names.iter().enumerate())
+        .map(|(at, name)| {
+            let numbers: Vec<f64> = states.iter().skip(at).step_by(width).copied().collect();
+            Float64Chunked::from_vec(name.into(), numbers).into_series()
+        })
+        .collect()
 }

@@ -27,6 +27,7 @@
 
 mod dense;
 mod encoding;
+mod firsts;
 mod hashed;
 mod sorted;
 mod step;
@@ -125,6 +126,28 @@ impl KeyStates {
         scored
             .map(PySeries)
             .map_err(|e| polars_exception(py, self.batches.method(), e))
+    }
+
+    /// Gives each key of the `keys` columns the start state in the `states`
+    /// columns (one per number of a state) at its row: keys not met yet,
+    /// each once. A key met before, or given twice, is an error after which
+    /// the states are incomplete and every call fails.
+    fn load(&mut self, py: Python<'_>, keys: Vec<PySeries>, states: Vec<PySeries>) -> PyResult<()> {
+        let keys: Vec<Series> = keys.into_iter().map(|key| key.0).collect();
+        let states: Vec<Series> = states.into_iter().map(|state| state.0).collect();
+        let batches = &mut self.batches;
+        let loaded = py.detach(|| batches.load(&keys, &states));
+        loaded.map_err(|e| polars_exception(py, self.batches.method(), e))
+    }
+
+    /// Every key met so far and its state: the key columns (in the dtype
+    /// that holds each column's keys in every batch), then a Float64 column
+    /// per name, one per number of a state; `None` before any batch.
+    fn export(&self, py: Python<'_>, names: Vec<String>) -> PyResult<Option<Vec<PySeries>>> {
+        let batches = &self.batches;
+        let columns = py.detach(|| batches.export(&names));
+        let columns = columns.map_err(|e| polars_exception(py, self.batches.method(), e))?;
+        Ok(columns.map(|columns| columns.into_iter().map(PySeries).collect()))
     }
 
     /// The number of states held: every key met so far, except in a sorted

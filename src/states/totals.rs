@@ -16,6 +16,7 @@ use pyo3_polars::PySeries;
 use std::sync::Arc;
 
 use super::encoding::{checked_kinds, encode_rows, KeyKind};
+use super::firsts::FirstRows;
 use super::hashed::PIECE_ROWS;
 use super::polars_exception;
 use crate::kernels::key_table::{EncodedRows, ShardedKeys};
@@ -53,7 +54,7 @@ pub struct KeyedTotals {
     keys: ShardedKeys,
     /// The key columns at each key's first row, in the order of the keys'
     /// numbers: the output's key columns, in their own dtypes.
-    firsts: Vec<Series>,
+    firsts: FirstRows,
     /// Per value column, each key's sum, indexed by the key's number.
     sums: Vec<Vec<Compensated>>,
     /// Per value column, each key's states (a rule's fold), side by side in
@@ -80,7 +81,7 @@ impl KeyedTotals {
             kinds: None,
             hasher: DefaultHashBuilder::default(),
             keys: ShardedKeys::default(),
-            firsts: Vec::new(),
+            firsts: FirstRows::default(),
             sums: vec![Vec::new(); value_columns],
             states: vec![Vec::new(); value_columns],
             columns: Vec::new(),
@@ -146,9 +147,7 @@ impl KeyedTotals {
         let values = as_floats(values)?;
         let inputs = as_floats(inputs)?;
         self.kinds = Some(kinds);
-        if self.firsts.is_empty() {
-            self.firsts = keys.iter().map(Series::clear).collect();
-        }
+        self.firsts.start(keys);
         // The scratch space grows with the rows of a call: a long batch
         // goes through in pieces, so that memory is bounded whatever the
         // batch size.
@@ -215,22 +214,9 @@ impl KeyedTotals {
         encode_rows(method, keys, &mut self.columns, &mut self.rows)?;
         self.keys
             .number_rows(&self.rows, &self.hasher, &mut self.numbers);
-        let new = self.keys.len() - before;
-        if new == 0 {
-            return Ok(());
-        }
-        let mut first_rows = vec![IdxSize::MAX; new];
-        for (row, &number) in self.numbers.iter().enumerate() {
-            if let Some(first) = (number as usize).checked_sub(before) {
-                if first_rows[first] == IdxSize::MAX {
-                    first_rows[first] = row as IdxSize;
-                }
-            }
-        }
-        let first_rows = IdxCa::from_vec(PlSmallStr::EMPTY, first_rows);
-        for (kept, key) in self.firsts.iter_mut().zip(keys) {
-            append_widened(method, kept, compacted(key.take(&first_rows)?))?;
-        }
+        let after = self.keys.len();
+        self.firsts
+            .keep_new(method, keys, &self.numbers, before, after)?;
         Ok(())
     }
 
@@ -265,7 +251,7 @@ impl KeyedTotals {
     pub fn export(&self, names: &[String]) -> PolarsResult<Vec<Series>> {
         let width = self.check_names(names)?;
         let keys = self.len();
-        let mut columns: Vec<Series> = self.firsts.iter().map(|key| key.rechunk()).collect();
+        let mut columns = self.firsts.columns();
         for (column, names) in names.chunks(width).enumerate() {
             columns.extend(self.result_columns(column, names, keys));
         }
@@ -282,8 +268,7 @@ impl KeyedTotals {
         let keys = self.len();
         self.keys = ShardedKeys::default();
         self.kinds = None;
-        let firsts = std::mem::take(&mut self.firsts);
-        let mut columns: Vec<Series> = firsts.into_iter().map(|key| key.rechunk()).collect();
+        let mut columns = self.firsts.take();
         for (column, names) in names.chunks(width).enumerate() {
             columns.extend(self.result_columns(column, names, keys));
             self.sums[column] = Vec::new();
@@ -335,41 +320,6 @@ impl KeyedTotals {
             })
             .collect()
     }
-}
-
-/// `key` with its strings in buffers of its own. A String or Binary column
-/// taken from a batch shares the batch's whole buffers of long (over 12
-/// bytes) strings: kept from batch to batch, those would grow with the rows
-/// for a few keys' sake.
-fn compacted(key: Series) -> Series {
-    if let Ok(strings) = key.str() {
-        let arrays = strings.downcast_iter().map(|array| array.clone().gc());
-        return StringChunked::from_chunk_iter(key.name().clone(), arrays).into_series();
-    }
-    if let Ok(bytes) = key.binary() {
-        let arrays = bytes.downcast_iter().map(|array| array.clone().gc());
-        return BinaryChunked::from_chunk_iter(key.name().clone(), arrays).into_series();
-    }
-    key
-}
-
-/// Appends `more` to `kept`, both cast to the dtype that holds both when a
-/// key column's dtype differs between batches (Int32 then Int64, or an
-/// all-null batch).
-fn append_widened(method: &str, kept: &mut Series, more: Series) -> PolarsResult<()> {
-    if kept.dtype() != more.dtype() {
-        let wide = polars_core::utils::try_get_supertype(kept.dtype(), more.dtype()).map_err(|_| {
-            polars_err!(
-                SchemaMismatch: "{method}: key column '{}' has dtype {} in one batch and {} in another",
-                kept.name(), kept.dtype(), more.dtype()
-            )
-        })?;
-        *kept = kept.cast(&wide)?;
-        kept.append(&more.cast(&wide)?)?;
-        return Ok(());
-    }
-    kept.append(&more)?;
-    Ok(())
 }
 
 /// Per-key totals of a stream's batches (a Python class): the sum of
@@ -466,9 +416,7 @@ impl KeyTotals {
     fn heap_bytes(&self) -> usize {
         let sums: usize = self.totals.sums.iter().map(Vec::capacity).sum();
         let states: usize = self.totals.states.iter().map(Vec::capacity).sum();
-        let firsts: usize = (self.totals.firsts.iter())
-            .map(|column| column.estimated_size())
-            .sum();
+        let firsts = self.totals.firsts.heap_bytes();
         self.totals.keys.heap_bytes()
             + sums * std::mem::size_of::<Compensated>()
             + states * std::mem::size_of::<f64>()
