@@ -175,7 +175,10 @@ class StateFile:
     def save(self, spec: ScoreSpec[str], states: pl.DataFrame, output: str) -> None:
         """Replace the file with `states` (keys and state columns) and the
         settings, the earlier runs and this one, atomically and durably."""
-        frame = states.select(state_columns(spec))
+        # A scorer started from states with no rows, that met no key, gives
+        # back no key columns (the core's `states()`): as a scorer that met none.
+        lost = [pl.lit(None, pl.Null).alias(key) for key in spec.keys if key not in states.columns]
+        frame = states.with_columns(lost).select(state_columns(spec))
         now = datetime.datetime.now(datetime.timezone.utc)
         run = Run(now.isoformat(timespec="microseconds"), os.path.realpath(output), self.inputs)
         recorded = {
@@ -198,6 +201,14 @@ class StateFile:
                 raise cannot_write(spec.method, self.path, code) from None
         if stop.requested():
             stop.deliver()
+
+    def refused_keys(self, spec: ScoreSpec[str], error: BaseException) -> BaseException:
+        """The error of a run whose states were refused as they loaded
+        (a key listed twice), naming this file; any other `error` as it is."""
+        said = first_line(error).removeprefix(f"{spec.method}: ")
+        if "twice" not in said:
+            return error
+        return refuse(StateFileError, spec.method, f"in {self._where(spec)}, {said}")
 
     def _where(self, spec: ScoreSpec[str]) -> str:
         """The file as messages name it (``--state``'s on the command line)."""

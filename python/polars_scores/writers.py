@@ -206,7 +206,14 @@ def write_scores(
         sink(stream.frame(watch), path, kind, chosen)
         return watch.rows
 
-    written = _write_durably(spec.method, output, progress, sink_scores)
+    try:
+        written = _write_durably(spec.method, output, progress, sink_scores)
+    except pl.exceptions.InvalidOperationError as error:
+        # The stream loads the states as it starts: a key they list twice
+        # is found then, and is the state file's fault.
+        if states is None or start is None:
+            raise
+        raise states.refused_keys(spec, error) from None
     if states is not None:
         states.save(spec, stream.final_states(), str(output))
     return written
