@@ -272,6 +272,12 @@ def test_an_input_scored_already_is_refused_and_a_copy_redoes_a_run(
     options = ["--value", "x", "--by", "k", "--state", state]
     assert score(days[0], "-o", tmp_path / "out0.parquet", *options) == 0
     shutil.copy(state, before_day2)
+    (run,) = json.loads(pl.read_parquet_metadata(state)[METADATA_KEY])["runs"]
+    found = os.stat(days[0])
+    assert run["inputs"] == [
+        {"path": os.path.realpath(days[0]), "size": found.st_size,
+         "mtime_ns": found.st_mtime_ns, "rows": 1000}
+    ]  # fmt: skip
     assert score(days[1], "-o", tmp_path / "out1.parquet", *options) == 0
     capsys.readouterr()
     kept = untouched(state, tmp_path / "out1.parquet")
