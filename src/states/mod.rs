@@ -37,6 +37,7 @@ use polars::prelude::*;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3_polars::PySeries;
+use std::sync::Arc;
 
 use crate::kernels::rolling_score::Decay;
 use crate::kernels::rule::Rule;
@@ -89,11 +90,9 @@ impl KeyStates {
         };
         let step = match (ops, operands) {
             (None, None) => Step::Decay(Decay { rise, fall }),
-            (Some(ops), Some(operands)) => Rule::compile(&ops, &operands, inputs, initial.len())
-                .map(Step::Rule)
-                .map_err(|e| {
-                    PyValueError::new_err(format!("{method}: invalid rule program: {e}"))
-                })?,
+            (Some(ops), Some(operands)) => {
+                Step::Rule(compiled(&method, &ops, &operands, inputs, initial.len())?)
+            }
             _ => {
                 return Err(PyValueError::new_err(format!(
                     "{method}: a rule needs both its ops and its operands"
@@ -184,6 +183,20 @@ impl KeyStates {
             Some(Store::Sorted(sorted)) => sorted.heap_bytes(),
         }
     }
+}
+
+/// The rule of the postfix program `ops`/`operands` over `inputs` input
+/// columns, whose state is `width` numbers, for a class's constructor: a
+/// program that does not compile is an error of `method`.
+fn compiled(
+    method: &str,
+    ops: &[String],
+    operands: &[f64],
+    inputs: usize,
+    width: usize,
+) -> PyResult<Arc<Rule>> {
+    Rule::compile(ops, operands, inputs, width)
+        .map_err(|e| PyValueError::new_err(format!("{method}: invalid rule program: {e}")))
 }
 
 /// A Polars error as the Python exception Polars itself raises for it

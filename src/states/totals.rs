@@ -9,7 +9,6 @@
 
 use hashbrown::DefaultHashBuilder;
 use polars::prelude::*;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3_polars::PySeries;
 
@@ -18,7 +17,7 @@ use std::sync::Arc;
 use super::encoding::{checked_kinds, encode_rows, KeyKind};
 use super::firsts::FirstRows;
 use super::hashed::PIECE_ROWS;
-use super::polars_exception;
+use super::{compiled, polars_exception};
 use crate::kernels::key_table::{EncodedRows, ShardedKeys};
 use crate::kernels::positive_power::positive_powers;
 use crate::kernels::rule::Rule;
@@ -355,9 +354,7 @@ impl KeyTotals {
     ) -> PyResult<Self> {
         let fold = match (ops, operands) {
             (Some(ops), Some(operands)) => Fold::Rule {
-                rule: Rule::compile(&ops, &operands, inputs, initial.len()).map_err(|e| {
-                    PyValueError::new_err(format!("{method}: invalid rule program: {e}"))
-                })?,
+                rule: compiled(&method, &ops, &operands, inputs, initial.len())?,
                 initial,
                 inputs,
             },
