@@ -36,6 +36,7 @@ from polars_scores.formats import format_of
 from polars_scores.inputs import first_line
 from polars_scores.signals import Interrupt
 from polars_scores.spec import ScoreSpec, spelled
+from polars_scores.stateful import StartStatesError
 
 METADATA_KEY = "polars_scores.state"
 """The parquet key-value metadata entry that holds a state file's settings."""
@@ -175,10 +176,7 @@ class StateFile:
     def save(self, spec: ScoreSpec[str], states: pl.DataFrame, output: str) -> None:
         """Replace the file with `states` (keys and state columns) and the
         settings, the earlier runs and this one, atomically and durably."""
-        # A scorer started from states with no rows, that met no key, gives
-        # back no key columns (the core's `states()`): as a scorer that met none.
-        lost = [pl.lit(None, pl.Null).alias(key) for key in spec.keys if key not in states.columns]
-        frame = states.with_columns(lost).select(state_columns(spec))
+        frame = states.select(state_columns(spec))
         now = datetime.datetime.now(datetime.timezone.utc)
         run = Run(now.isoformat(timespec="microseconds"), os.path.realpath(output), self.inputs)
         recorded = {
@@ -202,13 +200,10 @@ class StateFile:
         if stop.requested():
             stop.deliver()
 
-    def refused_keys(self, spec: ScoreSpec[str], error: BaseException) -> BaseException:
-        """The error of a run whose states were refused as they loaded
-        (a key listed twice), naming this file; any other `error` as it is."""
-        said = first_line(error).removeprefix(f"{spec.method}: ")
-        if "twice" not in said:
-            return error
-        return refuse(StateFileError, spec.method, f"in {self._where(spec)}, {said}")
+    def refused_keys(self, spec: ScoreSpec[str], error: StartStatesError) -> StateFileError:
+        """The error of a run whose states were refused as they loaded (a
+        key listed twice), naming this file."""
+        return refuse(StateFileError, spec.method, f"in {self._where(spec)}, {error.problem}")
 
     def _where(self, spec: ScoreSpec[str]) -> str:
         """The file as messages name it (``--state``'s on the command line)."""

@@ -24,6 +24,7 @@ from polars_scores.saved_states import StateFile, rule_text
 from polars_scores.signals import Interrupt
 from polars_scores.source import DEFAULT_BATCH_ROWS, ScoredStream, input_columns
 from polars_scores.spec import ScoreSpec, TotalSpec, score_spec, total_spec
+from polars_scores.stateful import StartStatesError
 from polars_scores.watch import Progress, Watch
 
 
@@ -208,10 +209,10 @@ def write_scores(
 
     try:
         written = _write_durably(spec.method, output, progress, sink_scores)
-    except pl.exceptions.InvalidOperationError as error:
+    except StartStatesError as error:
         # The stream loads the states as it starts: a key they list twice
         # is found then, and is the state file's fault.
-        if states is None or start is None:
+        if states is None:
             raise
         raise states.refused_keys(spec, error) from None
     if states is not None:
