@@ -151,3 +151,48 @@ def test_totals_bench_runs_the_copy_the_total_and_the_group_by() -> None:
     assert done.returncode == 0, done.stderr
     for line in ("copy", "polars-scores total --by key", "group_by().agg(sum)", "total peak RSS"):
         assert line in done.stdout
+
+
+def test_totals_bench_folds_a_rule() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "totals_bench.py"),
+            *(
+                "--rows",
+                "20000",
+                "--keys",
+                "300",
+                "--rule",
+                "n=n + 1",
+                "--rule",
+                "top=max(top, value)",
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "polars-scores total --by key --rule" in done.stdout
+
+
+def test_saved_states_bench_continues_day_after_day(tmp_path: Path) -> None:
+    chart = tmp_path / "days.png"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "saved_states_bench.py"),
+            *("--days", "3", "--rows", "20000", "--keys", "2000", "--chart", str(chart)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    # The bench checks the continued scores against the rescored history itself.
+    assert "equal the rescored history's, bit for bit" in done.stdout
+    assert "state load" in done.stdout
+    assert imread(chart).shape[0] > 100

@@ -21,7 +21,7 @@ from reference import score_by_key
 
 import polars_scores as ps
 from polars_scores.source import scan_scores
-from polars_scores.stateful import RollingScorer, StatefulScorer
+from polars_scores.stateful import RollingScorer, StartStatesError, StatefulScorer
 
 VALUES = st.one_of(
     st.none(), st.sampled_from([0.0, -1.0, 0.5, 3.0, math.inf, math.nan]), st.floats(-1e6, 1e6)
@@ -301,3 +301,18 @@ def test_scan_scores_starts_from_states(tmp_path: Path) -> None:
         lambda: scan_scores(frame.lazy(), ["x", "y"], by="k", states=states.drop("y_score"))
     )
     assert message.startswith("scan_scores: ") and "y_score" in message
+
+
+@pytest.mark.parametrize("by", [["k"], ["k", "j"]])
+def test_empty_states_keep_their_key_columns(by: list[str]) -> None:
+    schema = {"k": pl.Int64, "j": pl.String, "x_score": pl.Float64}
+    empty = pl.DataFrame(schema={name: schema[name] for name in [*by, "x_score"]})
+    scorer = StatefulScorer("x", by=by, states=empty)
+    assert scorer.states().schema == empty.schema
+
+
+def test_start_states_errors_are_their_own_class() -> None:
+    states = pl.DataFrame({"k": ["a", "a"], "x_score": [1.0, 2.0]})
+    with pytest.raises(StartStatesError, match=r"^StatefulScorer: .*twice") as raised:
+        StatefulScorer("x", by="k", states=states)
+    assert isinstance(raised.value, pl.exceptions.InvalidOperationError)

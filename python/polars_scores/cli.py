@@ -12,6 +12,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 import polars as pl
@@ -19,9 +20,17 @@ import polars as pl
 from polars_scores import __version__, demo
 from polars_scores._checks import ScoresError, positive_int, refuse
 from polars_scores.formats import CSV_DTYPES, EXTENSIONS, CsvOptions
-from polars_scores.inputs import InputError, first_line, names, refuse_output_read, scan_inputs
+from polars_scores.inputs import (
+    InputError,
+    files_read,
+    first_line,
+    names,
+    refuse_output_read,
+    scan_inputs,
+)
 from polars_scores.progress import ProgressBar
 from polars_scores.rules import rule_from_options
+from polars_scores.saved_states import InputFile, StateFile, rule_text
 from polars_scores.signals import TerminatedError, ignore_stop_signals, terminating
 from polars_scores.source import DEFAULT_BATCH_ROWS
 from polars_scores.spec import score_spec, total_spec
@@ -34,6 +43,8 @@ examples:
   polars-scores score events.parquet -o scored.parquet --value amount --by user_id
   polars-scores score 'data/*.csv' -o scored.arrow --value amount --rise 0.8 --fall 0.4
   polars-scores score events.ndjson -o scored.csv --value amount --value fee --by user_id
+  polars-scores score day-02.parquet -o scored-02.parquet --value amount --by user_id \
+      --state state.parquet
   polars-scores total data/ -o totals.parquet --value amount --by user_id --exponent 2
   polars-scores demo --rows 2000000 --keys 10000
 
@@ -51,6 +62,15 @@ OUTPUT may not be one of the inputs, nor in a folder or glob that is read.
 It is written to a work file beside it and renamed into place only on
 success: a failure, Ctrl-C, SIGTERM or SIGHUP leaves an existing OUTPUT as it
 was, and nothing that a later scan of the folder would read.
+
+With --state STATE (a parquet file), score carries on from the states that
+the last run saved there (the first run, with no STATE yet, starts from
+--initial): scoring one day's file per run gives the scores of one run over
+all of them. STATE is replaced after OUTPUT, each atomically: a killed run
+leaves both old, or OUTPUT new and STATE old, and running it again gives
+the same files. STATE records the input files it holds: a run that reads
+one of them again is refused (to redo a run, use a copy of the STATE from
+before it), and so is a STATE made with other settings.
 """
 
 
@@ -242,6 +262,13 @@ def _parser() -> argparse.ArgumentParser:
         "--name", help="score column name with one --value, default <value>_score"
     )
     score_command.add_argument(
+        "--state",
+        metavar="STATE",
+        help="a parquet file of each key's state to carry on from (where it exists) and to "
+        "replace, after OUTPUT, with the states after the last row; an input it records as "
+        "scored already is refused",
+    )
+    score_command.add_argument(
         "--batch-rows",
         type=_whole_number,
         default=DEFAULT_BATCH_ROWS,
@@ -325,6 +352,7 @@ def _score_or_total(label: str, arguments: argparse.Namespace) -> None:
     """Run `score` or `total` as `arguments` ask, reporting progress and a summary."""
     command, output = arguments.command, arguments.output
     if command == "score":
+        rule = rule_from_options(label, arguments.rule)
         spec = score_spec(
             label,
             arguments.value,
@@ -333,15 +361,31 @@ def _score_or_total(label: str, arguments: argparse.Namespace) -> None:
             fall=arguments.fall,
             initial=arguments.initial,
             name=arguments.name,
-            rule=rule_from_options(label, arguments.rule),
+            rule=rule,
             inputs=dict(arguments.rule_inputs) or None,
             several=True,
             spelling="option",
         )
 
         def write(source: pl.LazyFrame, report: ProgressBar) -> int:
+            states = None
+            if arguments.state is not None:
+                refuse_output_read(label, arguments.input, arguments.state, "state file")
+                inputs = [path for spec in arguments.input for path in sorted(files_read(spec))]
+                states = StateFile(
+                    Path(arguments.state),
+                    rule_text(rule),
+                    tuple(InputFile.of(path) for path in inputs),
+                )
             return write_scores(
-                spec, source, output, arguments.batch_rows, None, arguments.compression, report
+                spec,
+                source,
+                output,
+                arguments.batch_rows,
+                None,
+                arguments.compression,
+                report,
+                states=states,
             )
 
     else:

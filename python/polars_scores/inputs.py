@@ -131,9 +131,12 @@ def _input_format(method: str, specs: Sequence[str]) -> Format:
     return next(iter(first), "parquet")
 
 
-def refuse_output_read(method: str, specs: Sequence[str], output: str) -> None:
-    """Refuse an OUTPUT that an input reads, or would read once written: the run
-    would replace its own data, or a later run would read its result as data."""
+def refuse_output_read(
+    method: str, specs: Sequence[str], output: str, role: str = "output"
+) -> None:
+    """Refuse an OUTPUT (or another file the run writes, its `role`) that an
+    input reads, or would read once written: the run would replace its own
+    data, or a later run would read its result as data."""
     target = Path(os.path.realpath(output))
     try:
         existing = os.stat(output)
@@ -146,7 +149,7 @@ def refuse_output_read(method: str, specs: Sequence[str], output: str) -> None:
             and any(os.path.samestat(existing, os.stat(path)) for path in files_read(spec))
         )
         if same:
-            problem = f"the output {output!r} is read by the input {spec!r}; write it elsewhere"
+            problem = f"the {role} {output!r} is read by the input {spec!r}; write it elsewhere"
             raise refuse(InputError, method, problem)
 
 

@@ -16,10 +16,15 @@ from typing import ClassVar
 
 import polars as pl
 
-from polars_scores._checks import ParameterError, ParameterTypeError, refuse
+from polars_scores._checks import ParameterError, ParameterTypeError, ScoresError, refuse
 from polars_scores._internal import KeyStates
 from polars_scores._plugin import recurrence
 from polars_scores.spec import ScoreSpec, score_spec
+
+
+class StartStatesError(ScoresError, pl.exceptions.InvalidOperationError):
+    """Start states that cannot be loaded: a key listed twice, or one the
+    scorer has met already."""
 
 
 class StatefulScorer:
@@ -252,9 +257,10 @@ class StatefulScorer:
 
         Raises
         ------
-        polars.exceptions.InvalidOperationError
-            A key was met before, or is listed twice; the scorer's states are
-            then incomplete, and it refuses to go on.
+        StartStatesError
+            A key was met before, or is listed twice (an
+            ``InvalidOperationError``); the scorer's states are then
+            incomplete, and it refuses to go on.
         """
         self._load(check_states(self._method, states, self._spec, exact=False), first=False)
 
@@ -277,10 +283,8 @@ class StatefulScorer:
                 [states.get_column(name) for name in self._columns],
             )
         except pl.exceptions.PolarsError as error:
-            said = getattr(error, "problem", None)
-            if said is None or method == self._method:
-                raise
-            raise type(error)(f"{method}: {said}") from None
+            said = getattr(error, "problem", None) or str(error)
+            raise refuse(StartStatesError, method, said) from None
 
     def score(self, batch: pl.DataFrame) -> pl.DataFrame:
         """`batch` with the score column appended, rows in the same order.

@@ -20,9 +20,11 @@ import polars as pl
 
 from polars_scores.durable import Writeback, cannot_write, replaced_on_success
 from polars_scores.formats import Compression, Format, codec, output_format, sink
+from polars_scores.saved_states import StateFile, rule_text
 from polars_scores.signals import Interrupt
 from polars_scores.source import DEFAULT_BATCH_ROWS, ScoredStream, input_columns
 from polars_scores.spec import ScoreSpec, TotalSpec, score_spec, total_spec
+from polars_scores.stateful import StartStatesError
 from polars_scores.watch import Progress, Watch
 
 
@@ -42,6 +44,7 @@ def score_to_file(
     format: Format | None = None,
     compression: Compression | None = None,
     progress: Progress | None = None,
+    states: str | os.PathLike[str] | None = None,
 ) -> int:
     """Write :func:`scan_scores` of `source` to the file `output`, replaced only on success.
 
@@ -65,6 +68,15 @@ def score_to_file(
         written uncompressed.
     progress
         Called with the number of rows done after each batch.
+    states
+        A state file (parquet) to carry on from and save to: where it exists,
+        each key starts from its state there (a file made with other
+        settings is refused, naming the one that differs); once `output` is
+        in place, the file is replaced with each key's state after the last
+        row, so that the next run over the next rows carries on from it and
+        gives the scores one run over all of them would. Written atomically
+        and durably like `output`, after it: a run stopped at any moment
+        leaves both old, or `output` new and the state file old.
 
     Returns
     -------
@@ -110,7 +122,10 @@ def score_to_file(
         inputs=inputs,
         several=True,
     )
-    return write_scores(spec, source, output, batch_rows, format, compression, progress, hidden)
+    saved = None if states is None else StateFile(Path(states), rule_text(rule))
+    return write_scores(
+        spec, source, output, batch_rows, format, compression, progress, hidden, saved
+    )
 
 
 def score_to_parquet(
@@ -128,6 +143,7 @@ def score_to_parquet(
     progress: Progress | None = None,
     rule: str | Mapping[str, str] | None = None,
     inputs: Mapping[str, str | pl.Expr] | None = None,
+    states: str | os.PathLike[str] | None = None,
 ) -> int:
     """:func:`score_to_file` into a parquet file, whatever `output`'s extension.
 
@@ -161,7 +177,10 @@ def score_to_parquet(
         inputs=inputs,
         several=True,
     )
-    return write_scores(spec, source, output, batch_rows, "parquet", compression, progress, hidden)
+    saved = None if states is None else StateFile(Path(states), rule_text(rule))
+    return write_scores(
+        spec, source, output, batch_rows, "parquet", compression, progress, hidden, saved
+    )
 
 
 def write_scores(
@@ -173,18 +192,32 @@ def write_scores(
     compression: Compression | None,
     progress: Progress | None,
     hidden: tuple[str, ...] = (),
+    states: StateFile | None = None,
 ) -> int:
     """Write the scores `spec` asks for of `source` to `output`, leaving out
-    the `hidden` columns (see :class:`ScoredStream`); the rows written."""
+    the `hidden` columns (see :class:`ScoredStream`); the rows written.
+    With `states`, start from that state file where it exists, and replace
+    it with the states after the last row once `output` is in place."""
     kind = output_format(spec.method, output, format, spec.spelling)
     chosen = codec(spec.method, kind, compression, spec.spelling)
-    stream = ScoredStream(spec, source, batch_rows, hidden)
+    start = None if states is None else states.load(spec, output)
+    stream = ScoredStream(spec, source, batch_rows, hidden, states=start)
 
     def sink_scores(watch: Watch, path: str) -> int:
         sink(stream.frame(watch), path, kind, chosen)
         return watch.rows
 
-    return _write_durably(spec.method, output, progress, sink_scores)
+    try:
+        written = _write_durably(spec.method, output, progress, sink_scores)
+    except StartStatesError as error:
+        # The stream loads the states as it starts: a key they list twice
+        # is found then, and is the state file's fault.
+        if states is None:
+            raise
+        raise states.refused_keys(spec, error) from None
+    if states is not None:
+        states.save(spec, stream.final_states(), str(output))
+    return written
 
 
 def total_to_file(

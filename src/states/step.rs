@@ -297,7 +297,8 @@ impl BatchStep {
                 },
                 Store::Hashed(hashed) => {
                     let mut twice = None;
-                    for start in (0..rows).step_by(PIECE_ROWS) {
+                    // An empty load too, which starts the key columns kept.
+                    for start in (0..rows.max(1)).step_by(PIECE_ROWS) {
                         let end = (start + PIECE_ROWS).min(rows);
                         let piece: Vec<Series> = (keys.iter())
                             .map(|key| key.slice(start as i64, end - start))
