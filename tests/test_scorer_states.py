@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from reference import score_by_key
 
 import polars_scores as ps
-from polars_scores.source import scan_scores
+from polars_scores.source import ScoredStream, scan_scores
+from polars_scores.spec import score_spec
 from polars_scores.stateful import RollingScorer, StartStatesError, StatefulScorer
 
 VALUES = st.one_of(
@@ -316,3 +317,23 @@ def test_start_states_errors_are_their_own_class() -> None:
     with pytest.raises(StartStatesError, match=r"^StatefulScorer: .*twice") as raised:
         StatefulScorer("x", by="k", states=states)
     assert isinstance(raised.value, pl.exceptions.InvalidOperationError)
+
+
+def test_a_stream_that_saves_no_states_keeps_no_keys() -> None:
+    """Streams whose states are never saved (scan_scores, the writers without
+    a state file) spare the copy of each new key: their states are refused."""
+    spec = score_spec("scan_scores", "x", by=["k", "j"])
+    batch = pl.DataFrame({"k": [1, 2], "j": ["a", "b"], "x": [1.0, 2.0]})
+    lean = StatefulScorer.from_spec(spec, keep_keys=False)
+    kept = StatefulScorer.from_spec(spec)
+    assert_bit_identical(
+        lean.score(batch)["x_score"].to_list(), kept.score(batch)["x_score"].to_list()
+    )
+    assert "without their keys" in bad(lean.states)
+    assert kept.states().height == 2
+    stream = ScoredStream(spec, batch.lazy(), 1)
+    stream.frame().collect()
+    assert "keeps them" in bad(stream.final_states)
+    keeping = ScoredStream(spec, batch.lazy(), 1, keep_states=True)
+    keeping.frame().collect()
+    assert_same_states(keeping.final_states(), kept.states(), ["k", "j"])

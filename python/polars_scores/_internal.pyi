@@ -24,6 +24,7 @@ class KeyStates:
         *,
         states: Sequence[str] | None = None,
         method: str = "KeyStates.score",
+        keep_keys: bool = True,
     ) -> None: ...
     def score(
         self,

@@ -156,7 +156,8 @@ class ScoredStream:
     The `hidden` columns (a rule's inputs computed from expressions) are
     read and scored with, but left out of the result. Each read starts from
     the `states` (every value's, as :meth:`final_states` gives them), if
-    any."""
+    any; :meth:`final_states` needs `keep_states`, which costs time with
+    keys of many values."""
 
     def __init__(
         self,
@@ -165,6 +166,7 @@ class ScoredStream:
         batch_rows: int,
         hidden: tuple[str, ...] = (),
         states: pl.DataFrame | None = None,
+        keep_states: bool = False,
     ) -> None:
         method = spec.method
         if not isinstance(source, pl.LazyFrame):
@@ -183,6 +185,7 @@ class ScoredStream:
         scores = [column for index in range(len(spec.values)) for column in spec.columns(index)]
         self.schema = pl.Schema([*shown, *((score, pl.Float64()) for score in scores)])
         self._states = None if states is None else check_states(method, states, spec, exact=True)
+        self._keep_states = keep_states
         # The scorers of the last read, whose states `final_states` gives.
         self._scorers: list[StatefulScorer] = []
 
@@ -228,7 +231,10 @@ class ScoredStream:
             next(iter(self._in_schema))
         ]
         scorers = [
-            StatefulScorer.from_spec(self._spec, index, states=self._states) for index in scored
+            StatefulScorer.from_spec(
+                self._spec, index, states=self._states, keep_keys=self._keep_states
+            )
+            for index in scored
         ]
         self._scorers = scorers
         # The first rows' scores need only the first rows.
@@ -262,8 +268,11 @@ class ScoredStream:
         every value): the key columns, then each value's state columns, one
         row per key, in one frame."""
         method = self._spec.method
-        if len(self._scorers) != len(self._spec.values):
-            problem = "the states are known once a read has scored every value"
+        if not self._keep_states or len(self._scorers) != len(self._spec.values):
+            problem = (
+                "the states are known once a read of a stream that keeps them has scored "
+                "every value"
+            )
             raise refuse(ParameterError, method, problem)
         first, *others = (scorer.states() for scorer in self._scorers)
         return pl.concat(

@@ -167,17 +167,28 @@ class StatefulScorer:
         *,
         key_sorted: bool = False,
         states: pl.DataFrame | None = None,
+        keep_keys: bool = True,
     ) -> StatefulScorer:
         """A scorer of the spec's value number `index`, for a caller that built
         `spec` and checks the batches' columns itself, once; `states` (checked
-        by :func:`check_states`) may hold every value's state columns."""
+        by :func:`check_states`) may hold every value's state columns. Without
+        `keep_keys` it keeps no key's values beside a hashed key's state,
+        which saves time, and :meth:`states` is refused."""
         scorer = cls.__new__(cls)
-        scorer._start(spec, index, key_sorted, checks=False)
+        scorer._start(spec, index, key_sorted, checks=False, keep_keys=keep_keys)
         if states is not None:
             scorer._load(states, first=True)
         return scorer
 
-    def _start(self, spec: ScoreSpec[str], index: int, key_sorted: bool, *, checks: bool) -> None:
+    def _start(
+        self,
+        spec: ScoreSpec[str],
+        index: int,
+        key_sorted: bool,
+        *,
+        checks: bool,
+        keep_keys: bool = True,
+    ) -> None:
         self._spec = spec
         # What the errors of a batch name: this scorer's `score`, or the
         # entry that built the spec and checks the batches itself.
@@ -208,6 +219,7 @@ class StatefulScorer:
                 inputs=len(self._inputs),
                 states=None if states is None else list(states),
                 method=self._method,
+                keep_keys=keep_keys,
             )
 
     @property

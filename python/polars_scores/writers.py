@@ -201,7 +201,9 @@ def write_scores(
     kind = output_format(spec.method, output, format, spec.spelling)
     chosen = codec(spec.method, kind, compression, spec.spelling)
     start = None if states is None else states.load(spec, output)
-    stream = ScoredStream(spec, source, batch_rows, hidden, states=start)
+    stream = ScoredStream(
+        spec, source, batch_rows, hidden, states=start, keep_states=states is not None
+    )
 
     def sink_scores(watch: Watch, path: str) -> int:
         sink(stream.frame(watch), path, kind, chosen)

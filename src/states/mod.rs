@@ -66,11 +66,13 @@ impl KeyStates {
     /// `initial` (a number, or one per state of a rule with the named
     /// `states`, whose scores are then a struct); `key_sorted` when the
     /// batches arrive sorted by key. `method` is the public function the
-    /// user called, which every error names.
+    /// user called, which every error names. Without `keep_keys`, the
+    /// hashed store keeps no key's values, and the states cannot be
+    /// exported (a stream whose states are never saved).
     #[new]
     #[pyo3(signature = (
         rise, fall, initial, key_sorted, ops=None, operands=None, inputs=0, *,
-        states=None, method=String::from("KeyStates.score")
+        states=None, method=String::from("KeyStates.score"), keep_keys=true
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -83,6 +85,7 @@ impl KeyStates {
         inputs: usize,
         states: Option<Vec<String>>,
         method: String,
+        keep_keys: bool,
     ) -> PyResult<Self> {
         let initial = match initial {
             Start::One(number) => vec![number],
@@ -100,7 +103,7 @@ impl KeyStates {
             }
         };
         Ok(Self {
-            batches: BatchStep::new(method, step, initial, states, key_sorted),
+            batches: BatchStep::new(method, step, initial, states, key_sorted, keep_keys),
         })
     }
 

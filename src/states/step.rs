@@ -41,6 +41,8 @@ pub struct BatchStep {
     /// Why the states can no longer be trusted: a load that failed half
     /// way (a key given a start state twice).
     broken: Option<String>,
+    /// Whether the hashed store keeps each key's columns, for an export.
+    keep_keys: bool,
 }
 
 impl BatchStep {
@@ -55,6 +57,7 @@ impl BatchStep {
         initial: Vec<f64>,
         fields: Option<Vec<String>>,
         key_sorted: bool,
+        keep_keys: bool,
     ) -> Self {
         Self {
             method,
@@ -67,6 +70,7 @@ impl BatchStep {
             columns: Vec::new(),
             rows: EncodedRows::default(),
             broken: None,
+            keep_keys,
         }
     }
 
@@ -129,9 +133,11 @@ impl BatchStep {
             store,
             columns,
             rows,
+            keep_keys,
             ..
         } = self;
-        let store = store.get_or_insert_with(|| new_store(*key_sorted, keys, initial));
+        let keep_keys = *keep_keys;
+        let store = store.get_or_insert_with(|| new_store(*key_sorted, keep_keys, keys, initial));
         *kept_kinds = kinds;
         let initial = initial.as_slice();
         let score = |values: &Series,
@@ -152,7 +158,7 @@ impl BatchStep {
                         return Ok(scores);
                     }
                     // Keys too far apart to index, or not integers: on in a hash table.
-                    *store = Store::Hashed(HashedKeyStates::from_dense(dense));
+                    *store = Store::Hashed(HashedKeyStates::from_dense(dense, keep_keys));
                 }
                 Store::Hashed(hashed) => {
                     // Its scratch space grows with the rows of a call: a long
@@ -285,15 +291,17 @@ impl BatchStep {
             store,
             columns,
             rows: encoded,
+            keep_keys,
             ..
         } = self;
-        let store = store.get_or_insert_with(|| new_store(false, keys, initial));
+        let keep_keys = *keep_keys;
+        let store = store.get_or_insert_with(|| new_store(false, keep_keys, keys, initial));
         *kept_kinds = kinds;
         let twice = loop {
             match store {
                 Store::Dense(dense) => match dense.load(&keys[0], &numbers)? {
                     Some(twice) => break twice,
-                    None => *store = Store::Hashed(HashedKeyStates::from_dense(dense)),
+                    None => *store = Store::Hashed(HashedKeyStates::from_dense(dense, keep_keys)),
                 },
                 Store::Hashed(hashed) => {
                     let mut twice = None;
@@ -348,7 +356,7 @@ impl BatchStep {
         let (keys, states) = match &self.store {
             None => return Ok(None),
             Some(Store::Dense(dense)) => dense.export_columns(names),
-            Some(Store::Hashed(hashed)) => hashed.export_columns(names)?,
+            Some(Store::Hashed(hashed)) => hashed.export_columns(method, names)?,
             Some(Store::Sorted(_)) => polars_bail!(
                 InvalidOperation:
                 "{method}: with key_sorted only the current key's state is kept; score \
@@ -360,10 +368,10 @@ impl BatchStep {
 }
 
 /// The store for a stream's first batch (or load) of `keys`.
-fn new_store(key_sorted: bool, keys: &[Series], initial: &[f64]) -> Store {
+fn new_store(key_sorted: bool, keep_keys: bool, keys: &[Series], initial: &[f64]) -> Store {
     match (key_sorted, keys) {
         (true, _) => Store::Sorted(SortedKeyStates::default()),
         (false, [_]) => Store::Dense(DenseKeyStates::new(initial)),
-        (false, _) => Store::Hashed(HashedKeyStates::new()),
+        (false, _) => Store::Hashed(HashedKeyStates::new(keep_keys)),
     }
 }
