@@ -133,13 +133,15 @@ impl States<'_> {
         if threads > 1 {
             let mut out = output_buffer(len * width);
             self.advance(rows, offset, len, &mut out);
-            let mut columns: Vec<Vec<f64>> = (0..width).map(|_| output_buffer(len)).collect();
-            split_columns(&out, &mut columns);
-            return columns;
+            return (0..width)
+                .map(|number| out.iter().skip(number).step_by(width).copied().collect())
+                .collect();
         }
         let mut columns: Vec<Vec<f64>> = (0..width).map(|_| output_buffer(len)).collect();
         self.in_blocks(rows, offset, len, |scores| {
-            split_columns(scores, &mut columns)
+            for (number, column) in columns.iter_mut().enumerate() {
+                column.extend(scores.iter().skip(number).step_by(width));
+            }
         });
         columns
     }
@@ -166,20 +168,6 @@ impl States<'_> {
             });
             each(scores);
         }
-    }
-}
-
-/// Appends each row's numbers of `scores` (a state's numbers side by side,
-/// one state per column) to their columns, one column per number.
-fn split_columns(scores: &[f64], columns: &mut [Vec<f64>]) {
-    let width = columns.len();
-    let rows = scores.len() / width;
-    for (number, column) in columns.iter_mut().enumerate() {
-        append_filled(column, rows, |slots| {
-            for (slot, row) in slots.iter_mut().zip(scores.chunks_exact(width)) {
-                slot.write(row[number]);
-            }
-        });
     }
 }
 
