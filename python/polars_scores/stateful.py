@@ -242,8 +242,8 @@ class StatefulScorer:
         go on from here.
 
         Each key column has the dtype that holds its keys in every batch,
-        Polars' supertype (Int32 in one batch and Int64 in another give
-        Int64; strings and a categorical give Categorical).
+        Polars' supertype of the dtypes met in turn (Int32 in one batch and
+        Int64 in another give Int64).
 
         Raises
         ------
