@@ -4,7 +4,6 @@
 use polars::prelude::*;
 
 use super::firsts::append_widened;
-use super::hashed::state_columns;
 use crate::kernels::key_range::{dense_slot_count, slots, Density};
 use crate::kernels::output::filled;
 use crate::numeric::all_rows;
@@ -209,6 +208,17 @@ impl DenseKeyStates {
         self.offset = low;
         true
     }
+}
+
+/// The states (each `names.len()` numbers side by side) as a column per name.
+pub fn state_columns(states: &[f64], names: &[String]) -> Vec<Series> {
+    let width = names.len().max(1);
+    (names.iter().enumerate())
+        .map(|(at, name)| {
+            let numbers: Vec<f64> = states.iter().skip(at).step_by(width).copied().collect();
+            Float64Chunked::from_vec(name.into(), numbers).into_series()
+        })
+        .collect()
 }
 
 /// Whether keys of `dtype` can index slots: integers of at most 64 bits,

@@ -4,7 +4,7 @@
 use hashbrown::DefaultHashBuilder;
 use polars::prelude::*;
 
-use super::dense::DenseKeyStates;
+use super::dense::{state_columns, DenseKeyStates};
 use super::firsts::FirstRows;
 use crate::kernels::key_table::{push_int, push_null, EncodedRows, ShardedKeys};
 
@@ -171,15 +171,4 @@ impl HashedKeyStates {
         };
         self.keys.heap_bytes() + self.states.capacity() * std::mem::size_of::<f64>() + firsts
     }
-}
-
-/// The states (each `names.len()` numbers side by side) as a column per name.
-pub fn state_columns(states: &[f64], names: &[String]) -> Vec<Series> {
-    let width = names.len().max(1);
-    (names.iter().enumerate())
-        .map(|(at, name)| {
-            let numbers: Vec<f64> = states.iter().skip(at).step_by(width).copied().collect();
-            Float64Chunked::from_vec(name.into(), numbers).into_series()
-        })
-        .collect()
 }

@@ -17,8 +17,11 @@
 //! it to its store, which scores it by `crate::scoring`'s one chunk loop.
 //! `totals` is the keyed fold of a stream's totals ([`KeyTotals`]): one
 //! compensated sum per key, its keys numbered by the hashed store's tables.
+//! `firsts` keeps each key's values at its first row beside those tables,
+//! for the key columns of the totals and of saved states
+//! ([`KeyStates`]'s `export`; `load` starts keys from saved states).
 //! The modules depend one way: `step` on the stores and `encoding`,
-//! `hashed` on `dense`, none of them on this one.
+//! `hashed` on `dense`, both on `firsts`, none of them on this one.
 //!
 //! A key is the same key in every batch, whatever its column's dtype there:
 //! integers of every width are numbers, a Null column is the null key, a
