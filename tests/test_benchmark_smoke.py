@@ -36,6 +36,19 @@ CASE_TITLES = (
 )
 
 
+def run_benchmark(script: str, *arguments: str) -> str:
+    """What `benchmarks/<script>` prints, run with `arguments`; it must succeed."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def test_suite_writes_its_table_and_chart(tmp_path: Path) -> None:
     # The suite's peers need numba: a missing one is a broken environment.
     assert importlib.util.find_spec("numba") is not None, "numba missing: install the bench group"
@@ -80,22 +93,14 @@ THREADS_KEYS = 5
 
 
 def test_threads_bench_runs_parallel_and_checks_every_thread_count() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "threads_bench.py"),
-            *("--rows", str(THREADS_ROWS), "--threads", "1,2"),
-            *("--keys", f"0,{THREADS_KEYS}", "--repeat", "1"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    stdout = run_benchmark(
+        "threads_bench.py",
+        *("--rows", str(THREADS_ROWS), "--threads", "1,2"),
+        *("--keys", f"0,{THREADS_KEYS}", "--repeat", "1"),
     )
-    assert done.returncode == 0, done.stderr
-    rows = [line.split("|")[0].strip() for line in done.stdout.splitlines() if "|" in line]
+    rows = [line.split("|")[0].strip() for line in stdout.splitlines() if "|" in line]
     assert rows == ["keys", "none", str(THREADS_KEYS)]
-    assert "every thread count bit-identical to one thread" in done.stdout
+    assert "every thread count bit-identical to one thread" in stdout
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -119,80 +124,48 @@ def test_the_benchmarked_inputs_on_forced_threads_match_the_reference(
 
 @pytest.mark.parametrize("key_type", ["int64", "string"])
 def test_streaming_bench_runs_the_copy_the_score_and_the_query(key_type: str) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "streaming_bench.py"),
-            *("--rows", "50000", "--keys", "500", "--key-type", key_type, "--batch-rows", "7000"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    stdout = run_benchmark(
+        "streaming_bench.py",
+        *("--rows", "50000", "--keys", "500", "--key-type", key_type, "--batch-rows", "7000"),
     )
-    assert done.returncode == 0, done.stderr
     for line in ("copy", "polars-scores score --by key", "scan_scores().filter()"):
-        assert line in done.stdout
-    assert "scan_scores query peak RSS" in done.stdout
+        assert line in stdout
+    assert "scan_scores query peak RSS" in stdout
 
 
 def test_totals_bench_runs_the_copy_the_total_and_the_group_by() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "totals_bench.py"),
-            *("--rows", "50000", "--keys", "500", "--key-type", "string"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    stdout = run_benchmark(
+        "totals_bench.py",
+        *("--rows", "50000", "--keys", "500", "--key-type", "string"),
     )
-    assert done.returncode == 0, done.stderr
     for line in ("copy", "polars-scores total --by key", "group_by().agg(sum)", "total peak RSS"):
-        assert line in done.stdout
+        assert line in stdout
 
 
 def test_totals_bench_folds_a_rule() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "totals_bench.py"),
-            *(
-                "--rows",
-                "20000",
-                "--keys",
-                "300",
-                "--rule",
-                "n=n + 1",
-                "--rule",
-                "top=max(top, value)",
-            ),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    stdout = run_benchmark(
+        "totals_bench.py",
+        *(
+            "--rows",
+            "20000",
+            "--keys",
+            "300",
+            "--rule",
+            "n=n + 1",
+            "--rule",
+            "top=max(top, value)",
+        ),
     )
-    assert done.returncode == 0, done.stderr
-    assert "polars-scores total --by key --rule" in done.stdout
+    assert "polars-scores total --by key --rule" in stdout
 
 
 def test_saved_states_bench_continues_day_after_day(tmp_path: Path) -> None:
     chart = tmp_path / "days.png"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "saved_states_bench.py"),
-            *("--days", "3", "--rows", "20000", "--keys", "2000", "--chart", str(chart)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    stdout = run_benchmark(
+        "saved_states_bench.py",
+        *("--days", "3", "--rows", "20000", "--keys", "2000", "--chart", str(chart)),
     )
-    assert done.returncode == 0, done.stderr
     # The bench checks the continued scores against the rescored history itself.
-    assert "equal the rescored history's, bit for bit" in done.stdout
-    assert "state load" in done.stdout
+    assert "equal the rescored history's, bit for bit" in stdout
+    assert "state load" in stdout
     assert imread(chart).shape[0] > 100
