@@ -26,6 +26,12 @@ class CannotWriteError(ScoresError, OSError):
     """The output cannot be written: its path, or an error of the system."""
 
 
+def os_error_code(message: str) -> int | None:
+    """The errno that a Polars I/O error quotes as "(os error N)", if any."""
+    found = re.search(r"\(os error (\d+)\)", message)
+    return int(found.group(1)) if found else None
+
+
 def cannot_write(method: str, output: str | os.PathLike[str], code: int) -> CannotWriteError:
     """The error of `method` for a failure of the system (`code`, an errno) to write `output`."""
     problem = f"cannot write {str(output)!r}: {os.strerror(code)}"

@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any
 import polars as pl
 
 from polars_scores._checks import ScoresError, refuse
-from polars_scores.durable import cannot_write, replaced_on_success
+from polars_scores.durable import cannot_write, os_error_code, replaced_on_success
 from polars_scores.formats import format_of
 from polars_scores.inputs import first_line
 from polars_scores.signals import Interrupt
@@ -192,8 +191,7 @@ class StateFile:
             try:
                 frame.write_parquet(work, metadata=metadata)
             except (pl.exceptions.PolarsError, OSError) as error:
-                found = re.search(r"\(os error (\d+)\)", str(error))
-                code = getattr(error, "errno", None) or (int(found.group(1)) if found else None)
+                code = getattr(error, "errno", None) or os_error_code(str(error))
                 if code is None:
                     raise
                 raise cannot_write(spec.method, self.path, code) from None

@@ -19,6 +19,7 @@ import polars as pl
 from polars_scores._checks import ParameterError, ParameterTypeError, ScoresError, refuse
 from polars_scores._internal import KeyStates
 from polars_scores._plugin import recurrence
+from polars_scores.inputs import first_line
 from polars_scores.spec import ScoreSpec, score_spec
 
 
@@ -368,8 +369,7 @@ def read_states(method: str, states: object) -> pl.DataFrame:
     try:
         return pl.read_parquet(os.fspath(states))
     except (OSError, pl.exceptions.PolarsError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        problem = f"cannot read the states {str(states)!r} as parquet: {first}"
+        problem = f"cannot read the states {str(states)!r} as parquet: {first_line(error)}"
         raise refuse(ParameterError, method, problem) from None
 
 

@@ -12,13 +12,12 @@ nothing that a later scan of the folder would read.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
 
-from polars_scores.durable import Writeback, cannot_write, replaced_on_success
+from polars_scores.durable import Writeback, cannot_write, os_error_code, replaced_on_success
 from polars_scores.formats import Compression, Format, codec, output_format, sink
 from polars_scores.saved_states import StateFile, rule_text
 from polars_scores.signals import Interrupt
@@ -396,7 +395,7 @@ def _write_durably(
                 # Otherwise the sink failed, and an error of the system says
                 # why (disk full, file too large): say it of the output, not
                 # the input.
-                code = _os_error_code(str(error))
+                code = os_error_code(str(error))
                 if code is None:
                     raise
                 raise cannot_write(method, output, code) from None
@@ -406,9 +405,3 @@ def _write_durably(
             stop.deliver()
             raise KeyboardInterrupt(f"{method}: interrupted")
         return written
-
-
-def _os_error_code(message: str) -> int | None:
-    """The errno that a Polars I/O error quotes as "(os error N)", if any."""
-    found = re.search(r"\(os error (\d+)\)", message)
-    return int(found.group(1)) if found else None
