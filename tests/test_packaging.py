@@ -65,8 +65,15 @@ def target_dir() -> Path:
     return Path(os.environ.get("CARGO_TARGET_DIR", default))
 
 
-@pytest.mark.slow
-def test_the_sdist_builds_and_works_in_a_clean_venv(tmp_path: Path) -> None:
+def built_from_sdist(tmp_path: Path) -> tuple[Path, Path]:
+    """The sdist and the wheel built from it alone.
+
+    `./dev` builds every wheel it installs from the sdist, unpacked on its own,
+    and names both in the environment; run without it, this builds them.
+    """
+    given = os.environ.get("POLARS_SCORES_SDIST"), os.environ.get("POLARS_SCORES_SDIST_WHEEL")
+    if given[0] and given[1]:
+        return Path(given[0]), Path(given[1])
     # The maturin `./dev` puts first on PATH: building with the same tools,
     # PATH and target directory as `./dev` reuses its build of Polars
     # (pyo3's build script reruns, and all of Polars with it, when PATH or
@@ -76,40 +83,19 @@ def test_the_sdist_builds_and_works_in_a_clean_venv(tmp_path: Path) -> None:
     assert maturin, "maturin missing: install the build group (pip install --group build)"
     subprocess.run([maturin, "sdist", "--out", tmp_path], cwd=ROOT, check=True, capture_output=True)
     (sdist,) = tmp_path.glob("polars_scores-*.tar.gz")
+    # Built from a fixed place, so that cargo reuses what it built before
+    # (a new path each run would rebuild the crate from scratch and pile up
+    # copies); every file touched, so that cargo never trusts stale output.
     with tarfile.open(sdist) as archive:
-        names = archive.getnames()
-        top = names[0].split("/")[0]
-        for needed in (
-            "Cargo.toml",
-            "Cargo.lock",
-            "pyproject.toml",
-            "README.md",
-            "src/lib.rs",
-            "src/kernels/mod.rs",
-            "python/polars_scores/__init__.py",
-            "python/polars_scores/_internal.pyi",
-            "python/polars_scores/py.typed",
-        ):
-            assert f"{top}/{needed}" in names, f"{needed} missing from the sdist"
-        assert not [n for n in names if re.search(r"/(target|\.venv[^/]*|dist)/", n)]
-
-        # Built from a fixed place, so that cargo reuses what it built before
-        # (a new path each run would rebuild the crate from scratch and pile up
-        # copies); every file touched, so that cargo never trusts stale output.
+        top = archive.getnames()[0].split("/")[0]
         source = target_dir().with_name(target_dir().name + "-sdist") / top
         shutil.rmtree(source, ignore_errors=True)
         archive.extractall(source.parent)
     now = time.time()
     for path in source.rglob("*"):
         os.utime(path, (now, now))
-
-    # Only what the sdist holds: its pyproject.toml and Cargo.toml, built with
-    # the arguments of the wheel `./dev` built last (`./dev test`: the release
-    # wheel; `./dev quick`: the quick profile), so that Polars, already built
-    # that way in this target directory, is not compiled a second time.
-    build_args = os.environ.get("POLARS_SCORES_BUILD_ARGS", "--profile quick").split()
     built = subprocess.run(
-        [maturin, "build", *build_args, "--out", tmp_path / "wheel"],
+        [maturin, "build", "--profile", "quick", "--out", tmp_path / "wheel"],
         cwd=source,
         env=dict(os.environ, CARGO_TARGET_DIR=str(target_dir())),
         capture_output=True,
@@ -119,6 +105,28 @@ def test_the_sdist_builds_and_works_in_a_clean_venv(tmp_path: Path) -> None:
     )
     assert built.returncode == 0, built.stderr[-5000:]
     (wheel,) = (tmp_path / "wheel").glob("polars_scores-*.whl")
+    return sdist, wheel
+
+
+@pytest.mark.slow
+def test_the_sdist_builds_and_works_in_a_clean_venv(tmp_path: Path) -> None:
+    sdist, wheel = built_from_sdist(tmp_path)
+    with tarfile.open(sdist) as archive:
+        names = archive.getnames()
+    top = names[0].split("/")[0]
+    for needed in (
+        "Cargo.toml",
+        "Cargo.lock",
+        "pyproject.toml",
+        "README.md",
+        "src/lib.rs",
+        "src/kernels/mod.rs",
+        "python/polars_scores/__init__.py",
+        "python/polars_scores/_internal.pyi",
+        "python/polars_scores/py.typed",
+    ):
+        assert f"{top}/{needed}" in names, f"{needed} missing from the sdist"
+    assert not [n for n in names if re.search(r"/(target|\.venv[^/]*|dist)/", n)]
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", venv], check=True)
