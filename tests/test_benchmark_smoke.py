@@ -14,12 +14,20 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from matplotlib.image import imread
 from reference import score_by_key, score_series
 
 import polars_scores as ps
 
 pytestmark = pytest.mark.slow
+
+
+def imread(path: Path) -> np.ndarray:
+    """The chart as pixels. Imported here: the bench group (matplotlib) is
+    installed wherever the slow tests run, and only there."""
+    from matplotlib.image import imread as read
+
+    return np.asarray(read(path))
+
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = ("1e3", "2e3")
