@@ -31,9 +31,10 @@ os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
 
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator[Any]:
-    """A local SparkSession with two cores and five shuffle partitions, for
-    every Spark test file (pyspark is imported only where one asks for it)."""
+def spark_builder() -> Iterator[Any]:
+    """How the tests' SparkSession is made: local, two cores, five shuffle
+    partitions (pyspark is imported only where a test asks for it). The
+    session it made last is stopped when the tests end."""
     from pyspark.sql import SparkSession
 
     builder = (
@@ -44,7 +45,18 @@ def spark() -> Iterator[Any]:
         .config("spark.sql.shuffle.partitions", "5")
         .config("spark.driver.memory", "1g")
     )
-    session = builder.getOrCreate()
+    yield builder
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()
+
+
+@pytest.fixture
+def spark(spark_builder: Any) -> Any:
+    """The running SparkSession, for every Spark test file: started once and
+    shared, and started again if something stopped it (the Spark guide's
+    example, run in this process by the docs test, ends with
+    `session.stop()`, as a user's job does)."""
+    session = spark_builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+    return session

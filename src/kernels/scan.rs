@@ -35,6 +35,53 @@ pub trait Recurrence: Sync {
     /// `start + j` advances the state at `states[ids[j] * width..]`. `out`
     /// has `width` slots per id, and each id indexes a state in `states`.
     fn score_keyed(&self, start: usize, ids: &[u32], states: &mut [f64], out: &mut Slots);
+
+    /// [`Recurrence::score`] into a column per number of the state:
+    /// `columns[i]` gets each row's number `i` (the columns as long as the
+    /// rows). By default through `score`, a block at a time.
+    fn score_columns(&self, start: usize, state: &mut [f64], columns: &mut [&mut Slots]) {
+        split_blocks(self.width(), columns, |at, slots| {
+            self.score(start + at, state, slots)
+        });
+    }
+
+    /// [`Recurrence::score_keyed`] into a column per number of the state.
+    fn score_keyed_columns(
+        &self,
+        start: usize,
+        ids: &[u32],
+        states: &mut [f64],
+        columns: &mut [&mut Slots],
+    ) {
+        let width = self.width();
+        split_blocks(width, columns, |at, slots| {
+            let ids = &ids[at..at + slots.len() / width];
+            self.score_keyed(start + at, ids, states, slots)
+        });
+    }
+}
+
+/// Fills `columns` (one per number of a `width`-number state, as long as
+/// the rows) a [`BLOCK`] of rows at a time: `score(at, slots)` writes rows
+/// `at..` side by side into scratch slots that stay in the cache, and they
+/// are copied into the columns.
+pub fn split_blocks(
+    width: usize,
+    columns: &mut [&mut Slots],
+    mut score: impl FnMut(usize, &mut Slots),
+) {
+    let len = columns.first().map_or(0, |column| column.len());
+    let mut scratch = vec![MaybeUninit::uninit(); BLOCK * width];
+    for at in (0..len).step_by(BLOCK) {
+        let block = BLOCK.min(len - at);
+        let ((), scores) = write_slots(&mut scratch[..block * width], |slots| score(at, slots));
+        for (number, column) in columns.iter_mut().enumerate() {
+            let numbers = scores.iter().skip(number).step_by(width);
+            for (slot, &score) in column[at..at + block].iter_mut().zip(numbers) {
+                slot.write(score);
+            }
+        }
+    }
 }
 
 /// Scores `len` rows from `state`, appending to `out`; leaves the last state
@@ -109,16 +156,28 @@ const BLOCK: usize = 1024;
 
 impl States<'_> {
     /// Advances the states by `len` rows as [`States::advance`] does, but
-    /// serially and keeping no scores: a fold.
+    /// serially and keeping no scores (a fold): [`BLOCK`] rows at a time
+    /// into the same scratch slots.
     pub fn skip<R: Recurrence>(&mut self, rows: &R, offset: usize, len: usize) {
-        self.in_blocks(rows, offset, len, |_| {});
+        let width = rows.width();
+        let mut scratch = vec![MaybeUninit::uninit(); BLOCK * width];
+        for start in (0..len).step_by(BLOCK) {
+            let block = BLOCK.min(len - start);
+            let slots = &mut scratch[..block * width];
+            match self {
+                States::One(state) => rows.score(start, state, slots),
+                States::PerKey { ids, states } => {
+                    let ids = &ids[offset + start..offset + start + block];
+                    rows.score_keyed(start, ids, states, slots);
+                }
+            }
+        }
     }
 
     /// [`States::advance`] for a state of several numbers: one column of
-    /// scores per number. Serially, the rows go a block at a time through
-    /// scratch slots into the columns, never through a whole buffer of the
-    /// states side by side (which would cost a pass over memory to split);
-    /// on threads, the speculative runs need that buffer, and it is split.
+    /// scores per number. Serially, straight into the columns
+    /// ([`Recurrence::score_columns`]); on threads, the speculative runs
+    /// need the states side by side, and that buffer is split.
     pub fn advance_columns<R: Recurrence>(
         &mut self,
         rows: &R,
@@ -138,36 +197,21 @@ impl States<'_> {
                 .collect();
         }
         let mut columns: Vec<Vec<f64>> = (0..width).map(|_| output_buffer(len)).collect();
-        self.in_blocks(rows, offset, len, |scores| {
-            for (number, column) in columns.iter_mut().enumerate() {
-                column.extend(scores.iter().skip(number).step_by(width));
+        let mut slots: Vec<&mut Slots> = (columns.iter_mut())
+            .map(|column| &mut column.spare_capacity_mut()[..len])
+            .collect();
+        match self {
+            States::One(state) => rows.score_columns(0, state, &mut slots),
+            States::PerKey { ids, states } => {
+                rows.score_keyed_columns(0, &ids[offset..offset + len], states, &mut slots)
             }
-        });
-        columns
-    }
-
-    /// Scores `len` rows serially, [`BLOCK`] at a time, into scratch slots,
-    /// handing `each` every block's scores (a state's numbers per row).
-    fn in_blocks<R: Recurrence>(
-        &mut self,
-        rows: &R,
-        offset: usize,
-        len: usize,
-        mut each: impl FnMut(&[f64]),
-    ) {
-        let width = rows.width();
-        let mut scratch = vec![MaybeUninit::uninit(); BLOCK * width];
-        for start in (0..len).step_by(BLOCK) {
-            let block = BLOCK.min(len - start);
-            let ((), scores) = write_slots(&mut scratch[..block * width], |slots| match self {
-                States::One(state) => rows.score(start, state, slots),
-                States::PerKey { ids, states } => {
-                    let ids = &ids[offset + start..offset + start + block];
-                    rows.score_keyed(start, ids, states, slots);
-                }
-            });
-            each(scores);
         }
+        for column in &mut columns {
+            // SAFETY: `score_columns` wrote every one of the `len` slots of
+            // each column (its contract, as `score`'s for its slots).
+            unsafe { column.set_len(len) };
+        }
+        columns
     }
 }
 

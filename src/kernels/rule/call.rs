@@ -22,8 +22,12 @@ pub struct Call {
     /// By keys: the key id of each row of the block, indexing `states`.
     pub ids: *const u32,
     pub states: *mut f64,
-    /// A state's numbers of slots per row of the block.
-    pub out: *mut f64,
+    /// Where the block's scores go: for each of a state's numbers, its slot
+    /// in the block's first row; row `r`'s is `out_stride * r` bytes on. So
+    /// the numbers go side by side (`out_stride` a state's bytes) or each
+    /// into a column of its own (`out_stride` 8).
+    pub outs: *const *mut f64,
+    pub out_stride: usize,
     /// One series: the state before the block, where the code leaves the
     /// state after it.
     pub state: *mut f64,
@@ -38,11 +42,12 @@ pub(super) const START: i32 = offset_of!(Call, start) as i32;
 pub(super) const LEN: i32 = offset_of!(Call, len) as i32;
 pub(super) const IDS: i32 = offset_of!(Call, ids) as i32;
 pub(super) const STATES: i32 = offset_of!(Call, states) as i32;
-pub(super) const OUT: i32 = offset_of!(Call, out) as i32;
+pub(super) const OUTS: i32 = offset_of!(Call, outs) as i32;
+pub(super) const OUT_STRIDE: i32 = offset_of!(Call, out_stride) as i32;
 pub(super) const STATE: i32 = offset_of!(Call, state) as i32;
 
-/// The distance between two input columns' pointers in `Call::inputs`.
-pub(super) const INPUT_STRIDE: i32 = size_of::<*const f64>() as i32;
+/// The distance between two pointers in `Call::inputs` and in `Call::outs`.
+pub(super) const POINTER: i32 = size_of::<*const f64>() as i32;
 
 pub(super) type Kernel = unsafe extern "C" fn(*const Call);
 
@@ -59,7 +64,8 @@ impl JitFns {
     /// `call.state`.
     pub fn score(&self, call: &Call) {
         // SAFETY: the caller (`RuleRows`) builds `call` from slices that hold
-        // rows `start..start + len`, a state's slots per row and a state at
+        // rows `start..start + len`, each state's number's slot in each row at
+        // `outs[i] + out_stride * row`, and a state at
         // `state`, and the generated code reads and writes only those.
         unsafe { (self.score)(call) }
     }

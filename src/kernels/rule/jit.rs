@@ -3,9 +3,10 @@
 //! Two functions per rule: one scores a block of rows of one series from a
 //! start state, one scores a block by keys (a state per key). Each reads its
 //! arguments from a [`Call`]. A state is the program's `states()` numbers,
-//! side by side in `Call::state`, in each key's place in `Call::states` and
-//! in each row's slots of `Call::out`; within a row every new state is
-//! computed from the states before it, and they are stored together.
+//! side by side in `Call::state` and in each key's place in `Call::states`;
+//! a row's scores go where `Call::outs` and `Call::out_stride` say (side by
+//! side, or a column per number). Within a row every new state is computed
+//! from the states before it, and they are stored together.
 //!
 //! The rule's operations are emitted one to one:
 //! Cranelift neither fuses `a * b + c` nor reassociates, `**`, `exp` and
@@ -27,8 +28,8 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
 
 use super::call::{
-    JitFns, Kernel, IDS, INPUTS, INPUT_STRIDE, LEN, MASK, MASK_OFFSET, OUT, START, STATE, STATES,
-    VALUES,
+    JitFns, Kernel, IDS, INPUTS, LEN, MASK, MASK_OFFSET, OUTS, OUT_STRIDE, POINTER, START, STATE,
+    STATES, VALUES,
 };
 use super::program::{libm_symbols, Binary, Compare, Node, Program, Unary};
 
@@ -197,9 +198,13 @@ fn emit_loop(b: &mut FunctionBuilder, program: &Program, libm: &Libm, keyed: boo
     let len = load(b, types::I64, LEN);
     let ids = load(b, types::I64, IDS);
     let states = load(b, types::I64, STATES);
-    let out = load(b, types::I64, OUT);
+    let outs = load(b, types::I64, OUTS);
+    let out_stride = load(b, types::I64, OUT_STRIDE);
     let state_at = load(b, types::I64, STATE);
     let width = program.states();
+    let outs: Vec<Value> = (0..width)
+        .map(|i| b.ins().load(types::I64, mem, outs, POINTER * i as i32))
+        .collect();
     let state: Vec<BlockArg> = match keyed {
         true => Vec::new(),
         false => (0..width)
@@ -212,9 +217,7 @@ fn emit_loop(b: &mut FunctionBuilder, program: &Program, libm: &Libm, keyed: boo
     let values = b.ins().iadd(values, start_bytes);
     let inputs: Vec<Value> = (0..program.inputs())
         .map(|k| {
-            let column = b
-                .ins()
-                .load(types::I64, mem, inputs, INPUT_STRIDE * k as i32);
+            let column = b.ins().load(types::I64, mem, inputs, POINTER * k as i32);
             b.ins().iadd(column, start_bytes)
         })
         .collect();
@@ -241,7 +244,8 @@ fn emit_loop(b: &mut FunctionBuilder, program: &Program, libm: &Libm, keyed: boo
         libm,
         values,
         inputs: &inputs,
-        out,
+        outs: &outs,
+        out_stride,
         len,
         keyed: keyed.then_some((ids, states)),
         exit,
@@ -263,7 +267,10 @@ struct Rows<'a> {
     libm: &'a Libm,
     values: Value,
     inputs: &'a [Value],
-    out: Value,
+    /// Each number's slot in the block's first row, and the bytes from a
+    /// row's slots to the next's.
+    outs: &'a [Value],
+    out_stride: Value,
     len: Value,
     /// The key ids and the states, when scoring by keys.
     keyed: Option<(Value, Value)>,
@@ -326,10 +333,10 @@ impl Rows<'_> {
                 b.ins().store(mem, number, state_at, 8 * i as i32);
             }
         }
-        let out_offset = scaled(b, row, 8 * width);
-        let out_at = b.ins().iadd(self.out, out_offset);
-        for (i, &number) in next.iter().enumerate() {
-            b.ins().store(mem, number, out_at, 8 * i as i32);
+        let out_offset = b.ins().imul(row, self.out_stride);
+        for (&number, &out) in next.iter().zip(self.outs) {
+            let out_at = b.ins().iadd(out, out_offset);
+            b.ins().store(mem, number, out_at, 0);
         }
         let following = b.ins().iadd_imm_u(row, 1);
         let more = b.ins().icmp(IntCC::UnsignedLessThan, following, self.len);

@@ -11,7 +11,7 @@ mod tests;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::scan::{Recurrence, Slots};
+use super::scan::{split_blocks, Recurrence, Slots};
 use super::validity::{with_validity, Validity};
 use super::ValidMask;
 use call::{Call, JitFns};
@@ -206,14 +206,12 @@ impl Recurrence for RuleRows<'_> {
     fn score(&self, start: usize, state: &mut [f64], out: &mut Slots) {
         let width = self.width;
         let len = out.len() / width;
-        assert!(
-            start + len <= self.values.len() && out.len() == len * width && state.len() == width,
-            "rows out of range"
-        );
+        assert!(out.len() == len * width, "rows out of range");
+        self.check_rows(start, len, state);
         match &self.engine {
             Engine::Compiled(fns, inputs) => {
-                let call = self.call(inputs, start, len, out, state.as_mut_ptr());
-                fns.score(&call);
+                let outs = Outs::side_by_side(out, width);
+                fns.score(&self.call(inputs, start, len, &outs, state.as_mut_ptr()));
             }
             Engine::Interpreted(program) => {
                 let mut scratch = Scratch::new(program);
@@ -231,20 +229,12 @@ impl Recurrence for RuleRows<'_> {
 
     fn score_keyed(&self, start: usize, ids: &[u32], states: &mut [f64], out: &mut Slots) {
         let width = self.width;
-        assert!(
-            start + ids.len() <= self.values.len() && ids.len() * width == out.len(),
-            "rows out of range"
-        );
-        assert!(
-            ids.iter().all(|&id| (id as usize) < states.len() / width),
-            "a key id beyond the states"
-        );
+        assert!(ids.len() * width == out.len(), "rows out of range");
+        self.check_keyed_rows(start, ids, states);
         match &self.engine {
             Engine::Compiled(fns, inputs) => {
-                let mut call = self.call(inputs, start, ids.len(), out, std::ptr::null_mut());
-                call.ids = ids.as_ptr();
-                call.states = states.as_mut_ptr();
-                fns.score_keyed(&call);
+                let outs = Outs::side_by_side(out, width);
+                fns.score_keyed(&self.keyed_call(inputs, start, ids, &outs, states));
             }
             Engine::Interpreted(program) => {
                 let mut scratch = Scratch::new(program);
@@ -261,6 +251,72 @@ impl Recurrence for RuleRows<'_> {
             }
         }
     }
+
+    /// The generated code writes each number straight into its column.
+    fn score_columns(&self, start: usize, state: &mut [f64], columns: &mut [&mut Slots]) {
+        let len = self.check_columns(columns);
+        self.check_rows(start, len, state);
+        match &self.engine {
+            Engine::Compiled(fns, inputs) => {
+                let outs = Outs::columns(columns);
+                fns.score(&self.call(inputs, start, len, &outs, state.as_mut_ptr()));
+            }
+            Engine::Interpreted(_) => split_blocks(self.width, columns, |at, slots| {
+                self.score(start + at, state, slots)
+            }),
+        }
+    }
+
+    fn score_keyed_columns(
+        &self,
+        start: usize,
+        ids: &[u32],
+        states: &mut [f64],
+        columns: &mut [&mut Slots],
+    ) {
+        let width = self.width;
+        assert!(
+            self.check_columns(columns) == ids.len(),
+            "rows out of range"
+        );
+        self.check_keyed_rows(start, ids, states);
+        match &self.engine {
+            Engine::Compiled(fns, inputs) => {
+                let outs = Outs::columns(columns);
+                fns.score_keyed(&self.keyed_call(inputs, start, ids, &outs, states));
+            }
+            Engine::Interpreted(_) => split_blocks(width, columns, |at, slots| {
+                let ids = &ids[at..at + slots.len() / width];
+                self.score_keyed(start + at, ids, states, slots)
+            }),
+        }
+    }
+}
+
+/// Where a block's scores go, as the generated code reads them
+/// ([`Call::outs`], [`Call::out_stride`]).
+struct Outs {
+    bases: Vec<*mut f64>,
+    stride: usize,
+}
+
+impl Outs {
+    /// A state's numbers side by side, `width` slots per row.
+    fn side_by_side(out: &mut Slots, width: usize) -> Self {
+        let first = out.as_mut_ptr().cast::<f64>();
+        Self {
+            bases: (0..width).map(|i| first.wrapping_add(i)).collect(),
+            stride: width * size_of::<f64>(),
+        }
+    }
+
+    /// A column per number.
+    fn columns(columns: &mut [&mut Slots]) -> Self {
+        Self {
+            bases: columns.iter_mut().map(|c| c.as_mut_ptr().cast()).collect(),
+            stride: size_of::<f64>(),
+        }
+    }
 }
 
 impl RuleRows<'_> {
@@ -269,12 +325,55 @@ impl RuleRows<'_> {
         self.values.len()
     }
 
+    /// Rows `start..start + len` are bound, and `state` is one state.
+    fn check_rows(&self, start: usize, len: usize, state: &[f64]) {
+        assert!(
+            start + len <= self.values.len() && state.len() == self.width,
+            "rows out of range"
+        );
+    }
+
+    /// The rows of `ids` are bound, and each id indexes a state.
+    fn check_keyed_rows(&self, start: usize, ids: &[u32], states: &[f64]) {
+        assert!(start + ids.len() <= self.values.len(), "rows out of range");
+        assert!(
+            ids.iter()
+                .all(|&id| (id as usize) < states.len() / self.width),
+            "a key id beyond the states"
+        );
+    }
+
+    /// A column per number of the state, all as long; returns that length.
+    fn check_columns(&self, columns: &[&mut Slots]) -> usize {
+        let len = columns.first().map_or(0, |c| c.len());
+        assert!(
+            columns.len() == self.width && columns.iter().all(|c| c.len() == len),
+            "a column per number of the state, all as long"
+        );
+        len
+    }
+
+    fn keyed_call(
+        &self,
+        inputs: &InputPointers,
+        start: usize,
+        ids: &[u32],
+        outs: &Outs,
+        states: &mut [f64],
+    ) -> Call {
+        Call {
+            ids: ids.as_ptr(),
+            states: states.as_mut_ptr(),
+            ..self.call(inputs, start, ids.len(), outs, std::ptr::null_mut())
+        }
+    }
+
     fn call(
         &self,
         inputs: &InputPointers,
         start: usize,
         len: usize,
-        out: &mut Slots,
+        outs: &Outs,
         state: *mut f64,
     ) -> Call {
         let (mask, mask_offset) = match self.mask {
@@ -290,7 +389,8 @@ impl RuleRows<'_> {
             len,
             ids: std::ptr::null(),
             states: std::ptr::null_mut(),
-            out: out.as_mut_ptr().cast(),
+            outs: outs.bases.as_ptr(),
+            out_stride: outs.stride,
             state,
         }
     }

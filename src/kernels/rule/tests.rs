@@ -1,6 +1,8 @@
 //! The rule against the built-in score and Python's semantics, and its
 //! generated code against the interpreter, on random rules.
 
+use std::mem::MaybeUninit;
+
 use super::*;
 use crate::kernels::rolling_score::{rolling_score, Decay};
 use crate::kernels::scan::{
@@ -350,8 +352,59 @@ proptest! {
             speculate_keyed(&rows, &ids, &mut states, part_len, &mut got);
             prop_assert_eq!(bits(&got), bits(&want_keyed));
             prop_assert_eq!(bits(&states), bits(&want_states));
+
+            // Straight into a column per number of the state.
+            let mut last = start.to_vec();
+            let got = into_columns(width, values.len(), |columns| {
+                rows.score_columns(0, &mut last, columns)
+            });
+            prop_assert_eq!(columns_bits(&got), columns_bits(&split(&want, width)));
+            prop_assert_eq!(bits(&last), bits(&want_last));
+            let mut states = key_starts.clone();
+            let got = into_columns(width, values.len(), |columns| {
+                rows.score_keyed_columns(0, &ids, &mut states, columns)
+            });
+            prop_assert_eq!(columns_bits(&got), columns_bits(&split(&want_keyed, width)));
+            prop_assert_eq!(bits(&states), bits(&want_states));
         }
     }
+}
+
+/// A state per row side by side (`width` numbers each) as a column per number.
+fn split(side_by_side: &[f64], width: usize) -> Vec<Vec<f64>> {
+    (0..width)
+        .map(|n| {
+            side_by_side
+                .iter()
+                .skip(n)
+                .step_by(width)
+                .copied()
+                .collect()
+        })
+        .collect()
+}
+
+fn columns_bits(columns: &[Vec<f64>]) -> Vec<Vec<u64>> {
+    columns.iter().map(|column| bits(column)).collect()
+}
+
+/// What `score` writes into `width` columns of `len` slots each.
+fn into_columns(width: usize, len: usize, score: impl FnOnce(&mut [&mut Slots])) -> Vec<Vec<f64>> {
+    // Filled first, so that a slot left unwritten reads as this, not as
+    // undefined memory.
+    let unwritten = MaybeUninit::new(f64::from_bits(0x7ff8_dead_0000_0000));
+    let mut columns = vec![vec![unwritten; len]; width];
+    let mut slots: Vec<&mut Slots> = columns.iter_mut().map(|c| c.as_mut_slice()).collect();
+    score(&mut slots);
+    (columns.into_iter())
+        // SAFETY: every slot was initialised above, written or not.
+        .map(|column| {
+            column
+                .into_iter()
+                .map(|slot| unsafe { slot.assume_init() })
+                .collect()
+        })
+        .collect()
 }
 
 /// Holt's linear trend, written as a loop, against the two-state rule: the
@@ -410,19 +463,16 @@ fn columns_of_several_states_equal_their_rows() {
     let values: Vec<f64> = (0..5000).map(|i| (i % 17) as f64 - 8.0).collect();
     let ids: Vec<u32> = (0..5000).map(|i| (i * 7 % 5) as u32).collect();
     let rows = rule.rows(&values, &[], None).unwrap();
-    let split = |side_by_side: &[f64]| -> Vec<Vec<f64>> {
-        (0..2)
-            .map(|n| side_by_side.iter().skip(n).step_by(2).copied().collect())
-            .collect()
-    };
     let mut want = Vec::new();
-    scan(&rows, values.len(), &mut [1.0, 2.0], &mut want);
+    let mut last = [1.0, 2.0];
+    scan(&rows, values.len(), &mut last, &mut want);
     let mut one = crate::kernels::scan::States::One(vec![1.0, 2.0]);
     let got = one.advance_columns(&rows, 0, values.len());
-    assert_eq!(
-        got.iter().map(|c| bits(c)).collect::<Vec<_>>(),
-        split(&want).iter().map(|c| bits(c)).collect::<Vec<_>>()
-    );
+    assert_eq!(columns_bits(&got), columns_bits(&split(&want, 2)));
+    let crate::kernels::scan::States::One(one_last) = one else {
+        unreachable!()
+    };
+    assert_eq!(bits(&one_last), bits(&last));
     let mut want = Vec::new();
     let mut states = vec![0.5; 10];
     scan_keyed(&rows, &ids, &mut states, &mut want);
@@ -432,9 +482,6 @@ fn columns_of_several_states_equal_their_rows() {
         states: &mut keyed_states,
     };
     let got = keyed.advance_columns(&rows, 0, values.len());
-    assert_eq!(
-        got.iter().map(|c| bits(c)).collect::<Vec<_>>(),
-        split(&want).iter().map(|c| bits(c)).collect::<Vec<_>>()
-    );
+    assert_eq!(columns_bits(&got), columns_bits(&split(&want, 2)));
     assert_eq!(bits(&keyed_states), bits(&states));
 }
