@@ -19,7 +19,14 @@ settings.register_profile(
     "polars-scores",
     max_examples=25,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    # `spark` is function-scoped only to start the session again if
+    # something stopped it; every example of a test shares that one
+    # running session, as it should.
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
 settings.load_profile("polars-scores")
 
