@@ -40,9 +40,7 @@ pub trait Recurrence: Sync {
     /// `columns[i]` gets each row's number `i` (the columns as long as the
     /// rows). By default through `score`, a block at a time.
     fn score_columns(&self, start: usize, state: &mut [f64], columns: &mut [&mut Slots]) {
-        split_blocks(self.width(), columns, |at, slots| {
-            self.score(start + at, state, slots)
-        });
+        columns_in_blocks(self, start, state, columns);
     }
 
     /// [`Recurrence::score_keyed`] into a column per number of the state.
@@ -53,19 +51,44 @@ pub trait Recurrence: Sync {
         states: &mut [f64],
         columns: &mut [&mut Slots],
     ) {
-        let width = self.width();
-        split_blocks(width, columns, |at, slots| {
-            let ids = &ids[at..at + slots.len() / width];
-            self.score_keyed(start + at, ids, states, slots)
-        });
+        keyed_columns_in_blocks(self, start, ids, states, columns);
     }
+}
+
+/// [`Recurrence::score_columns`] through [`Recurrence::score`], a block at
+/// a time: the default, for a recurrence that writes only side by side.
+pub fn columns_in_blocks<R: Recurrence + ?Sized>(
+    rows: &R,
+    start: usize,
+    state: &mut [f64],
+    columns: &mut [&mut Slots],
+) {
+    split_blocks(rows.width(), columns, |at, slots| {
+        rows.score(start + at, state, slots)
+    });
+}
+
+/// [`Recurrence::score_keyed_columns`] through
+/// [`Recurrence::score_keyed`], a block at a time.
+pub fn keyed_columns_in_blocks<R: Recurrence + ?Sized>(
+    rows: &R,
+    start: usize,
+    ids: &[u32],
+    states: &mut [f64],
+    columns: &mut [&mut Slots],
+) {
+    let width = rows.width();
+    split_blocks(width, columns, |at, slots| {
+        let ids = &ids[at..at + slots.len() / width];
+        rows.score_keyed(start + at, ids, states, slots)
+    });
 }
 
 /// Fills `columns` (one per number of a `width`-number state, as long as
 /// the rows) a [`BLOCK`] of rows at a time: `score(at, slots)` writes rows
 /// `at..` side by side into scratch slots that stay in the cache, and they
 /// are copied into the columns.
-pub fn split_blocks(
+fn split_blocks(
     width: usize,
     columns: &mut [&mut Slots],
     mut score: impl FnMut(usize, &mut Slots),

@@ -11,7 +11,7 @@ mod tests;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::scan::{split_blocks, Recurrence, Slots};
+use super::scan::{columns_in_blocks, keyed_columns_in_blocks, Recurrence, Slots};
 use super::validity::{with_validity, Validity};
 use super::ValidMask;
 use call::{Call, JitFns};
@@ -261,9 +261,7 @@ impl Recurrence for RuleRows<'_> {
                 let outs = Outs::columns(columns);
                 fns.score(&self.call(inputs, start, len, &outs, state.as_mut_ptr()));
             }
-            Engine::Interpreted(_) => split_blocks(self.width, columns, |at, slots| {
-                self.score(start + at, state, slots)
-            }),
+            Engine::Interpreted(_) => columns_in_blocks(self, start, state, columns),
         }
     }
 
@@ -274,7 +272,6 @@ impl Recurrence for RuleRows<'_> {
         states: &mut [f64],
         columns: &mut [&mut Slots],
     ) {
-        let width = self.width;
         assert!(
             self.check_columns(columns) == ids.len(),
             "rows out of range"
@@ -285,10 +282,7 @@ impl Recurrence for RuleRows<'_> {
                 let outs = Outs::columns(columns);
                 fns.score_keyed(&self.keyed_call(inputs, start, ids, &outs, states));
             }
-            Engine::Interpreted(_) => split_blocks(width, columns, |at, slots| {
-                let ids = &ids[at..at + slots.len() / width];
-                self.score_keyed(start + at, ids, states, slots)
-            }),
+            Engine::Interpreted(_) => keyed_columns_in_blocks(self, start, ids, states, columns),
         }
     }
 }
