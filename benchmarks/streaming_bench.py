@@ -3,12 +3,14 @@
 Usage::
 
     python benchmarks/streaming_bench.py [--rows 100_000_000] [--keys 1_000_000] [--dir DIR]
-                                         [--key-type int64|string] [--values random|rounded]
+                                         [--key-type int64|string|categorical|uint64]
+                                         [--values random|rounded]
                                          [--batch-rows N] [--repeat N] [--lz4] [--profile]
 
 Writes a parquet file of ``--rows`` rows (a ``key`` with ``--keys`` distinct
 values in random order: Int64, or strings ``user-<n>`` with ``--key-type
-string``; a Float64 ``value``: uniformly random doubles, which no codec can
+string`` (as a Categorical with ``categorical``), or UInt64 hashes with
+``uint64``; a Float64 ``value``: uniformly random doubles, which no codec can
 compress, or with ``--values rounded`` multiples of 0.001 below 1000, which
 compress well), then runs, each in a
 fresh process, ``pl.scan_parquet(file).sink_parquet(copy)`` and
@@ -50,8 +52,8 @@ from polars_scores.source import DEFAULT_BATCH_ROWS
 from polars_scores.stateful import StatefulScorer
 
 RSS_TARGET_MB = 400
-# The targets: integer keys index an array, string keys need hashing.
-WALL_TARGET_RATIOS = {"int64": 1.5, "string": 2.0}
+# The targets: integer keys index an array, the others need hashing.
+WALL_TARGET_RATIOS = {"int64": 1.5, "string": 2.0, "categorical": 2.0, "uint64": 2.0}
 
 # Runs a command as its only child and prints its wall time and peak RSS as JSON
 # (RUSAGE_CHILDREN's ru_maxrss is the largest child's, so each command gets a
@@ -79,7 +81,15 @@ COPY = (
 )
 
 
-KEY_TYPES = {"int64": pl.Int64(), "string": pl.String()}
+# Int64 keys index an array; the others are hashed: strings, the same
+# strings as a Categorical (user ids read from a parquet file written from
+# one), and UInt64 ids spread over the whole range (hashes).
+KEY_TYPES = {
+    "int64": pl.Int64(),
+    "string": pl.String(),
+    "categorical": pl.Categorical(),
+    "uint64": pl.UInt64(),
+}
 VALUE_KINDS = ("random", "rounded")
 
 
@@ -102,8 +112,10 @@ def write_input(
             end = min(start + chunk, first_row + rows)
             row = pl.int_range(start, end, dtype=pl.Int64)
             key = (row.hash(1) % keys).cast(pl.Int64)
-            if key_type == "string":
-                key = pl.format("user-{}", key)
+            if key_type in ("string", "categorical"):
+                key = pl.format("user-{}", key).cast(KEY_TYPES[key_type])
+            elif key_type == "uint64":
+                key = key.hash(3)
             if values == "random":
                 # 53 random bits: a uniform double in [0, 1).
                 value = (row.hash(2) // 2**11).cast(pl.Float64) / 2.0**53

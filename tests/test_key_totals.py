@@ -209,3 +209,19 @@ def test_total_to_parquet_of_an_empty_source_keeps_the_key_dtypes(tmp_path: Path
     assert got.schema == pl.Schema({"k": pl.String, "j": pl.UInt8, "x_total": pl.Float64})
     assert total_to_parquet(empty, output, value="x") == 1
     assert pl.read_parquet(output).rows() == [(0.0,)]
+
+
+def test_categorical_keys_total_as_their_strings(tmp_path: Path) -> None:
+    # Categorical keys reach Rust as strings; the output keeps their dtype.
+    rng = random.Random(3)
+    frame = pl.DataFrame(
+        {
+            "k": [f"user-{rng.randrange(30)}" for _ in range(500)],
+            "x": [rng.uniform(-3, 3) for _ in range(500)],
+        }
+    )
+    output = tmp_path / "totals.parquet"
+    total_to_parquet(frame.lazy().cast({"k": pl.Categorical}), output, value="x", by="k")
+    got = pl.read_parquet(output)
+    assert got.schema["k"] == pl.Categorical
+    check_against_fsum(got.cast({"k": pl.String}), frame, ["k"], "x")

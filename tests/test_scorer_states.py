@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -164,12 +165,16 @@ def test_a_mapping_rule_has_a_column_per_state() -> None:
         (pl.Int64, pl.Int8, pl.Int64),
         (pl.Categorical, pl.String, pl.Categorical),
         (pl.String, pl.Categorical, pl.String),
+        (pl.Enum(["2", "1"]), pl.Categorical, pl.Enum(["2", "1"])),
+        (pl.String, pl.Enum(["1", "2"]), pl.String),
     ],
 )
 def test_key_dtypes_that_change_between_runs(
-    first: type[pl.DataType], second: type[pl.DataType], dtype: type[pl.DataType]
+    first: pl.DataTypeClass | pl.DataType,
+    second: pl.DataTypeClass | pl.DataType,
+    dtype: pl.DataTypeClass | pl.DataType,
 ) -> None:
-    text = first in (pl.String, pl.Categorical)
+    text = first in (pl.String, pl.Categorical) or isinstance(first, pl.Enum)
     keys = ["1", "2", "1"] if text else [1, 2, 1]
     day1 = pl.DataFrame({"k": keys, "x": [1.0, 2.0, 3.0]}).cast({"k": first})
     day2 = pl.DataFrame({"k": keys[::-1], "x": [4.0, 5.0, 6.0]}).cast({"k": second})
@@ -337,3 +342,28 @@ def test_a_stream_that_saves_no_states_keeps_no_keys() -> None:
     keeping = ScoredStream(spec, batch.lazy(), 1, keep_states=True)
     keeping.frame().collect()
     assert_same_states(keeping.final_states(), kept.states(), ["k", "j"])
+
+
+@pytest.mark.parametrize("dtype", [pl.Categorical(), pl.Enum([f"user-{n}" for n in range(50)])])
+def test_text_keys_score_as_their_strings(dtype: pl.DataType) -> None:
+    # Categorical and Enum keys reach Rust as strings (their categories do
+    # not cross with every batch); the scores and states are those of the
+    # strings, and the states keep the dtype.
+    rng = random.Random(7)
+    batches = [
+        pl.DataFrame(
+            {
+                "k": [f"user-{rng.randrange(50)}" for _ in range(40)],
+                "x": [rng.uniform(-5, 5) for _ in range(40)],
+            }
+        )
+        for _ in range(3)
+    ]
+    text, other = StatefulScorer("x", by="k"), StatefulScorer("x", by="k")
+    for batch in batches:
+        want = text.score(batch)["x_score"].to_list()
+        got = other.score(batch.cast({"k": dtype}))["x_score"].to_list()
+        assert_bit_identical(got, want)
+    states = other.states()
+    assert states.schema["k"] == dtype
+    assert states.cast({"k": pl.String}).sort("k").rows() == text.states().sort("k").rows()

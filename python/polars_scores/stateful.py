@@ -21,6 +21,7 @@ from polars_scores._internal import KeyStates
 from polars_scores._plugin import recurrence
 from polars_scores.inputs import first_line
 from polars_scores.spec import ScoreSpec, score_spec
+from polars_scores.text_keys import TextKeys
 
 
 class StartStatesError(ScoresError, pl.exceptions.InvalidOperationError):
@@ -206,6 +207,8 @@ class StatefulScorer:
         self._state = list(spec.number_starts())
         # The key columns' dtypes, for the states of a scorer that met no key.
         self._key_schema: dict[str, pl.DataType] = dict.fromkeys(self._keys, pl.Null())
+        # Categorical and Enum keys reach Rust as strings.
+        self._text_keys = TextKeys()
         self._states = None
         if self._keys:
             program = spec.program
@@ -261,7 +264,7 @@ class StatefulScorer:
             return pl.DataFrame(
                 schema={**self._key_schema, **dict.fromkeys(self._columns, pl.Float64)}
             )
-        return pl.DataFrame(columns)
+        return self._text_keys.restored(pl.DataFrame(columns))
 
     def load_states(self, states: pl.DataFrame) -> None:
         """Start the keys of `states` (as :meth:`states` gives them) from
@@ -292,7 +295,7 @@ class StatefulScorer:
         self._key_schema = {key: states.schema[key] for key in self._keys}
         try:
             self._states.load(
-                [states.get_column(key) for key in self._keys],
+                self._text_keys.as_strings([states.get_column(key) for key in self._keys]),
                 [states.get_column(name) for name in self._columns],
             )
         except pl.exceptions.PolarsError as error:
@@ -324,7 +327,8 @@ class StatefulScorer:
             keys = [batch.get_column(key) for key in self._keys]
             self._key_schema = {key.name: key.dtype for key in keys}
             inputs = [batch.get_column(column) for column in self._inputs]
-            scores = self._states.score(keys, batch.get_column(self._value), self._name, inputs)
+            value = batch.get_column(self._value)
+            scores = self._states.score(self._text_keys.as_strings(keys), value, self._name, inputs)
             return batch.with_columns(self._score_columns(scores))
         # The state may be NaN or infinite (the values may be), which the
         # numeric `initial` parameter rejects, so it goes in as a literal.

@@ -24,6 +24,7 @@ from polars_scores.signals import Interrupt
 from polars_scores.source import DEFAULT_BATCH_ROWS, ScoredStream, input_columns
 from polars_scores.spec import ScoreSpec, TotalSpec, score_spec, total_spec
 from polars_scores.stateful import StartStatesError
+from polars_scores.text_keys import TextKeys
 from polars_scores.watch import Progress, Watch
 
 
@@ -350,13 +351,13 @@ def write_totals(
         # One compensated sum (or a rule's states) per key, carried across
         # the batches in Rust: memory grows with the keys and the batch,
         # never with the rows.
-        totals = spec.key_totals()
+        totals, text = spec.key_totals(), TextKeys()
         # In order, so that a rerun adds the same terms in the same order.
         for batch in source.select(columns).collect_batches(maintain_order=True):
             if watch.stop.requested():
                 break
             totals.add(
-                [batch[key] for key in spec.keys],
+                text.as_strings([batch[key] for key in spec.keys]),
                 [batch[v] for v in spec.values],
                 [batch[column] for column in spec.input_columns],
             )
@@ -365,7 +366,7 @@ def write_totals(
             keys = {key: schema[key] for key in spec.keys}
             table = pl.DataFrame(schema={**keys, **dict.fromkeys(spec.names, pl.Float64)})
         else:
-            table = pl.DataFrame(totals.finish(spec.names))
+            table = text.restored(pl.DataFrame(totals.finish(spec.names)))
         table = table.sort(spec.keys, nulls_last=True) if spec.keys else table
         sink(table.lazy(), path, kind, chosen)
         return table.height

@@ -63,9 +63,17 @@ impl FirstRows {
                 }
             }
         }
-        let mut met: Vec<IdxSize> = (before as IdxSize..after as IdxSize).collect();
-        met.sort_unstable_by_key(|&number| first_rows[number as usize - before]);
-        self.met.extend(met);
+        // The new keys in the order of their first rows: one pass over the
+        // rows, not a sort of the keys by their first rows (which cost a
+        // tenth of a second for a million keys).
+        self.met.reserve(new);
+        for (row, &number) in numbers.iter().enumerate() {
+            if let Some(first) = (number as usize).checked_sub(before) {
+                if first_rows[first] == row as IdxSize {
+                    self.met.push(number as IdxSize);
+                }
+            }
+        }
         let first_rows = IdxCa::from_vec(PlSmallStr::EMPTY, first_rows);
         for (kept, key) in self.columns.iter_mut().zip(keys) {
             append_widened(method, kept, compacted(key.take(&first_rows)?))?;

@@ -111,6 +111,12 @@ impl HashedKeyStates {
         Ok(None)
     }
 
+    /// Room for `more` keys of states of `width` numbers, to be loaded.
+    pub fn reserve(&mut self, more: usize, width: usize) {
+        self.keys.reserve(more, &self.hasher);
+        self.states.reserve(more * width);
+    }
+
     /// Numbers the rows' keys into `numbers`, a key met for the first time
     /// starting at `initial`, and keeps its key columns.
     fn number_rows(

@@ -305,6 +305,7 @@ impl BatchStep {
                 },
                 Store::Hashed(hashed) => {
                     let mut twice = None;
+                    hashed.reserve(rows, initial.len());
                     // An empty load too, which starts the key columns kept.
                     for start in (0..rows.max(1)).step_by(PIECE_ROWS) {
                         let end = (start + PIECE_ROWS).min(rows);

@@ -122,6 +122,12 @@ impl KeyTable {
         self.table.allocation_size() + self.long_keys.capacity()
     }
 
+    /// Room for `more` keys without growing.
+    fn reserve(&mut self, more: usize, hasher: &impl BuildHasher) {
+        let Self { table, long_keys } = self;
+        table.reserve(more, |(stub, _)| hasher.hash_one(stored_key(long_keys, stub)));
+    }
+
     /// Reads the whole table once, in memory order, so that the many
     /// look-ups that follow find it in cache: one read that the hardware
     /// prefetches, instead of a wait on memory at almost every look-up of a
@@ -225,6 +231,17 @@ impl ShardedKeys {
         }
     }
 
+    /// Room for about `more` keys more (spread over the shards by hash), so
+    /// that tables filled at once (saved states loaded) do not grow step by
+    /// step, rehashing their keys at each step.
+    pub fn reserve(&mut self, more: usize, hasher: &impl BuildHasher) {
+        // A shard's share varies by a few percent with a million keys.
+        let share = more / SHARDS + more / SHARDS / 8;
+        for table in &mut self.shards {
+            table.reserve(share, hasher);
+        }
+    }
+
     /// The number of one key, as [`Self::number_rows`] gives it.
     pub fn number(&mut self, key: &[u8], hasher: &impl BuildHasher) -> u32 {
         let hash = hasher.hash_one(key);
@@ -292,6 +309,8 @@ mod tests {
             };
             let hasher = DefaultHashBuilder::default();
             let mut keys = ShardedKeys::default();
+            // Room made ahead (as a load does) changes no number.
+            keys.reserve(batches[0].len() * 64, &hasher);
             let mut known: std::collections::HashMap<i128, u32> = Default::default();
             let mut numbers = Vec::new();
             for batch in &batches {
