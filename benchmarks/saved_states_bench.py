@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/saved_states_bench.py [--days 10] [--rows 10_000_000]
-        [--keys 1_000_000] [--key-type string|int64] [--repeat N] [--no-rescore]
+        [--keys 1_000_000] [--key-type string|int64|categorical|uint64] [--repeat N] [--no-rescore]
         [--dir DIR] [--chart PATH]
 
 Writes `--days` daily parquet files of `--rows` rows each (random keys out of
