@@ -28,7 +28,9 @@ fn main() {
         seed ^= seed << 17;
         seed
     };
-    let keys: Vec<String> = (0..ROWS).map(|_| format!("user-{}", next() % KEYS)).collect();
+    let keys: Vec<String> = (0..ROWS)
+        .map(|_| format!("user-{}", next() % KEYS))
+        .collect();
     let hasher = DefaultHashBuilder::default();
     let mut table = ShardedKeys::default();
     let (mut rows, mut numbers) = (EncodedRows::default(), Vec::new());
@@ -52,7 +54,10 @@ fn main() {
         encode.push(encoding * 1e9 / ROWS as f64);
         number.push(numbering * 1e9 / ROWS as f64);
     }
-    println!("first pass: encode {:.1} ns/row, number {:.1}", encode[0], number[0]);
+    println!(
+        "first pass: encode {:.1} ns/row, number {:.1}",
+        encode[0], number[0]
+    );
     let median = |mut times: Vec<f64>| {
         times.sort_by(f64::total_cmp);
         times[times.len() / 2]

@@ -247,7 +247,8 @@ class StatefulScorer:
 
         Each key column has the dtype that holds its keys in every batch,
         Polars' supertype of the dtypes met in turn (Int32 in one batch and
-        Int64 in another give Int64).
+        Int64 in another give Int64); text keys (String, Categorical, Enum)
+        come back in the first of those dtypes the column had.
 
         Raises
         ------

@@ -125,7 +125,9 @@ impl KeyTable {
     /// Room for `more` keys without growing.
     fn reserve(&mut self, more: usize, hasher: &impl BuildHasher) {
         let Self { table, long_keys } = self;
-        table.reserve(more, |(stub, _)| hasher.hash_one(stored_key(long_keys, stub)));
+        table.reserve(more, |(stub, _)| {
+            hasher.hash_one(stored_key(long_keys, stub))
+        });
     }
 
     /// Reads the whole table once, in memory order, so that the many
