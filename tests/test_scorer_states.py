@@ -367,3 +367,23 @@ def test_text_keys_score_as_their_strings(dtype: pl.DataType) -> None:
     states = other.states()
     assert states.schema["k"] == dtype
     assert states.cast({"k": pl.String}).sort("k").rows() == text.states().sort("k").rows()
+
+
+@pytest.mark.parametrize("rows", [0, 3])
+def test_a_stream_loads_its_start_states_beside_its_first_batch(rows: int) -> None:
+    """The start states load on a thread of their own while the first batch
+    is read: with no batch at all they are still the final states, and a
+    key listed twice still fails the stream, not another thread."""
+    spec = score_spec("scan_scores", "x", by="k")
+    start = pl.DataFrame({"k": ["a", "b"], "x_score": [1.0, 8.0]})
+    batch = pl.DataFrame({"k": ["b", "c", "b"], "x": [2.0, 3.0, 9.0]})[:rows]
+    stream = ScoredStream(spec, batch.lazy(), 2, states=start, keep_states=True)
+    got = stream.frame().collect()
+    scorer = StatefulScorer("x", by="k", states=start)
+    want = scorer.score(batch)
+    assert_bit_identical(got["x_score"].to_list(), want["x_score"].to_list())
+    assert_same_states(stream.final_states(), scorer.states(), ["k"])
+    twice = pl.DataFrame({"k": ["a", "a"], "x_score": [1.0, 2.0]})
+    failing = ScoredStream(spec, batch.lazy(), 2, states=twice, keep_states=True)
+    with pytest.raises(pl.exceptions.PolarsError, match="twice"):
+        failing.frame().collect()

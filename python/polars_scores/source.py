@@ -13,8 +13,9 @@ one state per key, whatever the row count.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 import polars as pl
 from polars.io.plugins import register_io_source
@@ -23,6 +24,8 @@ from polars_scores._checks import ParameterError, ParameterTypeError, positive_i
 from polars_scores.spec import ScoreSpec, score_spec
 from polars_scores.stateful import StatefulScorer, check_states, read_states
 from polars_scores.watch import Watch, noting_failures
+
+T = TypeVar("T")
 
 DEFAULT_BATCH_ROWS = 500_000
 """Rows per batch: large enough that each batch's per-key bookkeeping is
@@ -230,13 +233,18 @@ class ScoredStream:
         reads = [column for column in self._in_schema if column in wanted] or [
             next(iter(self._in_schema))
         ]
-        scorers = [
-            StatefulScorer.from_spec(
-                self._spec, index, states=self._states, keep_keys=self._keep_states
-            )
-            for index in scored
-        ]
-        self._scorers = scorers
+        # With start states, the scorers load them (a million keys take about
+        # 0.1 s) beside the read of the first batch, instead of before it.
+        scorers = _made(
+            lambda: [
+                StatefulScorer.from_spec(
+                    self._spec, index, states=self._states, keep_keys=self._keep_states
+                )
+                for index in scored
+            ],
+            aside=self._states is not None,
+        )
+        self._scorers = []
         # The first rows' scores need only the first rows.
         source = (
             self._source if n_rows is None or predicate is not None else self._source.head(n_rows)
@@ -245,9 +253,10 @@ class ScoredStream:
         for batch in source.select(reads).collect_batches(
             chunk_size=self._rows, maintain_order=True
         ):
+            self._scorers = scorers()
             if watch is not None and watch.stop.requested():
                 return
-            for scorer in scorers:
+            for scorer in self._scorers:
                 batch = scorer.score(batch)
             batch = batch.drop(self._hidden, strict=False)
             if watch is not None:
@@ -262,6 +271,7 @@ class ScoredStream:
             yield batch
             if left == 0:
                 return
+        self._scorers = scorers()
 
     def final_states(self) -> pl.DataFrame:
         """Every value's states after the last read (a writer's, which scores
@@ -278,3 +288,32 @@ class ScoredStream:
         return pl.concat(
             [first, *(frame.drop(self._spec.keys) for frame in others)], how="horizontal"
         )
+
+
+def _made(make: Callable[[], T], *, aside: bool) -> Callable[[], T]:
+    """A function that gives what `make` makes: made on a thread of its own
+    from now on if `aside` (the function then waits for it, and raises what
+    `make` raised), else when first asked."""
+    made: list[T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            made.append(make())
+        except BaseException as error:  # raised again on the caller's thread
+            failed.append(error)
+
+    thread = threading.Thread(target=run, name="polars-scores start", daemon=True)
+    if aside:
+        thread.start()
+
+    def wait() -> T:
+        if not aside and not made and not failed:
+            run()
+        if aside:
+            thread.join()
+        if failed:
+            raise failed[0]
+        return made[0]
+
+    return wait
