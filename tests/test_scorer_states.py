@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from reference import score_by_key
 
 import polars_scores as ps
+from polars_scores._checks import ParameterError
 from polars_scores.source import ScoredStream, scan_scores
 from polars_scores.spec import score_spec
 from polars_scores.stateful import RollingScorer, StartStatesError, StatefulScorer
@@ -387,3 +388,18 @@ def test_a_stream_loads_its_start_states_beside_its_first_batch(rows: int) -> No
     failing = ScoredStream(spec, batch.lazy(), 2, states=twice, keep_states=True)
     with pytest.raises(pl.exceptions.PolarsError, match="twice"):
         failing.frame().collect()
+
+
+def test_a_stream_read_once_lets_go_of_its_start_states() -> None:
+    """A writer's stream (read once) drops its start states once they are
+    loaded; a second read, which would start without them, is refused."""
+    spec = score_spec("score_to_file", "x", by="k")
+    start = pl.DataFrame({"k": ["a"], "x_score": [4.0]})
+    batch = pl.DataFrame({"k": ["a", "b"], "x": [1.0, 2.0]})
+    stream = ScoredStream(spec, batch.lazy(), 2, states=start, keep_states=True, once=True)
+    got = stream.frame().collect()
+    want = StatefulScorer("x", by="k", states=start).score(batch)
+    assert_bit_identical(got["x_score"].to_list(), want["x_score"].to_list())
+    assert stream._states is None
+    with pytest.raises(ParameterError, match=r"^score_to_file: this stream is read only once"):
+        stream.frame().collect()

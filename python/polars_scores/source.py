@@ -160,7 +160,9 @@ class ScoredStream:
     read and scored with, but left out of the result. Each read starts from
     the `states` (every value's, as :meth:`final_states` gives them), if
     any; :meth:`final_states` needs `keep_states`, which costs time with
-    keys of many values."""
+    keys of many values. A stream read only `once` (a writer's) lets go of
+    its start states once they are loaded (25 MB with a million string
+    keys, while the batches stream)."""
 
     def __init__(
         self,
@@ -170,6 +172,7 @@ class ScoredStream:
         hidden: tuple[str, ...] = (),
         states: pl.DataFrame | None = None,
         keep_states: bool = False,
+        once: bool = False,
     ) -> None:
         method = spec.method
         if not isinstance(source, pl.LazyFrame):
@@ -189,6 +192,8 @@ class ScoredStream:
         self.schema = pl.Schema([*shown, *((score, pl.Float64()) for score in scores)])
         self._states = None if states is None else check_states(method, states, spec, exact=True)
         self._keep_states = keep_states
+        self._once = once
+        self._read = False
         # The scorers of the last read, whose states `final_states` gives.
         self._scorers: list[StatefulScorer] = []
 
@@ -235,15 +240,24 @@ class ScoredStream:
         ]
         # With start states, the scorers load them (a million keys take about
         # 0.1 s) beside the read of the first batch, instead of before it.
-        scorers = _made(
-            lambda: [
+        # A stream read once holds its start states only until they load.
+        if self._once and self._read:
+            raise refuse(ParameterError, self._spec.method, "this stream is read only once")
+        self._read = True
+        start = [self._states]
+        if self._once:
+            self._states = None
+
+        def make() -> list[StatefulScorer]:
+            states = start.pop()
+            return [
                 StatefulScorer.from_spec(
-                    self._spec, index, states=self._states, keep_keys=self._keep_states
+                    self._spec, index, states=states, keep_keys=self._keep_states
                 )
                 for index in scored
-            ],
-            aside=self._states is not None,
-        )
+            ]
+
+        scorers = _made(make, aside=start[0] is not None)
         self._scorers = []
         # The first rows' scores need only the first rows.
         source = (

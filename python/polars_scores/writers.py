@@ -200,9 +200,15 @@ def write_scores(
     it with the states after the last row once `output` is in place."""
     kind = output_format(spec.method, output, format, spec.spelling)
     chosen = codec(spec.method, kind, compression, spec.spelling)
-    start = None if states is None else states.load(spec, output)
+    # Read once: the stream lets go of the start states once loaded.
     stream = ScoredStream(
-        spec, source, batch_rows, hidden, states=start, keep_states=states is not None
+        spec,
+        source,
+        batch_rows,
+        hidden,
+        states=None if states is None else states.load(spec, output),
+        keep_states=states is not None,
+        once=True,
     )
 
     def sink_scores(watch: Watch, path: str) -> int:
