@@ -401,5 +401,7 @@ def test_a_stream_read_once_lets_go_of_its_start_states() -> None:
     want = StatefulScorer("x", by="k", states=start).score(batch)
     assert_bit_identical(got["x_score"].to_list(), want["x_score"].to_list())
     assert stream._states is None
-    with pytest.raises(ParameterError, match=r"^score_to_file: this stream is read only once"):
+    # Polars before 2 wraps an IO source's error in a ComputeError.
+    refused = (ParameterError, pl.exceptions.ComputeError)
+    with pytest.raises(refused, match="score_to_file: this stream is read only once"):
         stream.frame().collect()
