@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from helpers import assert_bit_identical
+from helpers import POLARS_AS_REFERENCE, assert_bit_identical, without_hidden_children
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_polars_strategies import any_series
@@ -24,21 +24,6 @@ import polars_scores as ps
 from polars_scores.source import scan_scores
 from polars_scores.stateful import RollingScorer
 
-
-def _polars_groups_hidden_children_as_one() -> bool:
-    """Whether this Polars' own `over` makes one group of null structs whose
-    hidden children differ (the issue's example). Polars 1.43 makes two, so
-    there only the independent Python reference judges the plugin."""
-    base = pl.DataFrame(
-        {"a": [1, 2], "l": [[0], [1, 1]]}, schema={"a": pl.Int8, "l": pl.List(pl.Int8)}
-    )
-    frame = base.with_columns(arr=pl.col("l").list.head(1).list.to_array(1)).select(
-        k=pl.when(pl.Series([False, False])).then(pl.struct("a", "arr")), x=pl.lit(1.0)
-    )
-    return frame.select(pl.col("x").cum_sum().over("k")).to_series().to_list() == [1.0, 2.0]
-
-
-POLARS_AS_REFERENCE = _polars_groups_hidden_children_as_one()
 MAX_ROWS = 30
 # Few values, so that keys repeat, and nulls everywhere.
 SMALL = st.one_of(st.none(), st.integers(-2, 2))
@@ -215,28 +200,6 @@ def test_keys_of_every_dtype_group_as_polars(
             frame.select(ps.col("x").scores.rolling(by=by))
         return
     assert_groups_as(frame, by, without_hidden_children(frame.select("x", *by)))
-
-
-def hides_children(dtype: pl.DataType) -> bool:
-    """Whether a null of `dtype` (or of a dtype inside it) keeps values underneath."""
-    if isinstance(dtype, (pl.Struct, pl.Array)):
-        return True
-    if isinstance(dtype, pl.List):
-        return hides_children(dtype.inner)
-    return False
-
-
-def without_hidden_children(frame: pl.DataFrame) -> pl.DataFrame:
-    """`frame` as a reference for Polars' `over`: where this Polars groups null
-    structs and arrays by the values they hide (1.43), their columns rebuilt
-    from their Python values, so each null hides nothing."""
-    if POLARS_AS_REFERENCE:
-        return frame
-    return frame.with_columns(
-        pl.Series(column.name, column.to_list(), dtype=column.dtype)
-        for column in frame.iter_columns()
-        if hides_children(column.dtype)
-    )
 
 
 @settings(max_examples=200)
