@@ -257,8 +257,11 @@ class ScoredStream:
                 for index in scored
             ]
 
-        scorers = _made(make, aside=start[0] is not None)
-        self._scorers = []
+        # This read's own scorers: Polars may run two reads of one stream at
+        # once (a join with itself); `final_states` gives the last read's.
+        loading = None if start[0] is None else _on_own_thread(make)
+        scorers = make() if loading is None else []
+        self._scorers = scorers
         # The first rows' scores need only the first rows.
         source = (
             self._source if n_rows is None or predicate is not None else self._source.head(n_rows)
@@ -267,10 +270,12 @@ class ScoredStream:
         for batch in source.select(reads).collect_batches(
             chunk_size=self._rows, maintain_order=True
         ):
-            self._scorers = scorers()
+            if loading is not None:
+                scorers, loading = loading(), None
+                self._scorers = scorers
             if watch is not None and watch.stop.requested():
                 return
-            for scorer in self._scorers:
+            for scorer in scorers:
                 batch = scorer.score(batch)
             batch = batch.drop(self._hidden, strict=False)
             if watch is not None:
@@ -285,7 +290,8 @@ class ScoredStream:
             yield batch
             if left == 0:
                 return
-        self._scorers = scorers()
+        if loading is not None:
+            self._scorers = loading()
 
     def final_states(self) -> pl.DataFrame:
         """Every value's states after the last read (a writer's, which scores
@@ -304,10 +310,9 @@ class ScoredStream:
         )
 
 
-def _made(make: Callable[[], T], *, aside: bool) -> Callable[[], T]:
-    """A function that gives what `make` makes: made on a thread of its own
-    from now on if `aside` (the function then waits for it, and raises what
-    `make` raised), else when first asked."""
+def _on_own_thread(make: Callable[[], T]) -> Callable[[], T]:
+    """Starts `make` on a thread of its own; the function returned waits for
+    it and gives what it made, or raises what it raised."""
     made: list[T] = []
     failed: list[BaseException] = []
 
@@ -318,14 +323,10 @@ def _made(make: Callable[[], T], *, aside: bool) -> Callable[[], T]:
             failed.append(error)
 
     thread = threading.Thread(target=run, name="polars-scores start", daemon=True)
-    if aside:
-        thread.start()
+    thread.start()
 
     def wait() -> T:
-        if not aside and not made and not failed:
-            run()
-        if aside:
-            thread.join()
+        thread.join()
         if failed:
             raise failed[0]
         return made[0]
