@@ -7,6 +7,8 @@
 //!
 //! Prints the median of 15 runs over 10M rows per kernel and validity.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -33,14 +35,7 @@ fn ns_per_row(mut run: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    // A cheap deterministic generator: no dependency for random numbers.
-    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = common::random_u64s();
     let floats: Vec<f64> = (0..ROWS).map(|_| (next() % 2001) as f64 - 1000.0).collect();
     let ints: Vec<i64> = (0..ROWS).map(|_| (next() % 2001) as i64 - 1000).collect();
     let keys: Vec<i64> = (0..ROWS).map(|_| (next() % 1000) as i64).collect();

@@ -9,6 +9,8 @@
 //! of `PIECE` rows as the store takes them, into tables kept from piece to
 //! piece; the median of 7 passes, the first pass (every key new) apart.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -21,13 +23,7 @@ const PIECE: usize = 1 << 19;
 const PASSES: usize = 7;
 
 fn main() {
-    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = common::random_u64s();
     let keys: Vec<String> = (0..ROWS)
         .map(|_| format!("user-{}", next() % KEYS))
         .collect();
