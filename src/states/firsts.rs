@@ -75,6 +75,20 @@ impl FirstRows {
         Ok(())
     }
 
+    /// Keeps the `keys` columns whole: each row a key met for the first
+    /// time, numbered `before..` in row order (saved states that load).
+    /// The columns are kept as they are, sharing their buffers.
+    pub fn keep_all(&mut self, method: &str, keys: &[Series], before: usize) -> PolarsResult<()> {
+        self.start(keys);
+        let rows = keys.first().map_or(0, |key| key.len());
+        self.met
+            .extend((before..before + rows).map(|number| number as IdxSize));
+        for (kept, key) in self.columns.iter_mut().zip(keys) {
+            append_widened(method, kept, key.clone())?;
+        }
+        Ok(())
+    }
+
     /// The columns, each in one chunk.
     pub fn columns(&self) -> Vec<Series> {
         self.columns.iter().map(|column| column.rechunk()).collect()

@@ -83,9 +83,9 @@ impl HashedKeyStates {
 
     /// Gives the keys of `rows` (at most [`PIECE_ROWS`]; `keys` are their
     /// key columns) the states `states` (one column per number of a state),
-    /// each a key not met before; `Some(row)` at the first row whose key was
-    /// met before (or at an earlier row), whose state is then left as it
-    /// was.
+    /// each a key not met before, numbered in row order; `Some(row)` at the
+    /// first row whose key was met before (or at an earlier row), and the
+    /// store is then incomplete: the caller refuses every later call.
     pub fn load_piece(
         &mut self,
         method: &str,
@@ -93,19 +93,18 @@ impl HashedKeyStates {
         keys: &[Series],
         states: &[&[f64]],
     ) -> PolarsResult<Option<usize>> {
+        self.ensure_room(method, rows.len())?;
         let before = self.keys.len();
-        let initial = vec![0.0; states.len()];
-        self.number_rows(method, rows, keys, &initial)?;
-        let width = states.len();
-        let mut given = vec![false; self.keys.len() - before];
-        for (row, &number) in self.numbers.iter().enumerate() {
-            let number = number as usize;
-            let new = number.checked_sub(before);
-            if new.is_none_or(|new| std::mem::replace(&mut given[new], true)) {
-                return Ok(Some(row));
-            }
-            for (at, column) in states.iter().enumerate() {
-                self.states[number * width + at] = column[row];
+        if let Err(row) = self.keys.number_new_rows(rows, &self.hasher) {
+            return Ok(Some(row));
+        }
+        self.states.reserve(rows.len() * states.len());
+        for row in 0..rows.len() {
+            self.states.extend(states.iter().map(|column| column[row]));
+        }
+        if let Some(Ok(firsts)) = &mut self.firsts {
+            if let Err(error) = firsts.keep_all(method, keys, before) {
+                self.firsts = Some(Err(error.to_string()));
             }
         }
         Ok(None)
@@ -126,10 +125,7 @@ impl HashedKeyStates {
         keys: &[Series],
         initial: &[f64],
     ) -> PolarsResult<()> {
-        polars_ensure!(
-            self.keys.len() + rows.len() <= u32::MAX as usize,
-            ComputeError: "{method}: more than {} distinct keys", u32::MAX
-        );
+        self.ensure_room(method, rows.len())?;
         let before = self.keys.len();
         self.keys.number_rows(rows, &self.hasher, &mut self.numbers);
         let after = self.keys.len();
@@ -141,6 +137,15 @@ impl HashedKeyStates {
                 self.firsts = Some(Err(error.to_string()));
             }
         }
+        Ok(())
+    }
+
+    /// An error unless `rows` more keys would fit the numbers (`u32`).
+    fn ensure_room(&self, method: &str, rows: usize) -> PolarsResult<()> {
+        polars_ensure!(
+            self.keys.len() + rows <= u32::MAX as usize,
+            ComputeError: "{method}: more than {} distinct keys", u32::MAX
+        );
         Ok(())
     }
 

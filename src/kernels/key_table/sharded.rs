@@ -139,6 +139,14 @@ impl KeyTable {
             std::hint::black_box(*number);
         }
     }
+
+    /// [`Self::warm`] before `lookups` look-ups, where they number at least
+    /// 1/`WARM_SHARE` of the table's keys.
+    fn warm_for(&self, lookups: usize) {
+        if lookups > 0 && lookups * WARM_SHARE >= self.len() {
+            self.warm();
+        }
+    }
 }
 
 /// Keys of any kind, as bytes, numbered 0, 1, 2... as they are met: the
@@ -189,18 +197,83 @@ impl ShardedKeys {
         hasher: &impl BuildHasher,
         numbers: &mut Vec<u32>,
     ) {
-        let n = rows.len();
+        self.shard_rows(rows, hasher);
         let Self {
             shards,
             len,
+            starts,
+            sharded,
+            ..
+        } = self;
+        numbers.clear();
+        numbers.resize(rows.len(), 0);
+        for (table, run) in shards.iter_mut().zip(shard_runs(starts, sharded)) {
+            table.warm_for(run.len());
+            for &(hash, stub, row) in run {
+                let key = || rows.row(row as usize);
+                let number = table.number_of_stub(hash, stub, key, hasher, *len as u32);
+                *len += usize::from(number as usize == *len);
+                numbers[row as usize] = number;
+            }
+        }
+    }
+
+    /// Numbers the keys of `rows`, each expected to be new, in row order:
+    /// row `i`'s key gets number `len() + i` (as saved states load, so
+    /// that their order is the keys' order). `Err(row)` at the first row
+    /// whose key has a number already, from before or from an earlier
+    /// row; the numbering is then incomplete, and the caller drops it. The
+    /// caller checks that the numbers fit: at most `u32::MAX` keys in all.
+    pub fn number_new_rows(
+        &mut self,
+        rows: &EncodedRows,
+        hasher: &impl BuildHasher,
+    ) -> Result<(), usize> {
+        self.shard_rows(rows, hasher);
+        let Self {
+            shards,
+            len,
+            starts,
+            sharded,
+            ..
+        } = self;
+        let first = *len;
+        let mut twice: Option<usize> = None;
+        for (table, run) in shards.iter_mut().zip(shard_runs(starts, sharded)) {
+            table.warm_for(run.len());
+            for &(hash, stub, row) in run {
+                let key = || rows.row(row as usize);
+                let new = (first + row as usize) as u32;
+                if table.number_of_stub(hash, stub, key, hasher, new) != new {
+                    // A shard's rows are in row order, so its first repeat
+                    // is its earliest; the earliest of all shards is wanted.
+                    twice = Some(twice.map_or(row as usize, |at| at.min(row as usize)));
+                    break;
+                }
+            }
+        }
+        match twice {
+            Some(row) => Err(row),
+            None => {
+                *len += rows.len();
+                Ok(())
+            }
+        }
+    }
+
+    /// Hashes the rows' keys and orders the rows by shard (a counting
+    /// sort), in row order within a shard, so that a key's rows keep their
+    /// order.
+    fn shard_rows(&mut self, rows: &EncodedRows, hasher: &impl BuildHasher) {
+        let n = rows.len();
+        let Self {
             hashes,
             starts,
             sharded,
+            ..
         } = self;
         hashes.clear();
         hashes.extend((0..n).map(|row| hasher.hash_one(rows.row(row))));
-        // The rows in shard order (a counting sort), in row order within a
-        // shard, so that a key's rows keep their order.
         starts.clear();
         starts.resize(SHARDS + 1, 0);
         for &hash in hashes.iter() {
@@ -216,20 +289,6 @@ impl ShardedKeys {
             let at = &mut next[shard(hash)];
             sharded[*at] = (hash, Stub::of(rows.row(row)), row as u32);
             *at += 1;
-        }
-        numbers.clear();
-        numbers.resize(n, 0);
-        for (table, bounds) in shards.iter_mut().zip(starts.windows(2)) {
-            let run = &sharded[bounds[0]..bounds[1]];
-            if !run.is_empty() && run.len() * WARM_SHARE >= table.len() {
-                table.warm();
-            }
-            for &(hash, stub, row) in run {
-                let key = || rows.row(row as usize);
-                let number = table.number_of_stub(hash, stub, key, hasher, *len as u32);
-                *len += usize::from(number as usize == *len);
-                numbers[row as usize] = number;
-            }
         }
     }
 
@@ -257,6 +316,16 @@ impl ShardedKeys {
         let tables: usize = self.shards.iter().map(KeyTable::heap_bytes).sum();
         tables + self.shards.capacity() * std::mem::size_of::<KeyTable>()
     }
+}
+
+/// Each shard's rows, as [`ShardedKeys::shard_rows`] ordered them.
+fn shard_runs<'a>(
+    starts: &'a [usize],
+    sharded: &'a [(u64, Stub, u32)],
+) -> impl Iterator<Item = &'a [(u64, Stub, u32)]> {
+    starts
+        .windows(2)
+        .map(|bounds| &sharded[bounds[0]..bounds[1]])
 }
 
 /// The key that a stored entry's stub stands for.
@@ -334,6 +403,38 @@ mod tests {
                     let mut one = EncodedRows::default();
                     encode(key, &mut one);
                     prop_assert_eq!(keys.number(one.row(0), &hasher), known[&key]);
+                }
+            }
+        }
+
+        #[test]
+        fn new_rows_are_numbered_in_row_order_or_the_first_repeat_is_found(
+            earlier in prop::collection::vec(0i128..400, 0..100),
+            loaded in prop::collection::vec(0i128..400, 0..300),
+        ) {
+            let encode = |keys: &[i128]| {
+                let mut rows = EncodedRows::default();
+                for &key in keys {
+                    push_int(rows.buffer(), key);
+                    rows.end_row();
+                }
+                rows
+            };
+            let hasher = DefaultHashBuilder::default();
+            let mut keys = ShardedKeys::default();
+            keys.number_rows(&encode(&earlier), &hasher, &mut Vec::new());
+            let before = keys.len();
+            let seen: std::collections::HashSet<i128> = earlier.iter().copied().collect();
+            // The first row whose key came before, in `earlier` or in `loaded`.
+            let repeat = (0..loaded.len())
+                .find(|&row| seen.contains(&loaded[row]) || loaded[..row].contains(&loaded[row]));
+            let result = keys.number_new_rows(&encode(&loaded), &hasher);
+            prop_assert_eq!(result, repeat.map_or(Ok(()), Err));
+            if repeat.is_none() {
+                prop_assert_eq!(keys.len(), before + loaded.len());
+                for (row, &key) in loaded.iter().enumerate() {
+                    let number = keys.number(encode(&[key]).row(0), &hasher);
+                    prop_assert_eq!(number as usize, before + row);
                 }
             }
         }
