@@ -5,6 +5,7 @@ and a bad state file is refused in one line with nothing touched."""
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import math
@@ -25,8 +26,8 @@ from helpers import assert_bit_identical, float_key
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from polars_scores import cli
-from polars_scores.saved_states import METADATA_KEY
+from polars_scores import cli, durable
+from polars_scores.saved_states import METADATA_KEY, StateFile
 from polars_scores.source import scan_scores
 from polars_scores.writers import score_to_file, score_to_parquet
 
@@ -147,6 +148,51 @@ def test_the_writers_carry_on_too(tmp_path: Path) -> None:
         score_to_file(frame.lazy(), tmp_path / "3.csv", value="x", by="k", rise=0.8, states=state)
     with pytest.raises(ValueError, match=r"^score_to_file: the state file .* is the output"):
         score_to_file(frame.lazy(), state, value="x", by="k", states=state)
+
+
+def test_states_written_beside_an_output_that_fails_go_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The final states are written to a work file while the output is
+    # finished; an output that then fails (its sync, on a full disk) leaves
+    # the state file as it was, and nothing beside it.
+    frame = pl.DataFrame({"k": ["a", "b", "a"], "x": [1.0, 2.0, 3.0]})
+    state, output = tmp_path / "states" / "state.parquet", tmp_path / "out.parquet"
+    state.parent.mkdir()
+    assert score_to_parquet(frame.lazy(), output, value="x", by="k", states=state) == 3
+    before = untouched(state, output)
+    written: list[durable.Replacement] = []
+    committed: list[durable.Replacement] = []
+    write = StateFile.write
+
+    def kept_write(self: StateFile, *args: Any) -> durable.Replacement:
+        written.append(write(self, *args))
+        return written[-1]
+
+    def full_disk(self: durable.Replacement) -> None:
+        committed.append(self)
+        raise durable.cannot_write("score_to_parquet", output, errno.ENOSPC)
+
+    monkeypatch.setattr(StateFile, "write", kept_write)
+    monkeypatch.setattr(durable.Replacement, "commit", full_disk)
+    with pytest.raises(OSError, match="No space left on device"):
+        score_to_parquet(frame.lazy(), output, value="x", by="k", states=state)
+    # The states were written, never committed (the output's commit came
+    # first and failed), and their work file was let go: an unnamed one
+    # closed, a named one removed.
+    assert len(written) == 1
+    assert len(committed) == 1
+    assert committed[0] is not written[0]
+    assert written[0].fd is None
+    assert untouched(state, output) == before
+    assert [p.name for p in state.parent.iterdir()] == ["state.parquet"]
+    monkeypatch.undo()
+    # Nothing is counted twice: the same run again carries on from the old states.
+    assert score_to_parquet(frame.lazy(), output, value="x", by="k", states=state) == 3
+    twice = pl.concat([frame, frame]).with_columns(x_score=pl.col("x").scores.rolling(by="k"))
+    assert_bit_identical(
+        pl.read_parquet(output)["x_score"].to_list(), twice["x_score"][3:].to_list()
+    )
 
 
 def test_without_keys_the_state_is_one_row(tmp_path: Path) -> None:

@@ -41,7 +41,20 @@ def cannot_write(method: str, output: str | os.PathLike[str], code: int) -> Cann
 @contextlib.contextmanager
 def replaced_on_success(method: str, output: Path) -> Iterator[tuple[str, int | None]]:
     """A path to write the result to, which becomes `output` if the block
-    succeeds, and the work file's descriptor where it is open already.
+    succeeds, and the work file's descriptor where it is open already (see
+    :class:`Replacement`)."""
+    replacement = Replacement(method, output)
+    try:
+        yield replacement.path, replacement.fd
+        replacement.commit()
+    finally:
+        replacement.close()
+
+
+class Replacement:
+    """A work file in `output`'s folder (:attr:`path`, and :attr:`fd` where it
+    is open already), which :meth:`commit` puts in place as `output`, synced;
+    :meth:`close` drops it if it was not.
 
     Where the system allows it, the work file has no name until it is
     complete (Linux's ``O_TMPFILE``): a run that is killed leaves nothing
@@ -50,39 +63,58 @@ def replaced_on_success(method: str, output: Path) -> Iterator[tuple[str, int | 
     hidden file named after the process, removed on failure, and by the next
     run into that folder if its process died without doing so.
     """
-    if output.is_dir():
-        raise refuse(CannotWriteError, method, f"the output {str(output)!r} is a folder")
-    folder = output.parent
-    if not folder.is_dir():
-        problem = f"the output folder {str(folder)!r} does not exist"
-        raise refuse(CannotWriteError, method, problem)
-    try:
-        folder_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError as error:
-        raise cannot_write(method, output, error.errno or errno.EIO) from None
-    try:
-        _remove_stale_work_files(folder, output.name)
-        unnamed = _unnamed_file(method, output, folder_fd)
-        if unnamed is not None:
-            try:
-                yield f"/proc/self/fd/{unnamed}", unnamed
-                _finish(method, output, lambda: _keep_mode(output, lambda m: os.fchmod(unnamed, m)))
-                _finish(method, output, lambda: _link_into_place(unnamed, folder_fd, output.name))
-            finally:
-                os.close(unnamed)
-        else:
-            work = folder / f".{output.name}.{os.getpid()}-{secrets.token_hex(4)}{_WORK_SUFFIX}"
-            try:
-                yield str(work), None
-                _finish(method, output, lambda: _keep_mode(output, lambda m: os.chmod(work, m)))
-                _finish(method, output, lambda: _sync_then_replace(work, output))
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    work.unlink()
+
+    def __init__(self, method: str, output: Path) -> None:
+        if output.is_dir():
+            raise refuse(CannotWriteError, method, f"the output {str(output)!r} is a folder")
+        folder = output.parent
+        if not folder.is_dir():
+            problem = f"the output folder {str(folder)!r} does not exist"
+            raise refuse(CannotWriteError, method, problem)
+        try:
+            folder_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError as error:
+            raise cannot_write(method, output, error.errno or errno.EIO) from None
+        try:
+            _remove_stale_work_files(folder, output.name)
+            self.fd = _unnamed_file(method, output, folder_fd)
+        except BaseException:
+            os.close(folder_fd)
+            raise
+        self._method, self._output, self._folder_fd = method, output, folder_fd
+        self._work = None
+        if self.fd is None:
+            name = f".{output.name}.{os.getpid()}-{secrets.token_hex(4)}{_WORK_SUFFIX}"
+            self._work = folder / name
+        self.path = f"/proc/self/fd/{self.fd}" if self._work is None else str(self._work)
+
+    def commit(self) -> None:
+        """Put the complete work file in place as the output, durably: the
+        file synced, then renamed (or linked) over the output, then the
+        folder synced."""
+        method, output = self._method, self._output
+        fd, work = self.fd, self._work
+        if fd is not None:
+            _finish(method, output, lambda: _keep_mode(output, lambda m: os.fchmod(fd, m)))
+            _finish(method, output, lambda: _link_into_place(fd, self._folder_fd, output.name))
+        elif work is not None:
+            _finish(method, output, lambda: _keep_mode(output, lambda m: os.chmod(work, m)))
+            _finish(method, output, lambda: _sync_then_replace(work, output))
         # The rename is durable only once the folder's entry is on disk.
-        _finish(method, output, lambda: _fsync_folder(folder_fd))
-    finally:
-        os.close(folder_fd)
+        _finish(method, output, lambda: _fsync_folder(self._folder_fd))
+
+    def close(self) -> None:
+        """Let go of the work file (gone with it unless committed) and the folder."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if self._work is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self._work.unlink()
+            self._work = None
+        if self._folder_fd >= 0:
+            os.close(self._folder_fd)
+            self._folder_fd = -1
 
 
 _WORK_SUFFIX = ".partial"

@@ -30,7 +30,7 @@ from typing import Any
 import polars as pl
 
 from polars_scores._checks import ScoresError, refuse
-from polars_scores.durable import cannot_write, os_error_code, replaced_on_success
+from polars_scores.durable import Replacement, cannot_write, os_error_code
 from polars_scores.formats import format_of
 from polars_scores.inputs import first_line
 from polars_scores.signals import Interrupt
@@ -172,9 +172,11 @@ class StateFile:
         self._refuse_consumed(spec)
         return frame
 
-    def save(self, spec: ScoreSpec[str], states: pl.DataFrame, output: str) -> None:
-        """Replace the file with `states` (keys and state columns) and the
-        settings, the earlier runs and this one, atomically and durably."""
+    def write(self, spec: ScoreSpec[str], states: pl.DataFrame, output: str) -> Replacement:
+        """`states` (keys and state columns) with the settings, the earlier
+        runs and this one, written to a work file beside the file, which
+        :meth:`replace` puts in place once the output is (a run may write
+        it while its output is finished)."""
         frame = states.select(state_columns(spec))
         now = datetime.datetime.now(datetime.timezone.utc)
         run = Run(now.isoformat(timespec="microseconds"), os.path.realpath(output), self.inputs)
@@ -185,16 +187,31 @@ class StateFile:
             "runs": [asdict(earlier) for earlier in [*self.runs, run]],
         }
         metadata = {METADATA_KEY: json.dumps(recorded)}
+        replacement = Replacement(spec.method, self.path)
+        try:
+            # Snappy: every parquet reader has it (Spark's default), and a
+            # million string keys write in half the time zstd takes.
+            frame.write_parquet(replacement.path, compression="snappy", metadata=metadata)
+        except (pl.exceptions.PolarsError, OSError) as error:
+            replacement.close()
+            code = getattr(error, "errno", None) or os_error_code(str(error))
+            if code is None:
+                raise
+            raise cannot_write(spec.method, self.path, code) from None
+        except BaseException:
+            replacement.close()
+            raise
+        return replacement
+
+    def replace(self, spec: ScoreSpec[str], written: Replacement) -> None:
+        """Put the states :meth:`write` wrote in place, atomically and durably."""
         # The output is in place already: a stop signal now waits for the
         # state file, so that the two agree once the run stops.
-        with Interrupt() as stop, replaced_on_success(spec.method, self.path) as (work, _):
+        with Interrupt() as stop:
             try:
-                frame.write_parquet(work, metadata=metadata)
-            except (pl.exceptions.PolarsError, OSError) as error:
-                code = getattr(error, "errno", None) or os_error_code(str(error))
-                if code is None:
-                    raise
-                raise cannot_write(spec.method, self.path, code) from None
+                written.commit()
+            finally:
+                written.close()
         if stop.requested():
             stop.deliver()
 

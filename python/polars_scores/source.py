@@ -162,7 +162,9 @@ class ScoredStream:
     any; :meth:`final_states` needs `keep_states`, which costs time with
     keys of many values. A stream read only `once` (a writer's) lets go of
     its start states once they are loaded (25 MB with a million string
-    keys, while the batches stream)."""
+    keys, while the batches stream). `when_scored` is called on the reading
+    thread once a read has scored every row (a writer starts writing the
+    final states then, while its output is finished)."""
 
     def __init__(
         self,
@@ -173,6 +175,7 @@ class ScoredStream:
         states: pl.DataFrame | None = None,
         keep_states: bool = False,
         once: bool = False,
+        when_scored: Callable[[], None] | None = None,
     ) -> None:
         method = spec.method
         if not isinstance(source, pl.LazyFrame):
@@ -193,6 +196,7 @@ class ScoredStream:
         self._states = None if states is None else check_states(method, states, spec, exact=True)
         self._keep_states = keep_states
         self._once = once
+        self._when_scored = when_scored
         self._read = False
         # The scorers of the last read, whose states `final_states` gives.
         self._scorers: list[StatefulScorer] = []
@@ -259,7 +263,7 @@ class ScoredStream:
 
         # This read's own scorers: Polars may run two reads of one stream at
         # once (a join with itself); `final_states` gives the last read's.
-        loading = None if start[0] is None else _on_own_thread(make)
+        loading = None if start[0] is None else on_own_thread(make, "polars-scores start")
         scorers = make() if loading is None else []
         self._scorers = scorers
         # The first rows' scores need only the first rows.
@@ -292,6 +296,8 @@ class ScoredStream:
                 return
         if loading is not None:
             self._scorers = loading()
+        if n_rows is None and self._when_scored is not None:
+            self._when_scored()
 
     def final_states(self) -> pl.DataFrame:
         """Every value's states after the last read (a writer's, which scores
@@ -310,9 +316,9 @@ class ScoredStream:
         )
 
 
-def _on_own_thread(make: Callable[[], T]) -> Callable[[], T]:
-    """Starts `make` on a thread of its own; the function returned waits for
-    it and gives what it made, or raises what it raised."""
+def on_own_thread(make: Callable[[], T], name: str) -> Callable[[], T]:
+    """Starts `make` on a thread of its own, named `name`; the function
+    returned waits for it and gives what it made, or raises what it raised."""
     made: list[T] = []
     failed: list[BaseException] = []
 
@@ -322,7 +328,7 @@ def _on_own_thread(make: Callable[[], T]) -> Callable[[], T]:
         except BaseException as error:  # raised again on the caller's thread
             failed.append(error)
 
-    thread = threading.Thread(target=run, name="polars-scores start", daemon=True)
+    thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
 
     def wait() -> T:

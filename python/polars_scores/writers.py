@@ -11,17 +11,24 @@ nothing that a later scan of the folder would read.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
 
-from polars_scores.durable import Writeback, cannot_write, os_error_code, replaced_on_success
+from polars_scores.durable import (
+    Replacement,
+    Writeback,
+    cannot_write,
+    os_error_code,
+    replaced_on_success,
+)
 from polars_scores.formats import Compression, Format, codec, output_format, sink
 from polars_scores.saved_states import StateFile, rule_text
 from polars_scores.signals import Interrupt
-from polars_scores.source import DEFAULT_BATCH_ROWS, ScoredStream, input_columns
+from polars_scores.source import DEFAULT_BATCH_ROWS, ScoredStream, input_columns, on_own_thread
 from polars_scores.spec import ScoreSpec, TotalSpec, score_spec, total_spec
 from polars_scores.stateful import StartStatesError
 from polars_scores.text_keys import TextKeys
@@ -200,6 +207,21 @@ def write_scores(
     it with the states after the last row once `output` is in place."""
     kind = output_format(spec.method, output, format, spec.spelling)
     chosen = codec(spec.method, kind, compression, spec.spelling)
+    # The final states are written to the state file's work file as soon as
+    # every row is scored, on a thread of their own, while the output's last
+    # batches are written and synced; the work file replaces the state file
+    # once the output is in place.
+    writing: list[Callable[[], Replacement]] = []
+
+    def when_scored() -> None:
+        if states is not None:
+            saved = states
+
+            def write() -> Replacement:
+                return saved.write(spec, stream.final_states(), str(output))
+
+            writing.append(on_own_thread(write, "polars-scores states"))
+
     # Read once: the stream lets go of the start states once loaded.
     stream = ScoredStream(
         spec,
@@ -209,6 +231,7 @@ def write_scores(
         states=None if states is None else states.load(spec, output),
         keep_states=states is not None,
         once=True,
+        when_scored=None if states is None else when_scored,
     )
 
     def sink_scores(watch: Watch, path: str) -> int:
@@ -223,8 +246,17 @@ def write_scores(
         if states is None:
             raise
         raise states.refused_keys(spec, error) from None
+    except BaseException:
+        # No output, so no new states either: their work file goes.
+        for wait in writing:
+            with contextlib.suppress(Exception):
+                wait().close()
+        raise
     if states is not None:
-        states.save(spec, stream.final_states(), str(output))
+        # A sink reads the whole stream, which then says so (`when_scored`);
+        # should it not have, the states are written now, as they are.
+        work = writing[0]() if writing else states.write(spec, stream.final_states(), str(output))
+        states.replace(spec, work)
     return written
 
 
