@@ -213,8 +213,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--compression",
             metavar="C",
-            help="output codec: parquet zstd (default), lz4 (faster, larger), snappy, gzip, "
-            "brotli or uncompressed; ipc uncompressed (default), lz4 or zstd",
+            help="output codec: parquet zstd (default, level 1), lz4 (faster, larger), snappy, "
+            "gzip, brotli or uncompressed; ipc uncompressed (default), lz4 or zstd",
         )
         sub.add_argument(
             "--null-value",

@@ -69,8 +69,9 @@ def score_to_file(
     compression
         The output's codec: for parquet one of
         :data:`~polars_scores.formats.COMPRESSIONS` (zstd by
-        default; the score column compresses little, so most of zstd's time
-        goes to it, and "lz4" writes faster, larger files), for IPC
+        default, at level 1: the score column compresses little at any
+        level, and Polars' level 3 only spends more time on it; "lz4" writes
+        faster, larger files), for IPC
         "uncompressed" (the default), "lz4" or "zstd"; CSV and NDJSON are
         written uncompressed.
     progress
