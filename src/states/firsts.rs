@@ -26,9 +26,30 @@ impl FirstRows {
         }
     }
 
-    /// The keys' numbers in the order they were met.
-    pub fn order(&self) -> IdxCa {
-        IdxCa::from_vec(PlSmallStr::EMPTY, self.met.clone())
+    /// The key columns, and `columns` (one row per key, in the order of the
+    /// keys' numbers), each in the order the keys were met. The keys
+    /// numbered as they were met (all that saved states loaded, and often
+    /// most) keep their rows; only the others are gathered.
+    pub fn in_met_order(&self, columns: Vec<Series>) -> PolarsResult<(Vec<Series>, Vec<Series>)> {
+        let kept = (self.met.iter().enumerate())
+            .take_while(|&(at, &number)| number as usize == at)
+            .count();
+        let rest = IdxCa::from_vec(PlSmallStr::EMPTY, self.met[kept..].to_vec());
+        let ordered = |column: &Series| -> PolarsResult<Series> {
+            if rest.is_empty() {
+                return Ok(column.clone());
+            }
+            let mut ordered = column.slice(0, kept);
+            ordered.append(&column.take(&rest)?)?;
+            Ok(ordered)
+        };
+        let keys = self
+            .columns
+            .iter()
+            .map(ordered)
+            .collect::<PolarsResult<_>>()?;
+        let others = columns.iter().map(ordered).collect::<PolarsResult<_>>()?;
+        Ok((keys, others))
     }
 
     /// Starts empty columns of the `keys` columns' names and dtypes, unless

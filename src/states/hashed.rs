@@ -163,12 +163,7 @@ impl HashedKeyStates {
                 InvalidOperation: "{method}: the states were kept without their keys' values"
             ),
         };
-        let order = firsts.order();
-        let in_order = |columns: Vec<Series>| -> PolarsResult<Vec<Series>> {
-            columns.iter().map(|column| column.take(&order)).collect()
-        };
-        let states = state_columns(&self.states, names);
-        Ok((in_order(firsts.columns())?, in_order(states)?))
+        firsts.in_met_order(state_columns(&self.states, names))
     }
 
     pub fn len(&self) -> usize {
