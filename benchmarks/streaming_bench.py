@@ -77,8 +77,11 @@ QUERY = (
 
 COPY = (
     "import polars as pl, sys; "
-    "pl.scan_parquet(sys.argv[1]).sink_parquet(sys.argv[2], compression=sys.argv[3])"
+    "level = int(sys.argv[4]) if len(sys.argv) > 4 else None; "
+    "pl.scan_parquet(sys.argv[1]).sink_parquet("
+    "sys.argv[2], compression=sys.argv[3], compression_level=level)"
 )
+"""Polars' copy of a parquet file: ``python -c COPY IN OUT CODEC [LEVEL]``."""
 
 
 # Int64 keys index an array; the others are hashed: strings, the same

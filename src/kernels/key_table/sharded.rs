@@ -7,6 +7,8 @@ use hashbrown::HashTable;
 
 use super::encoding::{head, STUB_BYTES};
 use super::rows::EncodedRows;
+use crate::kernels::on_threads;
+use crate::parallelism::scoring_threads;
 
 /// A key's first bytes and its length, kept in a hash table's entry beside
 /// the key's number, so that comparing a key with an entry reads no other
@@ -227,7 +229,7 @@ impl ShardedKeys {
     pub fn number_new_rows(
         &mut self,
         rows: &EncodedRows,
-        hasher: &impl BuildHasher,
+        hasher: &(impl BuildHasher + Sync),
     ) -> Result<(), usize> {
         self.shard_rows(rows, hasher);
         let Self {
@@ -238,21 +240,30 @@ impl ShardedKeys {
             ..
         } = self;
         let first = *len;
-        let mut twice: Option<usize> = None;
-        for (table, run) in shards.iter_mut().zip(shard_runs(starts, sharded)) {
-            table.warm_for(run.len());
-            for &(hash, stub, row) in run {
-                let key = || rows.row(row as usize);
-                let new = (first + row as usize) as u32;
-                if table.number_of_stub(hash, stub, key, hasher, new) != new {
-                    // A shard's rows are in row order, so its first repeat
-                    // is its earliest; the earliest of all shards is wanted.
-                    twice = Some(twice.map_or(row as usize, |at| at.min(row as usize)));
-                    break;
+        // Every number is known ahead, so the shards fill on threads of
+        // their own, each thread a run of shards.
+        let runs: Vec<&[(u64, Stub, u32)]> = shard_runs(starts, sharded).collect();
+        let per_thread = SHARDS.div_ceil(scoring_threads(rows.len()));
+        let pieces = shards.chunks_mut(per_thread).zip(runs.chunks(per_thread));
+        let repeats = on_threads(pieces, |(tables, runs)| {
+            let mut twice: Option<usize> = None;
+            for (table, run) in tables.iter_mut().zip(runs) {
+                table.warm_for(run.len());
+                for &(hash, stub, row) in *run {
+                    let key = || rows.row(row as usize);
+                    let new = (first + row as usize) as u32;
+                    if table.number_of_stub(hash, stub, key, hasher, new) != new {
+                        // A shard's rows are in row order, so its first
+                        // repeat is its earliest.
+                        let row = row as usize;
+                        twice = Some(twice.map_or(row, |earlier| earlier.min(row)));
+                        break;
+                    }
                 }
             }
-        }
-        match twice {
+            twice
+        });
+        match repeats.into_iter().flatten().min() {
             Some(row) => Err(row),
             None => {
                 *len += rows.len();
@@ -362,6 +373,38 @@ mod tests {
                 assert_eq!(stored_key(&[], &Stub::of(&key)), key);
             }
         }
+    }
+
+    #[test]
+    fn a_long_load_numbers_its_rows_on_threads_and_finds_its_first_repeat() {
+        // Long enough for threads (`scoring_threads`): each runs its shards.
+        let rows = 4 * crate::parallelism::MIN_ROWS_PER_THREAD;
+        let encode = |keys: &[i128]| {
+            let mut encoded = EncodedRows::default();
+            for &key in keys {
+                push_int(encoded.buffer(), key);
+                encoded.end_row();
+            }
+            encoded
+        };
+        let hasher = DefaultHashBuilder::default();
+        let distinct: Vec<i128> = (0..rows as i128).map(|key| key * 7919).collect();
+        let mut keys = ShardedKeys::default();
+        keys.number(encode(&[-1]).row(0), &hasher);
+        assert_eq!(keys.number_new_rows(&encode(&distinct), &hasher), Ok(()));
+        assert_eq!(keys.len(), rows + 1);
+        for at in [0, 1, rows / 2, rows - 1] {
+            let number = keys.number(encode(&distinct[at..=at]).row(0), &hasher);
+            assert_eq!(number as usize, 1 + at);
+        }
+        // Repeats late and early, in whatever shards: the earliest is found.
+        let mut repeated = distinct.clone();
+        repeated[rows - 10] = repeated[3];
+        repeated[rows / 3] = repeated[rows / 4];
+        repeated[rows / 2] = -1;
+        let mut fresh = ShardedKeys::default();
+        fresh.number(encode(&[-1]).row(0), &hasher);
+        assert_eq!(fresh.number_new_rows(&encode(&repeated), &hasher), Err(rows / 3));
     }
 
     proptest! {
