@@ -5,10 +5,10 @@
 
 use polars::prelude::*;
 
-/// The key columns at each key's first row, in the order of the keys'
-/// numbers, and the order in which the keys were met: the tables number
-/// the keys of a batch shard by shard, and their hashes are seeded at
-/// random, so that only this order is the same from run to run.
+/// The key columns at each key's first row, in the order the keys were
+/// met, and the keys' numbers in that order: the tables number the keys of
+/// a batch shard by shard, and their hashes are seeded at random, so that
+/// only this order is the same from run to run.
 #[derive(Default)]
 pub struct FirstRows {
     columns: Vec<Series>,
@@ -26,30 +26,25 @@ impl FirstRows {
         }
     }
 
-    /// The key columns, and `columns` (one row per key, in the order of the
-    /// keys' numbers), each in the order the keys were met. The keys
+    /// `columns` (one row per key, in the order of the keys' numbers) in
+    /// the order the keys were met, as the key columns are. The keys
     /// numbered as they were met (all that saved states loaded, and often
     /// most) keep their rows; only the others are gathered.
-    pub fn in_met_order(&self, columns: Vec<Series>) -> PolarsResult<(Vec<Series>, Vec<Series>)> {
+    pub fn in_met_order(&self, columns: Vec<Series>) -> PolarsResult<Vec<Series>> {
         let kept = (self.met.iter().enumerate())
             .take_while(|&(at, &number)| number as usize == at)
             .count();
+        if kept == self.met.len() {
+            return Ok(columns);
+        }
         let rest = IdxCa::from_vec(PlSmallStr::EMPTY, self.met[kept..].to_vec());
-        let ordered = |column: &Series| -> PolarsResult<Series> {
-            if rest.is_empty() {
-                return Ok(column.clone());
-            }
-            let mut ordered = column.slice(0, kept);
-            ordered.append(&column.take(&rest)?)?;
-            Ok(ordered)
-        };
-        let keys = self
-            .columns
-            .iter()
-            .map(ordered)
-            .collect::<PolarsResult<_>>()?;
-        let others = columns.iter().map(ordered).collect::<PolarsResult<_>>()?;
-        Ok((keys, others))
+        (columns.iter())
+            .map(|column| {
+                let mut ordered = column.slice(0, kept);
+                ordered.append(&column.take(&rest)?)?;
+                Ok(ordered)
+            })
+            .collect()
     }
 
     /// Starts empty columns of the `keys` columns' names and dtypes, unless
@@ -76,15 +71,15 @@ impl FirstRows {
         if new == 0 {
             return Ok(());
         }
-        // Each new key's first row, and the new keys in the order of their
-        // first rows, in one pass over the rows (a sort of the keys by
-        // their first rows cost a tenth of a second for a million keys).
-        let mut first_rows = vec![IdxSize::MAX; new];
+        // The new keys' first rows, in row order (the order they were met),
+        // in one pass over the rows.
+        let mut seen = vec![false; new];
+        let mut first_rows = Vec::with_capacity(new);
         self.met.reserve(new);
         for (row, &number) in numbers.iter().enumerate() {
             if let Some(first) = (number as usize).checked_sub(before) {
-                if first_rows[first] == IdxSize::MAX {
-                    first_rows[first] = row as IdxSize;
+                if !std::mem::replace(&mut seen[first], true) {
+                    first_rows.push(row as IdxSize);
                     self.met.push(number as IdxSize);
                 }
             }
@@ -110,14 +105,19 @@ impl FirstRows {
         Ok(())
     }
 
-    /// The columns, each in one chunk.
+    /// The key columns, each in one chunk.
     pub fn columns(&self) -> Vec<Series> {
         self.columns.iter().map(|column| column.rechunk()).collect()
     }
 
-    /// The columns, each in one chunk, leaving this empty.
+    /// The key columns, as they are (in chunks).
+    pub fn chunked_columns(&self) -> Vec<Series> {
+        self.columns.clone()
+    }
+
+    /// The key columns, each in one chunk, leaving none kept; the order the
+    /// keys were met stays, for [`Self::in_met_order`].
     pub fn take(&mut self) -> Vec<Series> {
-        self.met = Vec::new();
         let columns = std::mem::take(&mut self.columns);
         columns.into_iter().map(|column| column.rechunk()).collect()
     }

@@ -163,7 +163,8 @@ impl HashedKeyStates {
                 InvalidOperation: "{method}: the states were kept without their keys' values"
             ),
         };
-        firsts.in_met_order(state_columns(&self.states, names))
+        let states = firsts.in_met_order(state_columns(&self.states, names))?;
+        Ok((firsts.chunked_columns(), states))
     }
 
     pub fn len(&self) -> usize {

@@ -51,8 +51,8 @@ pub struct KeyedTotals {
     kinds: Option<Vec<Option<KeyKind>>>,
     hasher: DefaultHashBuilder,
     keys: ShardedKeys,
-    /// The key columns at each key's first row, in the order of the keys'
-    /// numbers: the output's key columns, in their own dtypes.
+    /// The key columns at each key's first row, in the order the keys were
+    /// met: the output's key columns, in their own dtypes.
     firsts: FirstRows,
     /// Per value column, each key's sum, indexed by the key's number.
     sums: Vec<Vec<Compensated>>,
@@ -252,7 +252,8 @@ impl KeyedTotals {
         let keys = self.len();
         let mut columns = self.firsts.columns();
         for (column, names) in names.chunks(width).enumerate() {
-            columns.extend(self.result_columns(column, names, keys));
+            let results = self.result_columns(column, names, keys);
+            columns.extend(self.firsts.in_met_order(results)?);
         }
         Ok(columns)
     }
@@ -269,10 +270,12 @@ impl KeyedTotals {
         self.kinds = None;
         let mut columns = self.firsts.take();
         for (column, names) in names.chunks(width).enumerate() {
-            columns.extend(self.result_columns(column, names, keys));
+            let results = self.result_columns(column, names, keys);
             self.sums[column] = Vec::new();
             self.states[column] = Vec::new();
+            columns.extend(self.firsts.in_met_order(results)?);
         }
+        self.firsts = FirstRows::default();
         Ok(columns)
     }
 

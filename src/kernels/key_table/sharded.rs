@@ -404,7 +404,10 @@ mod tests {
         repeated[rows / 2] = -1;
         let mut fresh = ShardedKeys::default();
         fresh.number(encode(&[-1]).row(0), &hasher);
-        assert_eq!(fresh.number_new_rows(&encode(&repeated), &hasher), Err(rows / 3));
+        assert_eq!(
+            fresh.number_new_rows(&encode(&repeated), &hasher),
+            Err(rows / 3)
+        );
     }
 
     proptest! {
