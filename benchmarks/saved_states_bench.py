@@ -71,6 +71,8 @@ def chart(path: Path, days: list[dict[str, float]]) -> None:
     numbers = range(1, len(days) + 1)
     figure, axes = plt.subplots(figsize=(7, 4))
     axes.plot(numbers, [day["copy"] for day in days], "o-", label="copy of the day's file")
+    level_one = [day["copy_l1"] for day in days]
+    axes.plot(numbers, level_one, "o--", label="the copy at zstd level 1, as the output")
     axes.plot(numbers, [day["continue"] for day in days], "o-", label="score --state (continue)")
     if all("rescore" in day for day in days):
         axes.plot(numbers, [day["rescore"] for day in days], "o-", label="score the history again")
