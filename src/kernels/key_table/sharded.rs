@@ -207,7 +207,8 @@ impl ShardedKeys {
             sharded,
             ..
         } = self;
-        numbers.clear();
+        // Every row's number is written below: what the scratch held from
+        // the last batch needs no clearing first.
         numbers.resize(rows.len(), 0);
         for (table, run) in shards.iter_mut().zip(shard_runs(starts, sharded)) {
             table.warm_for(run.len());
@@ -293,7 +294,9 @@ impl ShardedKeys {
         for s in 0..SHARDS {
             starts[s + 1] += starts[s];
         }
-        sharded.clear();
+        // Every slot is written below (a row each), so the last batch's
+        // entries are overwritten, not cleared first: clearing wrote the
+        // whole 16 MB once more (half a million rows), an eighth of this.
         sharded.resize(n, (0, Stub::of(&[]), 0));
         let mut next = starts[..SHARDS].to_vec();
         for (row, &hash) in hashes.iter().enumerate() {
