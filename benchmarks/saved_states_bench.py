@@ -35,13 +35,12 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
-from streaming_bench import COPY, KEY_TYPES, measure, write_input
+from streaming_bench import COPY, KEY_TYPES, measure, work_folder, write_input
 
 from polars_scores.formats import ZSTD_LEVEL
 from polars_scores.stateful import StatefulScorer
@@ -98,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--chart", type=Path, default=None, help="write the chart here")
     arguments = parser.parse_args(argv)
 
-    folder = Path(tempfile.mkdtemp(prefix="polars-scores-saved-", dir=arguments.dir))
+    folder = work_folder("polars-scores-saved-", arguments.dir)
     try:
         files = [folder / f"day-{day:02d}.parquet" for day in range(1, arguments.days + 1)]
         start = time.perf_counter()

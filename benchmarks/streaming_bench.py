@@ -130,6 +130,15 @@ def write_input(
     register_io_source(chunks, schema=schema).sink_parquet(path)
 
 
+def work_folder(prefix: str, parent: Path | None) -> Path:
+    """A new empty folder for a run's files: under `parent` (made if it is
+    missing, as ``--dir`` may name a folder not there yet) or else under
+    the system's temporary folder."""
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+
+
 def measure(command: Sequence[str], folder: Path) -> dict[str, float]:
     # From the repository's root, `-m polars_scores.cli` would import the
     # source tree, which lacks the compiled library: run from the data folder.
@@ -209,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="time each stage too")
     arguments = parser.parse_args(argv)
 
-    folder = Path(tempfile.mkdtemp(prefix="polars-scores-bench-", dir=arguments.dir))
+    folder = work_folder("polars-scores-bench-", arguments.dir)
     try:
         data, copied, scored = (folder / f"{n}.parquet" for n in ("input", "copy", "scored"))
         start = time.perf_counter()

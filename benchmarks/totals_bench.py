@@ -27,13 +27,12 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
-from streaming_bench import COPY, KEY_TYPES, measure, write_input
+from streaming_bench import COPY, KEY_TYPES, measure, work_folder, write_input
 
 WALL_TARGET_RATIO = 1.5
 
@@ -66,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     rule_options = [option for rule in arguments.rule for option in ("--rule", rule)]
 
-    folder = Path(tempfile.mkdtemp(prefix="polars-scores-totals-", dir=arguments.dir))
+    folder = work_folder("polars-scores-totals-", arguments.dir)
     try:
         data, copied, totals, grouped = (
             folder / f"{n}.parquet" for n in ("input", "copy", "totals", "grouped")
