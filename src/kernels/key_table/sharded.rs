@@ -295,8 +295,9 @@ impl ShardedKeys {
             starts[s + 1] += starts[s];
         }
         // Every slot is written below (a row each), so the last batch's
-        // entries are overwritten, not cleared first: clearing wrote the
-        // whole 16 MB once more (half a million rows), an eighth of this.
+        // entries are overwritten, not cleared first: clearing made
+        // `resize` write all of them once more (16 MB for half a million
+        // rows), an eighth of this function's time.
         sharded.resize(n, (0, Stub::of(&[]), 0));
         let mut next = starts[..SHARDS].to_vec();
         for (row, &hash) in hashes.iter().enumerate() {
