@@ -235,22 +235,29 @@ class Writeback:
     def __init__(self, fd: int) -> None:
         self._fd = fd
         self._wake = threading.Event()
+        self._due = False
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="polars-scores-writeback")
         self._thread.start()
 
     def due(self) -> None:
+        self._due = True
         self._wake.set()
 
     def _run(self) -> None:
+        # A batch's wake-up still pending when the writer closes is served
+        # before the thread ends: on a busy machine the thread may first run
+        # only then, and the batches' pages would otherwise wait for the sync.
         while True:
             self._wake.wait()
             self._wake.clear()
+            if self._due:
+                self._due = False
+                try:
+                    os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                except OSError:
+                    return
             if self._closing:
-                return
-            try:
-                os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            except OSError:
                 return
 
     def close(self) -> None:
