@@ -20,6 +20,7 @@ from helpers import chunked
 from reference import score_by_key, score_series
 
 import polars_scores  # noqa: F401  (registers the namespace)
+from polars_scores.stateful import StatefulScorer
 
 ROWS = 1_100_000
 KEYS = 5
@@ -114,3 +115,41 @@ def test_polars_max_threads_bounds_the_threads_too(monkeypatch: pytest.MonkeyPat
     got = frame("normal").select(plain=rolling(initial=1.0), keyed=rolling(by="k", initial=1.0))
     assert_bit_identical(got["plain"], plain)
     assert_bit_identical(got["keyed"], keyed)
+
+
+@functools.cache
+def many_keys() -> tuple[pl.DataFrame, list[float | None]]:
+    """300k rows of about 210k keys of two columns, a third of them long
+    strings (stored apart from the hash tables' entries), and their
+    reference scores."""
+    rng = np.random.default_rng(23)
+    ids = rng.integers(0, 400_000, 300_000)
+    users = [f"user-{i}" if i % 3 else f"a longer user name than most, {i}" for i in ids]
+    df = pl.DataFrame({"user": users, "site": ids % 7, "x": rng.normal(0.0, 10.0, len(ids))})
+    keys = list(zip(users, df["site"].to_list(), strict=True))
+    return df, score_by_key(df["x"].to_list(), keys)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+def test_many_keys_are_numbered_and_loaded_on_threads_as_on_one(
+    monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    # A long batch's keys are hashed and looked up on threads, and so is a
+    # long load of saved states: the scores and the states may not depend on
+    # the threads.
+    monkeypatch.setenv("POLARS_SCORES_MAX_THREADS", str(threads))
+    df, want = many_keys()
+    first, second = df.head(200_000), df.tail(100_000)
+    scorer = StatefulScorer("x", by=["user", "site"])
+    early = scorer.score(first)["x_score"]
+    states = scorer.states()
+    assert states.height > 2 * 65_536  # a load long enough for threads
+    carried_on = StatefulScorer("x", by=["user", "site"], states=states)
+    late = carried_on.score(second)["x_score"]
+    assert_bit_identical(pl.concat([early, late]), pl.Series(want, dtype=pl.Float64))
+    # Each key's state is its last score.
+    last = pl.DataFrame({"user": df["user"], "site": df["site"], "want": want})
+    last = last.group_by("user", "site", maintain_order=True).last()
+    both = carried_on.states().join(last, on=["user", "site"], how="full", coalesce=True)
+    assert both.height == last.height
+    assert_bit_identical(both["x_score"], both["want"])

@@ -1,6 +1,7 @@
 //! Keys as bytes numbered in hash tables, spread over shards by hash.
 
 use std::hash::BuildHasher;
+use std::ops::Range;
 
 use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
@@ -37,7 +38,7 @@ impl Stub {
     }
 }
 
-/// A hash table's entry: a key's stub and its number (group or slot).
+/// A hash table's entry: a key's stub and its index in its table.
 type Entry32 = (Stub, u32);
 
 /// How many shards keys are spread over by their hash (see [`ShardedKeys`]):
@@ -56,14 +57,18 @@ fn shard(hash: u64) -> usize {
 /// least 1/`WARM_SHARE` of its keys (see [`KeyTable::warm`]).
 const WARM_SHARE: usize = 16;
 
-/// Distinct keys, each with a number (given by the caller when the key is
-/// first met) that indexes its state. A key that fits its entry's stub (most
-/// keys) is stored only there; a longer one is stored in `long_keys`, its
-/// entry's stub holding its first bytes and where it starts.
+/// Distinct keys, each with an index: the order in which the table met it
+/// (0, 1, 2...), and the place of its number in `numbers`. A key that fits
+/// its entry's stub (most keys) is stored only there; a longer one is
+/// stored in `long_keys`, its entry's stub holding its first bytes and where
+/// it starts.
 #[derive(Debug, Default)]
 struct KeyTable {
     table: HashTable<Entry32>,
     long_keys: Vec<u8>,
+    /// The numbers of the keys, by index; the keys met since the last
+    /// [`Self::number_met`] have none yet.
+    numbers: Vec<u32>,
 }
 
 /// The bytes of a long key's stub that hold its first bytes; the rest hold
@@ -76,24 +81,26 @@ impl KeyTable {
         self.table.len()
     }
 
-    /// The number of `key` (whose hash by `hasher` is `hash`); `new`, stored
-    /// with the key, if the key is new.
-    pub fn number(&mut self, hash: u64, key: &[u8], hasher: &impl BuildHasher, new: u32) -> u32 {
-        self.number_of_stub(hash, Stub::of(key), || key, hasher, new)
+    /// The index of `key` (whose hash by `hasher` is `hash`): the next
+    /// index, stored with the key, if the key is new.
+    pub fn index(&mut self, hash: u64, key: &[u8], hasher: &impl BuildHasher) -> u32 {
+        self.index_of_stub(hash, Stub::of(key), || key, hasher)
     }
 
-    /// [`Self::number`] of the key whose stub is `stub`; `key` gives the
+    /// [`Self::index`] of the key whose stub is `stub`; `key` gives the
     /// whole key, and is called only if the stub does not hold it.
     #[inline]
-    pub fn number_of_stub<'k>(
+    pub fn index_of_stub<'k>(
         &mut self,
         hash: u64,
         stub: Stub,
         key: impl Fn() -> &'k [u8],
         hasher: &impl BuildHasher,
-        new: u32,
     ) -> u32 {
-        let Self { table, long_keys } = self;
+        let new = self.table.len() as u32;
+        let Self {
+            table, long_keys, ..
+        } = self;
         let same = |&(other, _): &Entry32| {
             if stub.is_whole() {
                 other == stub
@@ -119,17 +126,33 @@ impl KeyTable {
         }
     }
 
+    /// Numbers the keys met since the last call, in the order met, from
+    /// `next` on (which they advance).
+    fn number_met(&mut self, next: &mut usize) {
+        let met = self.len() - self.numbers.len();
+        self.numbers
+            .extend((*next..*next + met).map(|number| number as u32));
+        *next += met;
+    }
+
     /// The bytes the table holds on the heap.
     pub fn heap_bytes(&self) -> usize {
-        self.table.allocation_size() + self.long_keys.capacity()
+        self.table.allocation_size()
+            + self.long_keys.capacity()
+            + self.numbers.capacity() * std::mem::size_of::<u32>()
     }
 
     /// Room for `more` keys without growing.
     fn reserve(&mut self, more: usize, hasher: &impl BuildHasher) {
-        let Self { table, long_keys } = self;
+        let Self {
+            table,
+            long_keys,
+            numbers,
+        } = self;
         table.reserve(more, |(stub, _)| {
             hasher.hash_one(stored_key(long_keys, stub))
         });
+        numbers.reserve(more);
     }
 
     /// Reads the whole table once, in memory order, so that the many
@@ -137,8 +160,8 @@ impl KeyTable {
     /// prefetches, instead of a wait on memory at almost every look-up of a
     /// table that other tables pushed out of cache since.
     pub fn warm(&self) {
-        for (_, number) in self.table.iter() {
-            std::hint::black_box(*number);
+        for (_, index) in self.table.iter() {
+            std::hint::black_box(*index);
         }
     }
 
@@ -151,21 +174,101 @@ impl KeyTable {
     }
 }
 
+/// A row's look-up: its key's hash and stub, and the row.
+type Lookup = (u64, Stub, u32);
+
+/// One thread's part of a batch's rows (scratch space kept from batch to
+/// batch): each row's hash, then the rows in shard order with what their
+/// look-up needs, then each one's index in its shard's table.
+#[derive(Debug, Default)]
+struct Part {
+    hashes: Vec<u64>,
+    /// Where each shard's rows start in `sharded`, and the end.
+    starts: Vec<usize>,
+    sharded: Vec<Lookup>,
+    indexes: Vec<u32>,
+}
+
+impl Part {
+    /// Hashes the keys of `batch`'s rows `rows` and orders the rows by shard
+    /// (a counting sort), in row order within a shard, so that a key's rows
+    /// keep their order.
+    fn shard_rows(&mut self, batch: &EncodedRows, rows: Range<usize>, hasher: &impl BuildHasher) {
+        let Self {
+            hashes,
+            starts,
+            sharded,
+            indexes,
+        } = self;
+        hashes.clear();
+        hashes.extend(rows.clone().map(|row| hasher.hash_one(batch.row(row))));
+        starts.clear();
+        starts.resize(SHARDS + 1, 0);
+        for &hash in hashes.iter() {
+            starts[shard(hash) + 1] += 1;
+        }
+        for s in 0..SHARDS {
+            starts[s + 1] += starts[s];
+        }
+        // Every slot is written (a row each) before it is read, so the last
+        // batch's are overwritten, not cleared first: clearing made `resize`
+        // write all of them once more (16 MB for half a million rows), an
+        // eighth of this function's time.
+        sharded.resize(hashes.len(), (0, Stub::of(&[]), 0));
+        indexes.resize(hashes.len(), 0);
+        let mut next = starts[..SHARDS].to_vec();
+        for (row, &hash) in rows.zip(hashes.iter()) {
+            let at = &mut next[shard(hash)];
+            sharded[*at] = (hash, Stub::of(batch.row(row)), row as u32);
+            *at += 1;
+        }
+    }
+
+    /// Shard `s`'s rows, with their indexes.
+    fn run(&self, s: usize) -> impl Iterator<Item = (&Lookup, &u32)> {
+        let rows = self.starts[s]..self.starts[s + 1];
+        self.sharded[rows.clone()].iter().zip(&self.indexes[rows])
+    }
+}
+
+/// A part's rows of a run of shards, as the thread that looks them up sees
+/// them.
+struct PartRun<'a> {
+    /// Where each shard's rows start, and the end (from the part's start).
+    starts: &'a [usize],
+    sharded: &'a [Lookup],
+    indexes: &'a mut [u32],
+}
+
+impl PartRun<'_> {
+    /// The run's `k`th shard's rows, with room for their indexes.
+    fn shard(&mut self, k: usize) -> impl Iterator<Item = (&Lookup, &mut u32)> {
+        let rows = self.starts[k] - self.starts[0]..self.starts[k + 1] - self.starts[0];
+        self.sharded[rows.clone()]
+            .iter()
+            .zip(&mut self.indexes[rows])
+    }
+
+    /// How many rows the run's `k`th shard has.
+    fn len_of(&self, k: usize) -> usize {
+        self.starts[k + 1] - self.starts[k]
+    }
+}
+
 /// Keys of any kind, as bytes, numbered 0, 1, 2... as they are met: the
 /// numbers index the keys' states. The keys are spread over `SHARDS`
 /// tables by hash, and a batch's rows are looked up shard by shard, so that
 /// each shard's table (with a million keys, about 200 KB of 50 MB) is in
 /// cache for all its rows: a million keys in one table would wait on memory
-/// at nearly every row.
+/// at nearly every row. A long batch is hashed and sorted by shard in parts
+/// on threads, and its shards looked up in runs on threads; the keys a
+/// batch meets first are numbered after, shard by shard, so that the numbers
+/// do not depend on the threads.
 #[derive(Debug)]
 pub struct ShardedKeys {
     shards: Vec<KeyTable>,
     len: usize,
-    /// Scratch space kept from batch to batch: each row's hash, then the
-    /// rows in shard order with what their look-up needs.
-    hashes: Vec<u64>,
-    starts: Vec<usize>,
-    sharded: Vec<(u64, Stub, u32)>,
+    parts: Vec<Part>,
 }
 
 impl Default for ShardedKeys {
@@ -173,9 +276,7 @@ impl Default for ShardedKeys {
         Self {
             shards: (0..SHARDS).map(|_| KeyTable::default()).collect(),
             len: 0,
-            hashes: Vec::new(),
-            starts: Vec::new(),
-            sharded: Vec::new(),
+            parts: Vec::new(),
         }
     }
 }
@@ -191,32 +292,37 @@ impl ShardedKeys {
     }
 
     /// Each row's key's number, into `numbers`; keys not met before get the
-    /// next numbers. The caller checks that the numbers fit: at most
-    /// `u32::MAX` keys in all.
+    /// next numbers (shard by shard, and in row order within a shard). The
+    /// caller checks that the numbers fit: at most `u32::MAX` keys in all.
     pub fn number_rows(
         &mut self,
         rows: &EncodedRows,
-        hasher: &impl BuildHasher,
+        hasher: &(impl BuildHasher + Sync),
         numbers: &mut Vec<u32>,
     ) {
         self.shard_rows(rows, hasher);
-        let Self {
-            shards,
-            len,
-            starts,
-            sharded,
-            ..
-        } = self;
+        let Self { shards, len, parts } = self;
+        let runs = shard_runs(shards, parts, scoring_threads(rows.len()));
+        on_threads(runs.into_iter(), |(tables, mut part_runs)| {
+            for (k, table) in tables.iter_mut().enumerate() {
+                table.warm_for(part_runs.iter().map(|run| run.len_of(k)).sum());
+                for run in &mut part_runs {
+                    for (&(hash, stub, row), index) in run.shard(k) {
+                        let key = || rows.row(row as usize);
+                        *index = table.index_of_stub(hash, stub, key, hasher);
+                    }
+                }
+            }
+        });
         // Every row's number is written below: what the scratch held from
         // the last batch needs no clearing first.
         numbers.resize(rows.len(), 0);
-        for (table, run) in shards.iter_mut().zip(shard_runs(starts, sharded)) {
-            table.warm_for(run.len());
-            for &(hash, stub, row) in run {
-                let key = || rows.row(row as usize);
-                let number = table.number_of_stub(hash, stub, key, hasher, *len as u32);
-                *len += usize::from(number as usize == *len);
-                numbers[row as usize] = number;
+        for (s, table) in shards.iter_mut().enumerate() {
+            table.number_met(len);
+            for part in parts.iter() {
+                for (&(_, _, row), &index) in part.run(s) {
+                    numbers[row as usize] = table.numbers[index as usize];
+                }
             }
         }
     }
@@ -233,32 +339,26 @@ impl ShardedKeys {
         hasher: &(impl BuildHasher + Sync),
     ) -> Result<(), usize> {
         self.shard_rows(rows, hasher);
-        let Self {
-            shards,
-            len,
-            starts,
-            sharded,
-            ..
-        } = self;
+        let Self { shards, len, parts } = self;
         let first = *len;
-        // Every number is known ahead, so the shards fill on threads of
-        // their own, each thread a run of shards.
-        let runs: Vec<&[(u64, Stub, u32)]> = shard_runs(starts, sharded).collect();
-        let per_thread = SHARDS.div_ceil(scoring_threads(rows.len()));
-        let pieces = shards.chunks_mut(per_thread).zip(runs.chunks(per_thread));
-        let repeats = on_threads(pieces, |(tables, runs)| {
+        // Every number is known ahead, so the shards fill on threads.
+        let runs = shard_runs(shards, parts, scoring_threads(rows.len()));
+        let repeats = on_threads(runs.into_iter(), |(tables, mut part_runs)| {
             let mut twice: Option<usize> = None;
-            for (table, run) in tables.iter_mut().zip(runs) {
-                table.warm_for(run.len());
-                for &(hash, stub, row) in *run {
-                    let key = || rows.row(row as usize);
-                    let new = (first + row as usize) as u32;
-                    if table.number_of_stub(hash, stub, key, hasher, new) != new {
-                        // A shard's rows are in row order, so its first
-                        // repeat is its earliest.
-                        let row = row as usize;
-                        twice = Some(twice.map_or(row, |earlier| earlier.min(row)));
-                        break;
+            for (k, table) in tables.iter_mut().enumerate() {
+                table.warm_for(part_runs.iter().map(|run| run.len_of(k)).sum());
+                // A shard's rows are in row order, part after part, so its
+                // first repeat is its earliest.
+                'shard: for run in &mut part_runs {
+                    for (&(hash, stub, row), _) in run.shard(k) {
+                        let key = || rows.row(row as usize);
+                        let index = table.index_of_stub(hash, stub, key, hasher);
+                        if index as usize != table.numbers.len() {
+                            let row = row as usize;
+                            twice = Some(twice.map_or(row, |earlier| earlier.min(row)));
+                            break 'shard;
+                        }
+                        table.numbers.push((first + row as usize) as u32);
                     }
                 }
             }
@@ -273,38 +373,17 @@ impl ShardedKeys {
         }
     }
 
-    /// Hashes the rows' keys and orders the rows by shard (a counting
-    /// sort), in row order within a shard, so that a key's rows keep their
-    /// order.
-    fn shard_rows(&mut self, rows: &EncodedRows, hasher: &impl BuildHasher) {
+    /// Hashes the rows' keys and orders them by shard, in parts of
+    /// consecutive rows, one per thread.
+    fn shard_rows(&mut self, rows: &EncodedRows, hasher: &(impl BuildHasher + Sync)) {
         let n = rows.len();
-        let Self {
-            hashes,
-            starts,
-            sharded,
-            ..
-        } = self;
-        hashes.clear();
-        hashes.extend((0..n).map(|row| hasher.hash_one(rows.row(row))));
-        starts.clear();
-        starts.resize(SHARDS + 1, 0);
-        for &hash in hashes.iter() {
-            starts[shard(hash) + 1] += 1;
-        }
-        for s in 0..SHARDS {
-            starts[s + 1] += starts[s];
-        }
-        // Every slot is written below (a row each), so the last batch's
-        // entries are overwritten, not cleared first: clearing made
-        // `resize` write all of them once more (16 MB for half a million
-        // rows), an eighth of this function's time.
-        sharded.resize(n, (0, Stub::of(&[]), 0));
-        let mut next = starts[..SHARDS].to_vec();
-        for (row, &hash) in hashes.iter().enumerate() {
-            let at = &mut next[shard(hash)];
-            sharded[*at] = (hash, Stub::of(rows.row(row)), row as u32);
-            *at += 1;
-        }
+        let threads = scoring_threads(n);
+        let size = n.div_ceil(threads);
+        self.parts.resize_with(threads, Part::default);
+        let parts = self.parts.iter_mut().enumerate();
+        on_threads(parts, |(p, part)| {
+            part.shard_rows(rows, (p * size).min(n)..((p + 1) * size).min(n), hasher);
+        });
     }
 
     /// Room for about `more` keys more (spread over the shards by hash), so
@@ -321,9 +400,10 @@ impl ShardedKeys {
     /// The number of one key, as [`Self::number_rows`] gives it.
     pub fn number(&mut self, key: &[u8], hasher: &impl BuildHasher) -> u32 {
         let hash = hasher.hash_one(key);
-        let number = self.shards[shard(hash)].number(hash, key, hasher, self.len as u32);
-        self.len += usize::from(number as usize == self.len);
-        number
+        let table = &mut self.shards[shard(hash)];
+        let index = table.index(hash, key, hasher);
+        table.number_met(&mut self.len);
+        table.numbers[index as usize]
     }
 
     /// The bytes the tables hold on the heap (not the scratch space).
@@ -333,14 +413,39 @@ impl ShardedKeys {
     }
 }
 
-/// Each shard's rows, as [`ShardedKeys::shard_rows`] ordered them.
+/// The shards cut in `threads` runs, each with every part's rows of its
+/// shards: what each thread looks up.
 fn shard_runs<'a>(
-    starts: &'a [usize],
-    sharded: &'a [(u64, Stub, u32)],
-) -> impl Iterator<Item = &'a [(u64, Stub, u32)]> {
-    starts
-        .windows(2)
-        .map(|bounds| &sharded[bounds[0]..bounds[1]])
+    shards: &'a mut [KeyTable],
+    parts: &'a mut [Part],
+    threads: usize,
+) -> Vec<(&'a mut [KeyTable], Vec<PartRun<'a>>)> {
+    let per_thread = SHARDS.div_ceil(threads);
+    let mut runs: Vec<_> = shards
+        .chunks_mut(per_thread)
+        .map(|tables| (tables, Vec::with_capacity(parts.len())))
+        .collect();
+    for part in parts.iter_mut() {
+        let Part {
+            starts,
+            sharded,
+            indexes,
+            ..
+        } = part;
+        let mut rest = &mut indexes[..];
+        for (r, (_, part_runs)) in runs.iter_mut().enumerate() {
+            let bounds = &starts[r * per_thread..=((r + 1) * per_thread).min(SHARDS)];
+            let (first, end) = (bounds[0], bounds[bounds.len() - 1]);
+            let (mine, others) = rest.split_at_mut(end - first);
+            rest = others;
+            part_runs.push(PartRun {
+                starts: bounds,
+                sharded: &sharded[first..end],
+                indexes: mine,
+            });
+        }
+    }
+    runs
 }
 
 /// The key that a stored entry's stub stands for.
@@ -412,6 +517,62 @@ mod tests {
             fresh.number_new_rows(&encode(&repeated), &hasher),
             Err(rows / 3)
         );
+    }
+
+    #[test]
+    fn a_long_batch_is_numbered_on_threads_as_on_one() {
+        // Long enough for threads (`scoring_threads`): parts of rows, runs
+        // of shards. Keys repeat, some are long, some were met before.
+        let rows = 4 * crate::parallelism::MIN_ROWS_PER_THREAD + 3;
+        let key = |i: usize| {
+            let n = (i * 7919) % (rows / 3);
+            let mut out = Vec::new();
+            if n.is_multiple_of(5) {
+                push_bytes(&mut out, format!("a long key, number {n}").as_bytes());
+            } else {
+                push_int(&mut out, n as i128);
+            }
+            out
+        };
+        let mut batch = EncodedRows::default();
+        for i in 0..rows {
+            batch.buffer().extend_from_slice(&key(i));
+            batch.end_row();
+        }
+        let hasher = DefaultHashBuilder::default();
+        let mut keys = ShardedKeys::default();
+        let mut want: std::collections::HashMap<Vec<u8>, u32> = Default::default();
+        for i in [5, 6, 10, rows - 1] {
+            want.insert(key(i), keys.number(&key(i), &hasher));
+        }
+        let mut numbers = Vec::new();
+        keys.number_rows(&batch, &hasher, &mut numbers);
+        // New keys are numbered shard by shard, in row order within a shard.
+        let mut order: Vec<usize> = (0..rows).collect();
+        order.sort_by_key(|&row| shard(hasher.hash_one(batch.row(row))));
+        let mut next = want.len() as u32;
+        for row in order {
+            want.entry(batch.row(row).to_vec()).or_insert_with(|| {
+                next += 1;
+                next - 1
+            });
+        }
+        assert_eq!(keys.len(), want.len());
+        for (row, &number) in numbers.iter().enumerate() {
+            assert_eq!(number, want[batch.row(row)], "row {row}");
+        }
+        // The next batch, short (one thread), finds the same numbers.
+        let mut again = Vec::new();
+        let mut short = EncodedRows::default();
+        for i in (0..rows).step_by(997) {
+            short.buffer().extend_from_slice(&key(i));
+            short.end_row();
+        }
+        keys.number_rows(&short, &hasher, &mut again);
+        for (row, &number) in again.iter().enumerate() {
+            assert_eq!(number, want[short.row(row)]);
+        }
+        assert_eq!(keys.len(), want.len());
     }
 
     proptest! {
@@ -500,8 +661,7 @@ mod tests {
             let long: Vec<Vec<u8>> = keys.iter().map(|k| [&[7u8; 20][..], k].concat()).collect();
             let number_of = |table: &mut KeyTable, key: &[u8]| {
                 let encoded = bytes(key);
-                let new = table.len() as u32;
-                table.number(hasher.hash_one(&encoded[..]), &encoded, &hasher, new)
+                table.index(hasher.hash_one(&encoded[..]), &encoded, &hasher)
             };
             for key in keys.iter().chain(&long) {
                 let number = number_of(&mut table, key);
