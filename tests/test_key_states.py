@@ -295,9 +295,9 @@ def test_memory_is_one_state_and_the_key_bytes_per_key() -> None:
     scorer.score(pl.DataFrame({"k": keys, "x": pl.repeat(1.0, n, eager=True)}))
     states = scorer._states
     assert states is not None and len(states) == n
-    # The state (8 bytes) and a table entry holding the key (24 bytes, in a
-    # table between 44% and 87.5% full), with the slack of growing vectors;
-    # no allocation of its own per key.
+    # The state (8 bytes), a table entry holding the key (24 bytes, in a
+    # table between 44% and 87.5% full) and the key's number beside it (4),
+    # with the slack of growing vectors; no allocation of its own per key.
     assert 32 <= states.heap_bytes() / n <= 80
 
 
