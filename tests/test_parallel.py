@@ -6,7 +6,8 @@ rows per thread with at least 256 rows per key, so these inputs are long
 (keyed: two threads at most) and have few keys. Which speculative paths
 (meet early, late, never) a part takes is pinned by the Rust unit tests;
 here the inputs are shaped so that each occurs, and the point is the glue:
-chunks, nulls, key ids, threads.
+chunks, nulls, key ids, threads. Last, many keys: the hash tables number a
+long batch's keys, and load saved states, on threads.
 """
 
 from __future__ import annotations
