@@ -8,7 +8,8 @@ Usage::
 
 Writes `--days` daily parquet files of `--rows` rows each (random keys out of
 `--keys`, random Float64 values, as ``streaming_bench.py``'s input), then for
-each day, each command in a fresh process (wall time and peak RSS):
+each day, each command in a fresh process (wall and CPU time, minor page
+faults, peak RSS):
 
 - the day's copy: ``pl.scan_parquet(day).sink_parquet(copy)``, the issue's
   yardstick (Polars' default zstd, level 3), and the same at zstd level 1,
@@ -123,7 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         days: list[dict[str, float]] = []
         print(
             f"\n{'day':>4}{'copy s':>9}{'continue s':>12}{'ratio':>7}{'copy L1 s':>11}"
-            f"{'ratio L1':>10}{'peak MB':>9}{'rescore s':>11}{'state MB':>10}{'load s':>8}",
+            f"{'ratio L1':>10}{'CPU ratio':>10}{'faults k (copy)':>17}{'peak MB':>9}"
+            f"{'rescore s':>11}{'state MB':>10}{'load s':>8}",
             flush=True,
         )
         for number, path in enumerate(files, start=1):
@@ -147,6 +149,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             figures["copy_l1"] = statistics.median(run["wall_s"] for run in level_ones)
             figures["continue"] = statistics.median(run["wall_s"] for run in [*continues, last])
             figures["peak_mb"] = max(run["peak_mb"] for run in [*continues, last])
+            # Where a run's excess goes: CPU, and the first touches of its
+            # memory (minor page faults), against the copy's.
+            runs = [*continues, last]
+            copy_cpu = statistics.median(run["cpu_s"] for run in copies)
+            figures["cpu_ratio"] = statistics.median(run["cpu_s"] for run in runs) / copy_cpu
+            figures["faults_k"] = statistics.median(run["faults"] for run in runs) / 1e3
+            figures["copy_faults_k"] = statistics.median(run["faults"] for run in copies) / 1e3
             if not arguments.no_rescore:
                 everything = [*score, *map(str, files[:number]), "-o", str(history)]
                 figures["rescore"] = measure(everything, folder)["wall_s"]
@@ -157,7 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(
                 f"{number:>4}{figures['copy']:>9.2f}{figures['continue']:>12.2f}"
                 f"{figures['continue'] / figures['copy']:>7.2f}{figures['copy_l1']:>11.2f}"
-                f"{figures['continue'] / figures['copy_l1']:>10.2f}{figures['peak_mb']:>9.0f}"
+                f"{figures['continue'] / figures['copy_l1']:>10.2f}{figures['cpu_ratio']:>10.2f}"
+                f"{figures['faults_k']:>11.0f} ({figures['copy_faults_k']:>3.0f})"
+                f"{figures['peak_mb']:>9.0f}"
                 f"{rescore}{figures['state_mb']:>10.1f}{figures['load_s']:>8.2f}",
                 flush=True,
             )

@@ -65,7 +65,7 @@ status = subprocess.run(sys.argv[1:]).returncode
 wall = time.perf_counter() - start
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"status": status, "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
-                  "peak_mb": usage.ru_maxrss / 1024}))
+                  "peak_mb": usage.ru_maxrss / 1024, "faults": usage.ru_minflt}))
 """
 
 QUERY = (
