@@ -18,7 +18,11 @@ faults, peak RSS):
   STATE`` (`--repeat` times, each from a copy of the day's start state, then
   once more for real);
 - rescoring: ``polars-scores score DAY1 ... DAY -o OUT --value value --by key``,
-  the whole history (unless ``--no-rescore``).
+  the whole history (unless ``--no-rescore``);
+- the peer: Polars' own keyed running state over the day,
+  ``with_columns(pl.col("value").cum_sum().over("key"))`` written as the
+  output is (`--repeat` times): what the same per-key, per-row work costs
+  in Polars, with no state carried from one day to the next.
 
 It checks that the last day's continued scores equal, bit for bit, the last
 rows of the rescored history, times loading the state file into a scorer,
@@ -50,6 +54,14 @@ WALL_TARGET_RATIO = 1.5
 RSS_TARGET_MB = 400
 LOAD_TARGET_S = 1.0
 
+OVER = (
+    "import polars as pl, sys; "
+    "pl.scan_parquet(sys.argv[1]).with_columns(value_score=pl.col('value').cum_sum().over('key'))"
+    ".sink_parquet(sys.argv[2], compression='zstd', compression_level=int(sys.argv[3]))"
+)
+"""The peer: Polars' running sum per key over one file, written as the
+scored output is: ``python -c OVER IN OUT LEVEL``."""
+
 
 def load_seconds(state: Path, repeat: int = 3) -> float:
     """The median time to read the state file and start a scorer from it."""
@@ -62,7 +74,8 @@ def load_seconds(state: Path, repeat: int = 3) -> float:
 
 
 def chart(path: Path, days: list[dict[str, float]]) -> None:
-    """Seconds per day: the copy, continuing from the state, rescoring the history."""
+    """Seconds per day: the copy, continuing from the state, the peer,
+    rescoring the history."""
     import matplotlib  # only with --chart (the bench group has it)
 
     matplotlib.use("Agg")
@@ -74,6 +87,8 @@ def chart(path: Path, days: list[dict[str, float]]) -> None:
     level_one = [day["copy_l1"] for day in days]
     axes.plot(numbers, level_one, "o--", label="the copy at zstd level 1, as the output")
     axes.plot(numbers, [day["continue"] for day in days], "o-", label="score --state (continue)")
+    peer = [day["peer"] for day in days]
+    axes.plot(numbers, peer, "o:", label="Polars' cum_sum().over(key) of the day, no state")
     if all("rescore" in day for day in days):
         axes.plot(numbers, [day["rescore"] for day in days], "o-", label="score the history again")
     axes.set_xlabel("day")
@@ -124,19 +139,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         days: list[dict[str, float]] = []
         print(
             f"\n{'day':>4}{'copy s':>9}{'continue s':>12}{'ratio':>7}{'copy L1 s':>11}"
-            f"{'ratio L1':>10}{'CPU ratio':>10}{'faults k (copy)':>17}{'peak MB':>9}"
-            f"{'rescore s':>11}{'state MB':>10}{'load s':>8}",
+            f"{'ratio L1':>10}{'peer s':>8}{'ratio':>7}{'CPU ratio':>10}{'faults k (copy)':>17}"
+            f"{'peak MB':>9}{'rescore s':>11}{'state MB':>10}{'load s':>8}",
             flush=True,
         )
         for number, path in enumerate(files, start=1):
             figures: dict[str, float] = {}
-            copies, level_ones, continues = [], [], []
+            copies, level_ones, continues, peers = [], [], [], []
             for _ in range(arguments.repeat):
                 if state.exists():
                     shutil.copy2(state, before)
                 copy = [sys.executable, "-c", COPY, str(path), str(copied), "zstd"]
                 copies.append(measure(copy, folder))
                 level_ones.append(measure([*copy, str(ZSTD_LEVEL)], folder))
+                peer = [sys.executable, "-c", OVER, str(path), str(copied), str(ZSTD_LEVEL)]
+                peers.append(measure(peer, folder))
                 trial = [*score, str(path), "-o", str(scored), "--state", str(state)]
                 continues.append(measure(trial, folder))
                 # The next trial (or the real run) starts from the same state.
@@ -147,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             last = measure([*score, str(path), "-o", str(scored), "--state", str(state)], folder)
             figures["copy"] = statistics.median(run["wall_s"] for run in copies)
             figures["copy_l1"] = statistics.median(run["wall_s"] for run in level_ones)
+            figures["peer"] = statistics.median(run["wall_s"] for run in peers)
             figures["continue"] = statistics.median(run["wall_s"] for run in [*continues, last])
             figures["peak_mb"] = max(run["peak_mb"] for run in [*continues, last])
             # Where a run's excess goes: CPU, and the first touches of its
@@ -166,7 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(
                 f"{number:>4}{figures['copy']:>9.2f}{figures['continue']:>12.2f}"
                 f"{figures['continue'] / figures['copy']:>7.2f}{figures['copy_l1']:>11.2f}"
-                f"{figures['continue'] / figures['copy_l1']:>10.2f}{figures['cpu_ratio']:>10.2f}"
+                f"{figures['continue'] / figures['copy_l1']:>10.2f}{figures['peer']:>8.2f}"
+                f"{figures['peer'] / figures['copy']:>7.2f}{figures['cpu_ratio']:>10.2f}"
                 f"{figures['faults_k']:>11.0f} ({figures['copy_faults_k']:>3.0f})"
                 f"{figures['peak_mb']:>9.0f}"
                 f"{rescore}{figures['state_mb']:>10.1f}{figures['load_s']:>8.2f}",
@@ -193,6 +212,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"state load {load:.2f} s (target < {LOAD_TARGET_S:g}: "
             f"{'PASS' if load < LOAD_TARGET_S else 'MISS'}); load average now "
             f"{os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+        peer_ratios = [day["peer"] / day["copy"] for day in days]
+        print(
+            f"the peer, Polars' cum_sum().over('key') of the day (no state): median "
+            f"{statistics.median(peer_ratios):.2f}x the copy, continuing "
+            f"{statistics.median(day['continue'] / day['peer'] for day in days):.2f}x the peer",
             flush=True,
         )
         if arguments.chart is not None:

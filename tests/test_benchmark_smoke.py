@@ -176,4 +176,5 @@ def test_saved_states_bench_continues_day_after_day(tmp_path: Path) -> None:
     # The bench checks the continued scores against the rescored history itself.
     assert "equal the rescored history's, bit for bit" in stdout
     assert "state load" in stdout
+    assert "the peer, Polars' cum_sum().over('key')" in stdout
     assert imread(chart).shape[0] > 100
