@@ -92,9 +92,11 @@ def main() -> None:
         columns = [x] if keys == 0 else [x, pl.Series("k", rng.integers(0, keys, args.rows))]
         frame = pl.DataFrame(columns)
         expr = ps.col("x").scores.rolling(by="k" if keys else None)
-        medians = timed_with_threads(
-            lambda frame=frame, expr=expr: frame.select(expr).to_series(), threads, args.repeat
-        )
+
+        def scores(frame: pl.DataFrame = frame, expr: pl.Expr = expr) -> pl.Series:
+            return frame.select(expr).to_series()
+
+        medians = timed_with_threads(scores, threads, args.repeat)
         print(row(str(keys) if keys else "none", medians, args.rows), flush=True)
     if args.groups:
         rows = args.rows * args.groups
