@@ -165,11 +165,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             figures["copy"] = statistics.median(run["wall_s"] for run in copies)
             figures["copy_l1"] = statistics.median(run["wall_s"] for run in level_ones)
             figures["peer"] = statistics.median(run["wall_s"] for run in peers)
-            figures["continue"] = statistics.median(run["wall_s"] for run in [*continues, last])
-            figures["peak_mb"] = max(run["peak_mb"] for run in [*continues, last])
+            runs = [*continues, last]
+            figures["continue"] = statistics.median(run["wall_s"] for run in runs)
+            figures["peak_mb"] = max(run["peak_mb"] for run in runs)
             # Where a run's excess goes: CPU, and the first touches of its
             # memory (minor page faults), against the copy's.
-            runs = [*continues, last]
             copy_cpu = statistics.median(run["cpu_s"] for run in copies)
             figures["cpu_ratio"] = statistics.median(run["cpu_s"] for run in runs) / copy_cpu
             figures["faults_k"] = statistics.median(run["faults"] for run in runs) / 1e3

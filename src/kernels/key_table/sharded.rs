@@ -302,7 +302,7 @@ impl ShardedKeys {
     ) {
         self.shard_rows(rows, hasher);
         let Self { shards, len, parts } = self;
-        let runs = shard_runs(shards, parts, scoring_threads(rows.len()));
+        let runs = shard_runs(shards, parts);
         on_threads(runs.into_iter(), |(tables, mut part_runs)| {
             for (k, table) in tables.iter_mut().enumerate() {
                 table.warm_for(part_runs.iter().map(|run| run.len_of(k)).sum());
@@ -342,7 +342,7 @@ impl ShardedKeys {
         let Self { shards, len, parts } = self;
         let first = *len;
         // Every number is known ahead, so the shards fill on threads.
-        let runs = shard_runs(shards, parts, scoring_threads(rows.len()));
+        let runs = shard_runs(shards, parts);
         let repeats = on_threads(runs.into_iter(), |(tables, mut part_runs)| {
             let mut twice: Option<usize> = None;
             for (k, table) in tables.iter_mut().enumerate() {
@@ -413,14 +413,14 @@ impl ShardedKeys {
     }
 }
 
-/// The shards cut in `threads` runs, each with every part's rows of its
+/// The shards cut in as many runs as the batch has parts (one per thread,
+/// see [`ShardedKeys::shard_rows`]), each with every part's rows of its
 /// shards: what each thread looks up.
 fn shard_runs<'a>(
     shards: &'a mut [KeyTable],
     parts: &'a mut [Part],
-    threads: usize,
 ) -> Vec<(&'a mut [KeyTable], Vec<PartRun<'a>>)> {
-    let per_thread = SHARDS.div_ceil(threads);
+    let per_thread = SHARDS.div_ceil(parts.len().max(1));
     let mut runs: Vec<_> = shards
         .chunks_mut(per_thread)
         .map(|tables| (tables, Vec::with_capacity(parts.len())))
